@@ -1,0 +1,202 @@
+"""Convolution geometry: the output-size formula, argument normalisation and shared input validation.
+
+Every layer of both engines computes its geometry here, so the formula lives in one place:
+
+    O = floor((I + 2P - D*(K-1) - 1) / S) + 1        per spatial dimension, P = padding per side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+
+IntOrSeq = int | Sequence[int]
+Pair = tuple[int, int]
+#: Padding of one spatial dimension as (before, after).
+Sides = tuple[int, int]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+PADDING_STRINGS = ("valid", "same")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _as_tuple(value: IntOrSeq, name: str) -> tuple[int, ...]:
+    if _is_int(value):
+        return (int(value),)  # type: ignore[arg-type]
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(map(_is_int, value)):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{name} must be an int or a non-empty sequence of ints, got {value!r}")
+
+
+def conv_output_size(
+    input_size: IntOrSeq,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+) -> int | tuple[int, ...]:
+    """Output size of a convolution or pooling window along each spatial dimension.
+
+    ``O = floor((I + 2P - D*(K-1) - 1) / S) + 1`` with ``P`` the zero padding on *each* side.
+    Each argument is an int or a sequence with one entry per dimension; ints are broadcast.
+    Returns a Python int when every argument is an int, else a tuple of ints.
+
+    >>> conv_output_size(28, 4, stride=2, padding=1)
+    14
+    >>> conv_output_size((32, 20), 5, padding=(2, 0))
+    (32, 16)
+
+    Raises ``ValueError`` naming the dimension when the geometry is impossible (non-positive size, kernel,
+    stride or dilation, negative padding, or a dilated kernel larger than the padded input).
+    """
+    args = {"input_size": input_size, "kernel_size": kernel_size, "stride": stride, "padding": padding,
+            "dilation": dilation}
+    tuples = {name: _as_tuple(value, name) for name, value in args.items()}
+    lengths = {len(t) for t in tuples.values()} - {1}
+    if len(lengths) > 1:
+        given = ", ".join(f"{name}={args[name]!r}" for name, t in tuples.items() if len(t) > 1)
+        raise ValueError(f"conv_output_size: per-dimension arguments disagree on the number of dimensions: {given}")
+    ndim = lengths.pop() if lengths else 1
+    full = {name: t * ndim if len(t) == 1 else t for name, t in tuples.items()}
+    sizes = []
+    for dim in range(ndim):
+        i, k, s, p, d = (full[name][dim] for name in args)
+        where = f"dimension {dim}" if ndim > 1 else "the input"
+        for name, value, low in (("input_size", i, 1), ("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1),
+                                 ("padding", p, 0)):
+            if value < low:
+                bound = "positive" if low == 1 else "non-negative"
+                raise ValueError(f"conv_output_size: {name} must be {bound}, got {value} in {where}")
+        effective_kernel = d * (k - 1) + 1
+        if effective_kernel > i + 2 * p:
+            raise ValueError(
+                f"conv_output_size: in {where} the kernel covers {effective_kernel} pixels (dilation {d} x (kernel "
+                f"{k} - 1) + 1) but the padded input has only {i + 2 * p} (input {i} + 2 x padding {p})"
+            )
+        sizes.append((i + 2 * p - effective_kernel) // s + 1)
+    if all(len(t) == 1 and _is_int(args[name]) for name, t in tuples.items()):
+        return sizes[0]
+    return tuple(sizes)
+
+
+def to_pair(value: IntOrSeq, name: str, minimum: int = 1) -> Pair:
+    """Normalise an int-or-pair argument like torch does: ``3 -> (3, 3)``; checks each entry >= ``minimum``."""
+    t = _as_tuple(value, name)
+    if len(t) == 1:
+        t = t * 2
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(t) < minimum:
+        bound = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return t  # type: ignore[return-value]
+
+
+def resolve_padding(padding: str | IntOrSeq, kernel_size: Pair, dilation: Pair, stride: Pair) -> tuple[Sides, Sides]:
+    """Padding per side as ``((top, bottom), (left, right))``.
+
+    ``'valid'`` means none; ``'same'`` keeps the input size (stride 1 only) and, like torch, puts the odd pixel of
+    an even total padding at the end (bottom/right).
+    """
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' is not supported for strided convolutions (stride={stride})")
+        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
+    ph, pw = to_pair(padding, "padding", minimum=0)
+    return (ph, ph), (pw, pw)
+
+
+@dataclass(frozen=True)
+class Conv2dSpec:
+    """Validated, normalised arguments of a 2-D convolution (shared by both engines' ``Conv2d``)."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: Pair
+    stride: Pair
+    padding: str | Pair
+    dilation: Pair
+    groups: int
+    padding_mode: str
+    padding_sides: tuple[Sides, Sides]
+
+    @classmethod
+    def from_args(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrSeq,
+        stride: IntOrSeq = 1,
+        padding: str | IntOrSeq = 0,
+        dilation: IntOrSeq = 1,
+        groups: int = 1,
+        padding_mode: str = "zeros",
+    ) -> Conv2dSpec:
+        """Validate like ``torch.nn.Conv2d`` (``ValueError`` with torch's wording), plus the checks torch defers."""
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not _is_int(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if in_channels % groups != 0:
+            raise ValueError(f"in_channels must be divisible by groups (in_channels={in_channels}, groups={groups})")
+        if out_channels % groups != 0:
+            raise ValueError(f"out_channels must be divisible by groups (out_channels={out_channels}, groups={groups})")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {list(PADDING_MODES)}, but got padding_mode='{padding_mode}'")
+        kernel = to_pair(kernel_size, "kernel_size")
+        stride_pair = to_pair(stride, "stride")
+        dilation_pair = to_pair(dilation, "dilation")
+        sides = resolve_padding(padding, kernel, dilation_pair, stride_pair)
+        normalised_padding = padding if isinstance(padding, str) else to_pair(padding, "padding", minimum=0)
+        return cls(int(in_channels), int(out_channels), kernel, stride_pair, normalised_padding, dilation_pair,
+                   int(groups), padding_mode, sides)
+
+    def output_size(self, height: int, width: int) -> Pair:
+        """Spatial output size ``(H_out, W_out)`` for an input of ``(height, width)`` (asymmetric 'same' aware)."""
+        (top, bottom), (left, right) = self.padding_sides
+        # The formula takes padding per side; asymmetric padding is folded into the input size.
+        return conv_output_size((height + top + bottom, width + left + right), self.kernel_size, self.stride, 0,
+                                self.dilation)  # type: ignore[return-value]
+
+
+def channel_hint(shape: Sequence[int], expected_channels: int) -> str:
+    """A likely cause for a channel mismatch of an ``(N, C, H, W)`` input, or ``''`` if none is apparent."""
+    if len(shape) != 4:
+        return ""
+    received = shape[1]
+    if shape[-1] == expected_channels and received != expected_channels:
+        return (" The input looks channels-last (N, H, W, C); cnnlab expects (N, C, H, W): "
+                "use x.transpose(0, 3, 1, 2) (NumPy) or x.permute(0, 3, 1, 2) (torch).")
+    if expected_channels == 3 and received == 1:
+        return " A grayscale image was given to a layer that expects RGB (3 channels)."
+    if expected_channels == 1 and received == 3:
+        return " An RGB image was given to a layer that expects grayscale (1 channel)."
+    return ""
+
+
+def check_image_batch(layer: str, shape: Sequence[int], expected_channels: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``shape`` is ``(N, C, H, W)`` with ``C == expected_channels`` (if given).
+
+    The message names the layer, what was expected and what arrived, and the likely cause.
+    """
+    shape = tuple(shape)
+    if len(shape) != 4:
+        hint = ""
+        if len(shape) == 3:
+            hint = " For a single image add a batch axis: x[None]."
+        elif len(shape) == 2:
+            hint = " Flattened images? Reshape to (N, C, H, W) first."
+        raise ValueError(f"{layer}: expected a 4-D input (N, C, H, W), got shape {shape} ({len(shape)}-D).{hint}")
+    if expected_channels is not None and shape[1] != expected_channels:
+        raise ValueError(
+            f"{layer}: expected input with {expected_channels} channels (N, {expected_channels}, H, W), "
+            f"got shape {shape} with {shape[1]} channels.{channel_hint(shape, expected_channels)}"
+        )
