@@ -109,7 +109,7 @@ def resolve_padding(padding: str | IntOrSeq, kernel_size: Pair, dilation: Pair, 
             return (0, 0), (0, 0)
         if stride != (1, 1):
             raise ValueError(f"padding='same' is not supported for strided convolutions (stride={stride})")
-        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        totals = [d * (k - 1) for k, d in zip(kernel_size, dilation, strict=True)]
         return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
     ph, pw = to_pair(padding, "padding", minimum=0)
     return (ph, ph), (pw, pw)
@@ -150,7 +150,9 @@ class Conv2dSpec:
         if out_channels % groups != 0:
             raise ValueError(f"out_channels must be divisible by groups (out_channels={out_channels}, groups={groups})")
         if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {list(PADDING_MODES)}, but got padding_mode='{padding_mode}'")
+            raise ValueError(
+                f"padding_mode must be one of {list(PADDING_MODES)}, but got padding_mode='{padding_mode}'"
+            )
         kernel = to_pair(kernel_size, "kernel_size")
         stride_pair = to_pair(stride, "stride")
         dilation_pair = to_pair(dilation, "dilation")
