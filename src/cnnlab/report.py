@@ -1,0 +1,286 @@
+"""One self-contained HTML report: sections of text, tables and figures, nothing fetched from elsewhere.
+
+Experiments describe what they found as :class:`Section` objects (plain data); :func:`write_report` turns a list
+of them into a single HTML page with a table of contents, each section's settings and running time, figures
+embedded as base64 ``data:`` URIs and skipped sections stated plainly with the reason. All text is plain text and
+is HTML-escaped; a span between backticks (```like this```) is shown in a monospace font, handy for formulas.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Figure", "Section", "Table", "format_seconds", "format_value", "render_report", "write_report"]
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                ".svg": "image/svg+xml"}
+
+
+@dataclass
+class Table:
+    """A table of ``rows``, each a list with one cell per entry of ``columns``; cells are formatted by
+    :func:`format_value` (numbers to 4 significant digits, ``None`` as a dash)."""
+
+    columns: list[str]
+    rows: list[list]
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("Table: needs at least one column")
+        for index, row in enumerate(self.rows):
+            if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+                raise ValueError(f"Table: row {index} must be a list of cells, got {type(row).__name__}")
+            if len(row) != len(self.columns):
+                raise ValueError(f"Table: row {index} has {len(row)} cells but there are {len(self.columns)} "
+                                 f"columns {list(self.columns)}")
+
+
+@dataclass
+class Figure:
+    """An image file (PNG usually) embedded into the report, with a caption below it."""
+
+    path: Path
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    """One part of the report (one seed task, one experiment).
+
+    ``settings`` are the arguments it ran with, ``seconds`` how long it took. A section with ``skipped`` set did
+    not run; ``skipped`` says why and how to make it run (e.g. where to put the data), and is shown as such.
+    """
+
+    title: str
+    intro: str = ""
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    seconds: float | None = None
+    skipped: str | None = None
+
+
+def format_value(value: Any) -> str:
+    """A table cell or setting as text: ints as is, other reals to 4 significant digits (no decimals from
+    10,000 on, so a large float never turns into an exponent), ``None`` as a dash,
+    lists and dicts compactly (JSON-like), anything else with ``str``."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, Real):
+        number = float(value)
+        if math.isnan(number) or math.isinf(number):
+            return str(number)
+        if number == int(number) and abs(number) < 1e15:
+            return str(int(number))
+        if abs(number) >= 1e4:
+            return f"{number:.0f}"
+        return f"{number:.4g}"
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(item) for item in value) + "]"
+    return str(value)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``0.012 s``, ``4.2 s``, ``3 min 05 s``."""
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ValueError(f"format_seconds: need a finite, non-negative number of seconds, got {seconds!r}")
+    if seconds < 10:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _text(value: str) -> str:
+    """Escape plain text; spans between backticks become ``<code>``; line breaks are kept (CSS pre-wrap)."""
+    parts = str(value).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: show it literally
+        return html.escape(str(value))
+    return "".join(html.escape(part) if i % 2 == 0 else f"<code>{html.escape(part)}</code>"
+                   for i, part in enumerate(parts))
+
+
+def _slug(title: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{_text(column)}</th>" for column in table.columns)
+    body = "\n".join(
+        "<tr>" + "".join(f'<td class="{"num" if _is_number(cell) else "txt"}">{_text(format_value(cell))}</td>'
+                         for cell in row) + "</tr>"
+        for row in table.rows
+    )
+    caption = f"<caption>{_text(table.caption)}</caption>" if table.caption else ""
+    return (f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>\n'
+            f"<tbody>\n{body}\n</tbody></table></div>")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _figure(figure: Figure) -> str:
+    path = Path(figure.path)
+    caption = f"<figcaption>{_text(figure.caption)}</figcaption>" if figure.caption else ""
+    mime = _IMAGE_TYPES.get(path.suffix.lower())
+    if mime is None:
+        problem = f"cannot embed {path.name}: unsupported image type (use one of {', '.join(_IMAGE_TYPES)})"
+    elif not path.is_file():
+        problem = f"figure file not found: {path}"
+    else:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        alt = html.escape(figure.caption or path.stem, quote=True)
+        return f'<figure><img src="data:{mime};base64,{data}" alt="{alt}">{caption}</figure>'
+    return f'<figure><p class="missing">{_text(problem)}</p>{caption}</figure>'
+
+
+def _settings(settings: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_text(str(key))}</th><td>{_text(format_value(value))}</td></tr>"
+                   for key, value in settings.items())
+    return f'<details class="settings" open><summary>Settings</summary><table>{rows}</table></details>'
+
+
+def _section(section: Section, slug: str) -> str:
+    timing = f'<span class="time">took {format_seconds(section.seconds)}</span>' if section.seconds is not None else ""
+    css_class = ' class="skipped"' if section.skipped is not None else ""
+    parts = [f'<section id="{slug}"{css_class}>',
+             f"<h2>{_text(section.title)} {timing}</h2>"]
+    if section.skipped is not None:
+        parts.append(f'<p class="skip-note"><strong>Skipped.</strong> {_text(section.skipped)}</p>')
+    if section.intro:
+        parts.append(f'<p class="intro">{_text(section.intro)}</p>')
+    if section.settings:
+        parts.append(_settings(section.settings))
+    parts.extend(f"<p>{_text(paragraph)}</p>" for paragraph in section.paragraphs)
+    parts.extend(_table(table) for table in section.tables)
+    parts.extend(_figure(figure) for figure in section.figures)
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+_CSS = """
+:root { --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --accent: #2857a4; --skip: #9a5b00; --skipbg: #fff6e5; }
+* { box-sizing: border-box; }
+body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: var(--fg); max-width: 60rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
+h1 { font-size: 1.9rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.35rem; margin: 0 0 .6rem; padding-bottom: .25rem; border-bottom: 1px solid var(--line); }
+p { white-space: pre-wrap; margin: .5rem 0; }
+code { font: .92em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f2f4f8;
+       padding: 0 .2em; border-radius: 3px; }
+a { color: var(--accent); }
+nav { background: #f7f8fb; border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem;
+      margin: 1rem 0 2rem; }
+nav ol { margin: .3rem 0; padding-left: 1.4rem; }
+nav .skipped-mark { color: var(--skip); font-size: .9em; }
+section { margin: 0 0 2.5rem; }
+section.skipped h2 { color: var(--muted); }
+.skip-note { background: var(--skipbg); border-left: 4px solid var(--skip); padding: .5rem .8rem; }
+.intro { color: var(--muted); }
+.time { font-size: .8rem; font-weight: normal; color: var(--muted); margin-left: .5rem; }
+.meta th, .settings th { text-align: left; font-weight: 600; padding-right: 1rem; color: var(--muted); }
+.meta td, .settings td { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
+.settings { margin: .5rem 0; }
+.settings summary { cursor: pointer; color: var(--muted); }
+.table-wrap { overflow-x: auto; margin: 1rem 0; }
+table { border-collapse: collapse; }
+.table-wrap table { min-width: 50%; }
+.table-wrap th, .table-wrap td { border: 1px solid var(--line); padding: .3rem .6rem; vertical-align: top; }
+.table-wrap th { background: #f2f4f8; }
+.table-wrap tbody tr:nth-child(even) { background: #fafbfc; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+caption { caption-side: top; text-align: left; color: var(--muted); padding: .3rem 0; }
+figure { margin: 1.2rem 0; }
+figure img { max-width: 100%; height: auto; display: block; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: .92em; margin-top: .3rem; }
+.missing { color: #a11; }
+footer { color: var(--muted); font-size: .85em; border-top: 1px solid var(--line); padding-top: .5rem; }
+"""
+
+
+def render_report(sections: Sequence[Section], title: str = "cnnlab report",
+                  meta: Mapping[str, Any] | None = None) -> str:
+    """The report as one HTML string (see :func:`write_report`)."""
+    taken: set[str] = set()
+    slugs = [_slug(section.title, taken) for section in sections]
+    toc_items = []
+    for section, slug in zip(sections, slugs, strict=True):
+        mark = ' <span class="skipped-mark">(skipped)</span>' if section.skipped is not None else ""
+        toc_items.append(f'<li><a href="#{slug}">{_text(section.title)}</a>{mark}</li>')
+    meta_rows = dict(meta or {})
+    timed = [section.seconds for section in sections if section.seconds is not None]
+    if timed and "total time" not in meta_rows:
+        meta_rows["total time"] = format_seconds(sum(timed))
+    skipped = [section.title for section in sections if section.skipped is not None]
+    meta_html = ""
+    if meta_rows:
+        rows = "".join(f"<tr><th>{_text(str(key))}</th><td>{_text(format_value(value))}</td></tr>"
+                       for key, value in meta_rows.items())
+        meta_html = f'<table class="meta">{rows}</table>'
+    summary = (f'<p class="skip-note">{len(skipped)} of {len(sections)} sections were skipped: '
+               f"{_text(', '.join(skipped))}. Each says why and how to run it.</p>" if skipped else "")
+    toc = f'<nav><strong>Contents</strong><ol>{"".join(toc_items)}</ol></nav>' if sections else ""
+    body = "\n".join(_section(section, slug) for section, slug in zip(sections, slugs, strict=True))
+    from cnnlab import __version__
+
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_text(title)}</h1>",
+        meta_html,
+        summary,
+        toc,
+        body,
+        f"<footer>Written by cnnlab {html.escape(__version__)}; this page is self-contained "
+        "(figures embedded).</footer>",
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+def write_report(sections: Sequence[Section], path: Path, title: str = "cnnlab report",
+                 meta: Mapping[str, Any] | None = None) -> Path:
+    """Write ``sections`` as one self-contained HTML page to ``path`` (folders created) and return the path.
+
+    ``meta`` (e.g. command, data folder, device, date) is shown at the top; the total time of the timed sections
+    is added as ``total time`` unless ``meta`` has it. Figures are read now and embedded, so the page can be moved
+    or mailed on its own; a figure whose file is missing is reported in its place rather than failing the report.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(sections, title=title, meta=meta), encoding="utf-8")
+    return path
+

@@ -1,0 +1,188 @@
+"""The HTML report: one well-formed, self-contained page; text escaped; figures embedded; skipped parts stated."""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cnnlab.report import Figure, Section, Table, format_seconds, format_value, render_report, write_report
+
+VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
+
+
+def tiny_png(path: Path) -> Path:
+    """A valid 2x1 PNG written by hand (no plotting needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])  # 8-bit grayscale
+    pixels = zlib.compress(b"\x00\x00\xff")  # filter byte + two pixels
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
+
+
+class Structure(HTMLParser):
+    """Checks that tags nest properly and collects attributes worth checking."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(page: str) -> Structure:
+    parser = Structure()
+    parser.feed(page)
+    parser.close()
+    assert parser.errors == []
+    assert parser.stack == [], f"unclosed tags: {parser.stack}"
+    return parser
+
+
+def sample_sections(tmp_path: Path) -> list[Section]:
+    png = tiny_png(tmp_path / "fig.png")
+    return [
+        Section("Convolution output size", intro="O = floor((I + 2P - D*(K-1) - 1) / S) + 1",
+                paragraphs=["First paragraph.", "Uses `conv_output_size` for\nevery row."],
+                tables=[Table(["case", "I", "O"], [["mnist conv1", 28, 14], ["ratio", 0.123456, None]], "Examples")],
+                figures=[Figure(png, "A figure")], settings={"input": (28, 28), "lr": 0.01}, seconds=0.25),
+        Section("Feature maps", skipped="needs CIFAR-10: put cifar-10-batches-py into --data-dir"),
+        Section("Feature maps", paragraphs=["same title twice"], seconds=75.0),
+    ]
+
+
+def test_page_is_well_formed_with_toc_and_sections(tmp_path):
+    page = write_report(sample_sections(tmp_path), tmp_path / "out" / "report.html", meta={"command": "cnnlab run"})
+    assert page == tmp_path / "out" / "report.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    parsed = parse(text)
+    sections = [attrs["id"] for tag, attrs in parsed.tags if tag == "section"]
+    assert len(sections) == 3 and len(set(sections)) == 3  # duplicate titles get distinct anchors
+    links = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"]
+    assert links == [f"#{slug}" for slug in sections]
+    assert "cnnlab run" in text
+    assert "total time" in text and "1 min 15 s" in text  # 0.25 s + 75 s
+    assert "took 0.25 s" in text
+    assert "<caption>Examples</caption>" in text
+    assert "0.1235" in text and "—" in text  # 4 significant digits; None as a dash
+    assert "<code>conv_output_size</code>" in text
+
+
+def test_figures_are_embedded_not_referenced(tmp_path):
+    sections = sample_sections(tmp_path)
+    text = render_report(sections)
+    images = [attrs for tag, attrs in parse(text).tags if tag == "img"]
+    assert len(images) == 1
+    source = images[0]["src"]
+    assert source.startswith("data:image/png;base64,")
+    assert base64.b64decode(source.split(",", 1)[1]) == (tmp_path / "fig.png").read_bytes()
+    # Nothing external: no src/href other than data URIs and in-page anchors, no scripts or stylesheets.
+    for tag, attrs in parse(text).tags:
+        for key in ("src", "href"):
+            if key in attrs:
+                assert attrs[key].startswith(("data:", "#")), (tag, attrs)
+        assert tag not in {"script", "link", "iframe"}
+    assert "fig.png" not in text
+    assert not re.search(r"url\(", text)
+
+
+def test_text_is_escaped(tmp_path):
+    nasty = '<script>alert("x")</script> & x < y > z'
+    section = Section(nasty, intro=nasty, paragraphs=[nasty], tables=[Table([nasty], [[nasty]], caption=nasty)],
+                      settings={nasty: nasty}, skipped=nasty)
+    text = render_report([section], title=nasty, meta={nasty: nasty})
+    parsed = parse(text)
+    assert "<script>" not in text
+    assert all(tag != "script" for tag, _ in parsed.tags)
+    assert "&lt;script&gt;" in text and "&amp; x &lt; y &gt; z" in text
+    assert nasty in "".join(parsed.text)  # the reader sees exactly the text given
+
+
+def test_unpaired_backtick_is_shown_literally():
+    text = render_report([Section("t", paragraphs=["it`s a <b>"])])
+    assert "it`s a &lt;b&gt;" in text and "<code>" not in text
+
+
+def test_skipped_section_is_shown_plainly(tmp_path):
+    reason = "no MNIST files in data/: run `cnnlab download --data-dir data` or copy them there"
+    text = render_report([Section("Equivariance", skipped=reason), Section("Worked example", seconds=0.1)])
+    parse(text)
+    assert "Skipped." in text
+    assert "<code>cnnlab download --data-dir data</code>" in text
+    assert "1 of 2 sections were skipped: Equivariance" in text
+    assert '<section id="equivariance" class="skipped">' in text
+    assert "(skipped)" in text  # marked in the table of contents too
+
+
+def test_missing_figure_is_reported_in_place(tmp_path):
+    text = render_report([Section("s", figures=[Figure(tmp_path / "nope.png", "lost")])])
+    parse(text)
+    assert "figure file not found" in text and "<img" not in text
+
+
+def test_no_sections_still_a_page(tmp_path):
+    parse(render_report([], title="empty"))
+
+
+def test_table_validates_rows():
+    with pytest.raises(ValueError, match="row 1 has 1 cells but there are 2 columns"):
+        Table(["a", "b"], [[1, 2], [3]])
+    with pytest.raises(ValueError, match="at least one column"):
+        Table([], [])
+    with pytest.raises(ValueError, match="row 0 must be a list"):
+        Table(["a"], ["x"])
+
+
+def test_section_defaults_are_not_shared():
+    first, second = Section("a"), Section("b")
+    first.paragraphs.append("x")
+    first.settings["k"] = 1
+    assert second.paragraphs == [] and second.settings == {}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, "—"), (True, "yes"), (3, "3"), (2.0, "2"), (0.0123456, "0.01235"), (12345.6, "12346"),
+    (float("nan"), "nan"),
+    ((28, 28), "[28, 28]"), ({"a": 0.5}, "{a: 0.5}"), ("text", "text"),
+])
+def test_format_value(value, expected):
+    assert format_value(value) == expected
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0.0123, "0.012 s"), (4.24, "4.2 s"), (42.4, "42 s"), (185, "3 min 05 s"),
+])
+def test_format_seconds(seconds, expected):
+    assert format_seconds(seconds) == expected
+
+
+def test_format_seconds_rejects_negative():
+    with pytest.raises(ValueError, match="non-negative"):
+        format_seconds(-1)
