@@ -1,0 +1,137 @@
+"""Pixel transforms on NCHW arrays: scaling, per-channel standardisation, shifting, CIFAR augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+# Per-channel mean and std in [0, 1] units.
+# MNIST: the usual values over the 60000 official training images (we measure 0.13066 / 0.30811 on them).
+# CIFAR-10: the published statistics of the 50000 official training images (pixel mean/std over all images,
+# i.e. 125.3/123.0/113.9 and 63.0/62.1/66.7 on 0..255). Not the often-quoted (0.2023, 0.1994, 0.2010), which are
+# mean per-image stds. Use `channel_stats` to compute them from the data you actually have.
+CHANNEL_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+
+def _check_images(images: np.ndarray, what: str, min_ndim: int = 3) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim < min_ndim:
+        raise ValueError(
+            f"{what}: expected images shaped (..., C, H, W) (NCHW), got shape {images.shape}; "
+            "add a channel axis for grayscale images (e.g. x[:, None])"
+        )
+    return images
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 -> float32 in [0, 1] (a new array)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(
+            f"to_float: expected uint8 pixels 0..255, got {images.dtype}; the images are probably already converted"
+        )
+    return images.astype(np.float32) / np.float32(255.0)
+
+
+def standardize(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Per-channel ``(x - mean) / std`` as float32, channel axis -3 (works for (C,H,W) and (N,C,H,W)).
+
+    ``images`` may be uint8 (0..255, scaled to [0, 1] first) or float in [0, 1]; ``mean``/``std`` are in [0, 1]
+    units, one value per channel.
+    """
+    images = _check_images(images, "standardize")
+    x = to_float(images) if images.dtype == np.uint8 else images.astype(np.float32, copy=True)
+    mean_a = np.asarray(mean, dtype=np.float32).reshape(-1)
+    std_a = np.asarray(std, dtype=np.float32).reshape(-1)
+    c = x.shape[-3]
+    if mean_a.size != c or std_a.size != c:
+        raise ValueError(
+            f"standardize: images have {c} channel(s) (shape {x.shape}, NCHW) but mean has {mean_a.size} and std "
+            f"{std_a.size} values; is the layout NHWC, or grayscale stats used for RGB?"
+        )
+    if np.any(std_a <= 0):
+        raise ValueError(f"standardize: std must be > 0, got {std_a.tolist()}")
+    x -= mean_a[:, None, None]
+    x /= std_a[:, None, None]
+    return x
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std over all images and pixels, in [0, 1] units (uint8 input is divided by 255)."""
+    images = _check_images(images, "channel_stats", min_ndim=4)
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    c = images.shape[1]
+    means, stds = [], []
+    for ch in range(c):  # one channel at a time keeps the float64 temporaries small
+        plane = images[:, ch].astype(np.float64)
+        means.append(float(plane.mean() / scale))
+        stds.append(float(plane.std() / scale))
+    return tuple(means), tuple(stds)
+
+
+def shift_images(images: np.ndarray, dx: int, dy: int, fill: float = 0, mode: str = "fill") -> np.ndarray:
+    """Move image content ``dx`` pixels right and ``dy`` pixels down (negative: left / up).
+
+    Works on any array shaped (..., H, W); returns a new array of the same shape and dtype. ``mode="fill"``
+    sets vacated pixels to ``fill``; ``mode="wrap"`` rolls the content around the edges instead. A shift of at
+    least the image size in fill mode leaves only ``fill``.
+    """
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(f"shift_images: expected an array shaped (..., H, W), got shape {images.shape}")
+    if int(dx) != dx or int(dy) != dy:
+        raise ValueError(f"shift_images: dx and dy must be whole pixels, got dx={dx!r}, dy={dy!r}")
+    dx, dy = int(dx), int(dy)
+    if mode == "wrap":
+        return np.roll(images, shift=(dy, dx), axis=(-2, -1))
+    if mode != "fill":
+        raise ValueError(f"shift_images: mode must be 'fill' or 'wrap', got {mode!r}")
+    h, w = images.shape[-2:]
+    out = np.full_like(images, fill)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src_y = slice(max(0, -dy), h - max(0, dy))
+    dst_y = slice(max(0, dy), h - max(0, -dy))
+    src_x = slice(max(0, -dx), w - max(0, dx))
+    dst_x = slice(max(0, dx), w - max(0, -dx))
+    out[..., dst_y, dst_x] = images[..., src_y, src_x]
+    return out
+
+
+def random_crop_flip(padding: int = 4, flip: bool = True, fill: float = 0.0) -> Callable[..., np.ndarray]:
+    """CIFAR-style augmentation: pad each image by ``padding`` (value ``fill``), crop back at a random offset,
+    and mirror left-right with probability 1/2 (if ``flip``).
+
+    Returns ``augment(x, rng) -> x'`` for a batch ``x`` shaped (N, C, H, W) and a ``numpy.random.Generator``;
+    ``x`` is not modified. Same ``rng`` state -> same output. With standardised inputs ``fill=0`` pads with the
+    dataset mean.
+    """
+    if int(padding) != padding or padding < 0:
+        raise ValueError(f"random_crop_flip: padding must be a whole number >= 0, got {padding!r}")
+    padding = int(padding)
+
+    def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x = _check_images(x, "random_crop_flip", min_ndim=4)
+        if x.ndim != 4:
+            raise ValueError(f"random_crop_flip: expected a batch (N, C, H, W), got shape {x.shape}")
+        n, _, h, w = x.shape
+        if padding:
+            padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
+            oy = rng.integers(0, 2 * padding + 1, size=n)
+            ox = rng.integers(0, 2 * padding + 1, size=n)
+            rows = (oy[:, None] + np.arange(h))[:, None, :, None]
+            cols = (ox[:, None] + np.arange(w))[:, None, None, :]
+            out = padded[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None], rows, cols]
+        else:
+            out = x.copy()
+        if flip:
+            mask = rng.random(n) < 0.5
+            out[mask] = out[mask, :, :, ::-1]
+        return out
+
+    augment.__name__ = f"random_crop_flip(padding={padding}, flip={flip})"
+    return augment
