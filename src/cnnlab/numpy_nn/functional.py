@@ -1,0 +1,463 @@
+"""Pure NumPy kernels of the engine: padding, im2col/col2im, convolution (three algorithms) and pooling.
+
+Every kernel is a pair ``forward(...) -> (out, cache)`` / ``backward(grad_out, cache) -> grads``; the layers in
+:mod:`cnnlab.numpy_nn.layers` only validate, pad and keep the cache. Layout is NCHW; the convolution is a
+cross-correlation (kernel not flipped), as in PyTorch:
+
+    y[s, d, i, j] = b[d] + sum_c sum_n sum_m  xp[s, c, i*sh + n*dh, j*sw + m*dw] * W[d, c, n, m]
+
+where ``xp`` is the padded input, ``(sh, sw)`` the stride, ``(dh, dw)`` the dilation and ``c`` runs over the
+input channels of ``d``'s group. Padding is done first (:func:`pad2d`) and the convolution itself is unpadded
+("pad, then unpadded conv", which is also how torch treats the non-zero padding modes).
+
+Convolution algorithms (all three give the same numbers; ``im2col`` is the fast default):
+
+- ``naive``: the loops of the equation above (batch, output channel, output row and column, input channel,
+  kernel row and column) -- the reference, very slow;
+- ``loops2``: two nested Python loops over the output positions, broadcasting over batch and channels;
+- ``im2col``: the sliding windows copied into a matrix, then one matrix product per group (batched over the
+  images); backward by matrix products and col2im (adding kernel-position slices back).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+Pair = tuple[int, int]
+Sides = tuple[tuple[int, int], tuple[int, int]]
+
+CONV_ALGORITHMS = ("naive", "loops2", "im2col")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# geometry
+def output_hw(padded_hw: Pair, kernel_size: Pair, stride: Pair, dilation: Pair) -> Pair:
+    """``(H_out, W_out)`` of an unpadded window operation on an already padded ``(H, W)``."""
+    return tuple((size - d * (k - 1) - 1) // s + 1  # type: ignore[return-value]
+                 for size, k, s, d in zip(padded_hw, kernel_size, stride, dilation, strict=True))
+
+
+def _tap(offset: int, step: int, count: int) -> slice:
+    """The positions ``offset, offset + step, ...`` (``count`` of them) as a slice."""
+    return slice(offset, offset + step * (count - 1) + 1, step)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# padding
+def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each position of the padded axis, the input position it copies (non-zero padding modes)."""
+    index = np.arange(-before, size + after)
+    if mode == "reflect":
+        index = np.abs(index)
+        index = np.where(index >= size, 2 * (size - 1) - index, index)
+    elif mode == "replicate":
+        index = np.clip(index, 0, size - 1)
+    elif mode == "circular":
+        index = index % size
+    else:  # pragma: no cover - guarded by callers
+        raise ValueError(f"unknown padding mode {mode!r}")
+    return index
+
+
+def check_padding_fits(layer: str, hw: Pair, sides: Sides, mode: str) -> None:
+    """torch's limits: reflect needs padding < size, circular padding <= size (per side, per dimension)."""
+    if mode in ("zeros", "replicate"):
+        return
+    for dim, (size, (before, after)) in enumerate(zip(hw, sides, strict=True)):
+        worst = max(before, after)
+        if (mode == "reflect" and worst >= size) or (mode == "circular" and worst > size):
+            rule = "smaller than" if mode == "reflect" else "at most"
+            axis = "height" if dim == 0 else "width"
+            raise ValueError(f"{layer}: padding_mode={mode!r} needs padding {rule} the input {axis}; got padding "
+                             f"{worst} for an input {axis} of {size}")
+
+
+def pad2d(x: np.ndarray, sides: Sides | int | Pair, mode: str = "zeros", value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes of ``x`` (e.g. ``(N, C, H, W)``).
+
+    ``sides`` is ``((top, bottom), (left, right))``, a pair ``(ph, pw)`` or an int (same on every side).
+    ``mode``: ``'zeros'`` (or ``'constant'`` with ``value``), ``'reflect'`` (mirror without repeating the edge),
+    ``'replicate'`` (repeat the edge), ``'circular'`` (wrap around) -- torch's padding modes.
+    """
+    sides = normalise_sides(sides)
+    (top, bottom), (left, right) = sides
+    if top == bottom == left == right == 0:
+        return x
+    height, width = x.shape[-2:]
+    if mode in ("zeros", "constant"):
+        out = np.full((*x.shape[:-2], height + top + bottom, width + left + right), value, dtype=x.dtype)
+        out[..., top:top + height, left:left + width] = x
+        return out
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding mode must be one of {PADDING_MODES}, got {mode!r}")
+    rows = _source_index(height, top, bottom, mode)
+    cols = _source_index(width, left, right, mode)
+    return x[..., rows[:, None], cols[None, :]]
+
+
+def normalise_sides(sides: Sides | int | Pair) -> Sides:
+    if isinstance(sides, int | np.integer):
+        return ((int(sides),) * 2, (int(sides),) * 2)
+    first, second = sides  # type: ignore[misc]
+    if isinstance(first, int | np.integer):
+        return ((int(first),) * 2, (int(second),) * 2)  # type: ignore[arg-type]
+    return (tuple(first), tuple(second))  # type: ignore[return-value, arg-type]
+
+
+def pad2d_backward(grad_padded: np.ndarray, sides: Sides | int | Pair, mode: str = "zeros") -> np.ndarray:
+    """Gradient of :func:`pad2d` w.r.t. its input: crop, and (non-zero modes) add each copied pixel's gradient
+    back onto the pixel it was copied from."""
+    sides = normalise_sides(sides)
+    (top, bottom), (left, right) = sides
+    if top == bottom == left == right == 0:
+        return grad_padded
+    hp, wp = grad_padded.shape[-2:]
+    height, width = hp - top - bottom, wp - left - right
+    if mode in ("zeros", "constant"):
+        return grad_padded[..., top:top + height, left:left + width]
+    rows = _source_index(height, top, bottom, mode)
+    cols = _source_index(width, left, right, mode)
+    # Fold the rows: the interior is the identity, each padding row adds onto its source row.
+    folded = grad_padded[..., top:top + height, :].copy()
+    for position in [*range(top), *range(top + height, hp)]:
+        folded[..., rows[position], :] += grad_padded[..., position, :]
+    out = folded[..., left:left + width].copy()
+    for position in [*range(left), *range(left + width, wp)]:
+        out[..., cols[position]] += folded[..., position]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# im2col / col2im
+def window_view(xp: np.ndarray, kernel_size: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1)) -> np.ndarray:
+    """Read-only view ``(N, C, kh, kw, H_out, W_out)`` of the sliding windows of ``xp`` (no copy).
+
+    ``view[s, c, n, m, i, j] == xp[s, c, i*sh + n*dh, j*sw + m*dw]``.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    n, c, hp, wp = xp.shape
+    ho, wo = output_hw((hp, wp), kernel_size, stride, dilation)
+    s_n, s_c, s_h, s_w = xp.strides
+    return as_strided(xp, shape=(n, c, kh, kw, ho, wo), strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+                      writeable=False)
+
+
+def im2col(xp: np.ndarray, kernel_size: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1),
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Columns ``(N, C*kh*kw, H_out*W_out)``: one column per output position, rows ordered ``(c, n, m)``.
+
+    Row ``c*kh*kw + n*kw + m`` of image ``s`` holds ``xp[s, c, i*sh + n*dh, j*sw + m*dw]`` for all ``(i, j)``, so
+    ``W.reshape(O, -1) @ cols[s]`` is the convolution of image ``s``. ``out`` may be a reusable buffer.
+    """
+    view = window_view(xp, kernel_size, stride, dilation)
+    n, c, kh, kw, ho, wo = view.shape
+    if out is None:
+        out = np.empty((n, c * kh * kw, ho * wo), dtype=xp.dtype)
+    np.copyto(out.reshape(view.shape), view)
+    return out
+
+
+def col2im(cols: np.ndarray, padded_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair = (1, 1),
+           dilation: Pair = (1, 1)) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add every column entry back onto the input pixel it was read from.
+
+    Implemented as one strided slice-add per kernel position (``kh * kw`` vectorised adds).
+    """
+    n, c, hp, wp = padded_shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    ho, wo = output_hw((hp, wp), kernel_size, stride, dilation)
+    cols6 = cols.reshape(n, c, kh, kw, ho, wo)
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    for p in range(kh):
+        rows = _tap(p * dh, sh, ho)
+        for q in range(kw):
+            out[:, :, rows, _tap(q * dw, sw, wo)] += cols6[:, :, p, q]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# convolution
+class ConvCache(NamedTuple):
+    """What a convolution's backward pass needs from its forward pass."""
+
+    algorithm: str
+    padded_shape: tuple[int, int, int, int]
+    weight: np.ndarray
+    has_bias: bool
+    stride: Pair
+    dilation: Pair
+    groups: int
+    saved: Any  # the padded input (naive, loops2) or the columns (im2col)
+
+
+def _check_conv_geometry(xp: np.ndarray, weight: np.ndarray, groups: int) -> None:
+    if xp.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D input and weight, got {xp.shape} and {weight.shape}")
+    if xp.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"conv2d: input has {xp.shape[1]} channels but weight {weight.shape} with groups={groups} "
+                         f"expects {weight.shape[1] * groups}")
+    if weight.shape[0] % groups:
+        raise ValueError(f"conv2d: {weight.shape[0]} output channels are not divisible by groups={groups}")
+
+
+def conv2d_naive(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair = (1, 1),
+                 dilation: Pair = (1, 1), groups: int = 1) -> tuple[np.ndarray, ConvCache]:
+    """Reference convolution of the padded input ``xp``: the equation, one scalar product at a time."""
+    _check_conv_geometry(xp, weight, groups)
+    n_images, _, hp, wp = xp.shape
+    out_channels, group_channels, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    ho, wo = output_hw((hp, wp), (kh, kw), stride, dilation)
+    per_group = out_channels // groups
+    y = np.empty((n_images, out_channels, ho, wo), dtype=xp.dtype)
+    for s in range(n_images):
+        for d in range(out_channels):
+            first = (d // per_group) * group_channels  # first input channel of d's group
+            for i in range(ho):
+                for j in range(wo):
+                    total = 0.0 if bias is None else float(bias[d])
+                    for c in range(group_channels):
+                        for n in range(kh):
+                            for m in range(kw):
+                                total += float(xp[s, first + c, i * sh + n * dh, j * sw + m * dw]) * float(
+                                    weight[d, c, n, m])
+                    y[s, d, i, j] = total
+    return y, ConvCache("naive", xp.shape, weight, bias is not None, stride, dilation, groups, xp)
+
+
+def conv2d_naive_backward(grad_out: np.ndarray, cache: ConvCache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Reference backward: every product of the forward sum sends its share of ``grad_out`` to both factors."""
+    xp, weight = cache.saved, cache.weight
+    n_images, out_channels, ho, wo = grad_out.shape
+    _, group_channels, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = cache.stride, cache.dilation
+    per_group = out_channels // cache.groups
+    grad_x = np.zeros(cache.padded_shape, dtype=np.float64)
+    grad_w = np.zeros(weight.shape, dtype=np.float64)
+    grad_b = np.zeros(out_channels, dtype=np.float64)
+    for s in range(n_images):
+        for d in range(out_channels):
+            first = (d // per_group) * group_channels
+            for i in range(ho):
+                for j in range(wo):
+                    g = float(grad_out[s, d, i, j])
+                    grad_b[d] += g
+                    for c in range(group_channels):
+                        for n in range(kh):
+                            for m in range(kw):
+                                row, col = i * sh + n * dh, j * sw + m * dw
+                                grad_w[d, c, n, m] += g * float(xp[s, first + c, row, col])
+                                grad_x[s, first + c, row, col] += g * float(weight[d, c, n, m])
+    dtype = grad_out.dtype
+    return grad_x.astype(dtype), grad_w.astype(dtype), (grad_b.astype(dtype) if cache.has_bias else None)
+
+
+def _grouped(xp: np.ndarray, weight: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    n, _c, hp, wp = xp.shape
+    o, cg, kh, kw = weight.shape
+    return xp.reshape(n, groups, cg, hp, wp), weight.reshape(groups, o // groups, cg, kh, kw)
+
+
+def conv2d_loops2(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair = (1, 1),
+                  dilation: Pair = (1, 1), groups: int = 1) -> tuple[np.ndarray, ConvCache]:
+    """Two Python loops over the output positions ``(i, j)``; each step is one window of every image times every
+    filter at once (broadcast over batch, channels and filters)."""
+    _check_conv_geometry(xp, weight, groups)
+    n_images, _, hp, wp = xp.shape
+    out_channels, _, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    ho, wo = output_hw((hp, wp), (kh, kw), stride, dilation)
+    xg, wg = _grouped(xp, weight, groups)
+    y = np.empty((n_images, out_channels, ho, wo), dtype=xp.dtype)
+    for i in range(ho):
+        rows = _tap(i * sh, dh, kh)
+        for j in range(wo):
+            window = xg[:, :, :, rows, _tap(j * sw, dw, kw)]  # (N, groups, C/groups, kh, kw)
+            y[:, :, i, j] = np.einsum("sgcnm,gdcnm->sgd", window, wg).reshape(n_images, out_channels)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y, ConvCache("loops2", xp.shape, weight, bias is not None, stride, dilation, groups, xp)
+
+
+def conv2d_loops2_backward(grad_out: np.ndarray,
+                           cache: ConvCache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Backward of :func:`conv2d_loops2`, with the same two loops over the output positions."""
+    xp, weight, groups = cache.saved, cache.weight, cache.groups
+    n_images, out_channels, ho, wo = grad_out.shape
+    _, _, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = cache.stride, cache.dilation
+    xg, wg = _grouped(xp, weight, groups)
+    grad_xg = np.zeros(xg.shape, dtype=grad_out.dtype)
+    grad_wg = np.zeros(wg.shape, dtype=grad_out.dtype)
+    grad_g = grad_out.reshape(n_images, groups, out_channels // groups, ho, wo)
+    for i in range(ho):
+        rows = _tap(i * sh, dh, kh)
+        for j in range(wo):
+            cols = _tap(j * sw, dw, kw)
+            g = grad_g[:, :, :, i, j]  # (N, groups, O/groups)
+            grad_wg += np.einsum("sgd,sgcnm->gdcnm", g, xg[:, :, :, rows, cols])
+            grad_xg[:, :, :, rows, cols] += np.einsum("sgd,gdcnm->sgcnm", g, wg)
+    grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return grad_xg.reshape(cache.padded_shape), grad_wg.reshape(weight.shape), grad_b
+
+
+def conv2d_im2col(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair = (1, 1),
+                  dilation: Pair = (1, 1), groups: int = 1,
+                  workspace: np.ndarray | None = None) -> tuple[np.ndarray, ConvCache]:
+    """im2col convolution: columns ``(N, groups, C/groups*kh*kw, L)``, then ``W_g @ cols`` for every image and
+    group in one batched matrix product; the result is already in NCHW order.
+
+    ``workspace``: an optional reusable buffer for the columns (same shape and dtype), to avoid re-allocating it.
+    """
+    _check_conv_geometry(xp, weight, groups)
+    n_images, _, hp, wp = xp.shape
+    out_channels, _, kh, kw = weight.shape
+    ho, wo = output_hw((hp, wp), (kh, kw), stride, dilation)
+    cols = im2col(xp, (kh, kw), stride, dilation, out=workspace)
+    cols_g = cols.reshape(n_images, groups, -1, ho * wo)
+    w_g = weight.reshape(groups, out_channels // groups, -1)
+    y = np.matmul(w_g, cols_g).reshape(n_images, out_channels, ho, wo)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y, ConvCache("im2col", xp.shape, weight, bias is not None, stride, dilation, groups, cols)
+
+
+def conv2d_im2col_backward(grad_out: np.ndarray, cache: ConvCache,
+                           need_input_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Backward of :func:`conv2d_im2col`: ``dW = sum_s dy_s @ cols_s^T``, ``dcols = W^T @ dy``, ``dx = col2im``."""
+    cols, weight, groups = cache.saved, cache.weight, cache.groups
+    n_images, out_channels, ho, wo = grad_out.shape
+    _, _, kh, kw = weight.shape
+    grad_g = grad_out.reshape(n_images, groups, out_channels // groups, ho * wo)
+    cols_g = cols.reshape(n_images, groups, -1, ho * wo)
+    grad_w = np.matmul(grad_g, cols_g.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
+    grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    if not need_input_grad:
+        return None, grad_w, grad_b
+    w_g = weight.reshape(groups, out_channels // groups, -1)
+    grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_g)  # (N, groups, C/groups*kh*kw, L)
+    grad_x = col2im(grad_cols, cache.padded_shape, (kh, kw), cache.stride, cache.dilation)
+    return grad_x, grad_w, grad_b
+
+
+CONV_FORWARD = {"naive": conv2d_naive, "loops2": conv2d_loops2, "im2col": conv2d_im2col}
+CONV_BACKWARD = {"naive": conv2d_naive_backward, "loops2": conv2d_loops2_backward, "im2col": conv2d_im2col_backward}
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: int | Pair = 1,
+           padding: int | Pair | Sides = 0, dilation: int | Pair = 1, groups: int = 1, padding_mode: str = "zeros",
+           algorithm: str = "im2col") -> np.ndarray:
+    """Functional 2-D convolution (like ``torch.nn.functional.conv2d`` plus ``padding_mode``); forward only."""
+    stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    dilation = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    if algorithm not in CONV_FORWARD:
+        raise ValueError(f"algorithm must be one of {CONV_ALGORITHMS}, got {algorithm!r}")
+    xp = pad2d(x, padding, padding_mode)
+    return CONV_FORWARD[algorithm](xp, weight, bias, stride, dilation, groups)[0]  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pooling
+class PoolCache(NamedTuple):
+    padded_shape: tuple[int, int, int, int]
+    kernel_size: Pair
+    stride: Pair
+    dilation: Pair
+    saved: Any  # argmax within the window (max pooling) or the divisor (average pooling)
+
+
+def max_pool2d(xp: np.ndarray, kernel_size: Pair, stride: Pair, dilation: Pair = (1, 1)) -> tuple[np.ndarray,
+                                                                                                 PoolCache]:
+    """Max pooling of the (-inf padded) input ``xp``; one vectorised pass per kernel position.
+
+    Remembers the position of the maximum within each window (the first one on ties, NaN wins -- as torch), so
+    the backward pass routes each gradient to exactly one input pixel, even for overlapping windows.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    ho, wo = output_hw(xp.shape[-2:], kernel_size, stride, dilation)
+    best = xp[:, :, _tap(0, sh, ho), _tap(0, sw, wo)].copy()
+    where = np.zeros(best.shape, dtype=np.int16 if kh * kw < 2**15 else np.int32)
+    for k in range(1, kh * kw):
+        p, q = divmod(k, kw)
+        candidate = xp[:, :, _tap(p * dh, sh, ho), _tap(q * dw, sw, wo)]
+        better = candidate > best
+        better |= candidate != candidate  # NaN propagates, as in torch
+        np.copyto(best, candidate, where=better)
+        where[better] = k
+    return best, PoolCache(xp.shape, kernel_size, stride, dilation, where)
+
+
+def max_pool2d_backward(grad_out: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """Each output gradient goes to the input pixel that was the maximum of its window (summed on overlaps)."""
+    (kh, kw), (sh, sw), (dh, dw) = cache.kernel_size, cache.stride, cache.dilation
+    ho, wo = grad_out.shape[-2:]
+    grad_x = np.zeros(cache.padded_shape, dtype=grad_out.dtype)
+    zero = np.zeros((), dtype=grad_out.dtype)
+    for k in range(kh * kw):
+        p, q = divmod(k, kw)
+        grad_x[:, :, _tap(p * dh, sh, ho), _tap(q * dw, sw, wo)] += np.where(cache.saved == k, grad_out, zero)
+    return grad_x
+
+
+def max_pool2d_blocks(x: np.ndarray, kernel_size: Pair) -> tuple[np.ndarray, PoolCache]:
+    """Fast path for non-overlapping windows (stride == kernel, no padding, dilation 1): a reshape instead of
+    strided slices; trailing rows/columns that fill no window are ignored, as the formula says."""
+    kh, kw = kernel_size
+    n, c, h, w = x.shape
+    ho, wo = h // kh, w // kw
+    blocks = x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw).transpose(0, 1, 2, 4, 3, 5)
+    blocks = blocks.reshape(n, c, ho, wo, kh * kw)
+    where = blocks.argmax(axis=-1)[..., None]
+    best = np.take_along_axis(blocks, where, axis=-1)[..., 0]
+    return best, PoolCache(x.shape, kernel_size, kernel_size, (1, 1), where)
+
+
+def max_pool2d_blocks_backward(grad_out: np.ndarray, cache: PoolCache) -> np.ndarray:
+    n, c, h, w = cache.padded_shape
+    kh, kw = cache.kernel_size
+    ho, wo = grad_out.shape[-2:]
+    grad_blocks = np.zeros((n, c, ho, wo, kh * kw), dtype=grad_out.dtype)
+    np.put_along_axis(grad_blocks, cache.saved, grad_out[..., None], axis=-1)
+    grad = grad_blocks.reshape(n, c, ho, wo, kh, kw).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho * kh, wo * kw)
+    if (ho * kh, wo * kw) == (h, w):
+        return grad
+    full = np.zeros(cache.padded_shape, dtype=grad_out.dtype)
+    full[:, :, :ho * kh, :wo * kw] = grad
+    return full
+
+
+def avg_pool2d(xp: np.ndarray, kernel_size: Pair, stride: Pair, divisor: np.ndarray | float) -> tuple[np.ndarray,
+                                                                                                      PoolCache]:
+    """Average pooling of the zero-padded input ``xp``: the window sums (one slice-add per kernel position)
+    divided by ``divisor`` (a number, or an ``(H_out, W_out)`` array for ``count_include_pad=False``)."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    ho, wo = output_hw(xp.shape[-2:], kernel_size, stride, (1, 1))
+    total = np.zeros((*xp.shape[:2], ho, wo), dtype=xp.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            total += xp[:, :, _tap(p, sh, ho), _tap(q, sw, wo)]
+    divisor = np.asarray(divisor, dtype=xp.dtype)
+    total /= divisor
+    return total, PoolCache(xp.shape, kernel_size, stride, (1, 1), divisor)
+
+
+def avg_pool2d_backward(grad_out: np.ndarray, cache: PoolCache) -> np.ndarray:
+    (kh, kw), (sh, sw) = cache.kernel_size, cache.stride
+    ho, wo = grad_out.shape[-2:]
+    share = grad_out / cache.saved.astype(grad_out.dtype)
+    grad_x = np.zeros(cache.padded_shape, dtype=grad_out.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            grad_x[:, :, _tap(p, sh, ho), _tap(q, sw, wo)] += share
+    return grad_x
+
+
+def avg_pool_divisor(hw: Pair, padding: Pair, kernel_size: Pair, stride: Pair) -> np.ndarray:
+    """``(H_out, W_out)`` counts of real (non-padding) pixels per window (``count_include_pad=False``)."""
+    ones = np.ones((1, 1, *tuple(hw)), dtype=np.float64)
+    counts, _ = avg_pool2d(pad2d(ones, padding), kernel_size, stride, 1.0)
+    return counts[0, 0]

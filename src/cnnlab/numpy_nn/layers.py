@@ -1,0 +1,408 @@
+"""Layers of the NumPy engine with torch's constructor signatures, parameter names and shapes.
+
+Each layer validates its input (clear errors naming the layer, what was expected and what arrived), computes its
+forward pass from the equation, and its backward pass by hand (see :mod:`cnnlab.numpy_nn.functional`).
+Parametrised layers compute in their parameters' dtype (float32 by default; ``Module.double()`` for float64).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnlab.numpy_nn import functional as F
+from cnnlab.numpy_nn import init
+from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
+from cnnlab.numpy_nn.module import Module, Parameter
+from cnnlab.shapes import Conv2dSpec, check_image_batch, conv_output_size, to_pair
+
+__all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "ReLU"]
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x @ W.T + b`` on inputs ``(*, in_features)``.
+
+    ``weight`` ``(out_features, in_features)``, ``bias`` ``(out_features,)``, both initialised like torch:
+    ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(np.zeros((self.out_features, self.in_features)), dtype=dtype)
+        if bias:
+            self.bias = Parameter(np.zeros(self.out_features), dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self._cache: tuple[np.ndarray, np.ndarray, tuple[int, ...]] | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Torch's default initialisation (from the engine's generator, see :func:`init.manual_seed`)."""
+        init.default_weight_and_bias_(self.weight.data, None if self.bias is None else self.bias.data)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = check_float(self._label(), x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            hint = ""
+            if x.ndim >= 3 and int(np.prod(x.shape[1:])) == self.in_features:
+                hint = " Images or feature maps? Put a Flatten() before the Linear layer."
+            elif x.ndim >= 1:
+                hint = " Does the previous layer's output size match in_features?"
+            raise ValueError(f"{self._label()}: expected input (N, {self.in_features}) with {self.in_features} "
+                             f"features in the last dimension, got shape {x.shape}.{hint}")
+        weight = self.weight.data
+        x2 = x.reshape(-1, self.in_features).astype(weight.dtype, copy=False)
+        y = x2 @ weight.T
+        if self.bias is not None:
+            y += self.bias.data
+        self._cache = (x2, weight.copy(), x.shape)
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        x2, weight, in_shape = self._cache
+        grad = check_grad(self._label(), grad_out, (*in_shape[:-1], self.out_features), weight.dtype)
+        grad2 = grad.reshape(-1, self.out_features)
+        self.weight.grad += grad2.T @ x2
+        if self.bias is not None:
+            self.bias.grad += grad2.sum(axis=0)
+        return (grad2 @ weight).reshape(in_shape)
+
+
+class Conv2d(Module):
+    r"""2-D convolution (cross-correlation, as ``torch.nn.Conv2d``) over inputs ``(N, C_in, H, W)``.
+
+    Output ``(N, C_out, H_out, W_out)`` with, per spatial dimension,
+    ``H_out = floor((H + 2P - D*(K-1) - 1) / S) + 1`` (``P`` padding per side, ``D`` dilation, ``S`` stride).
+
+    Arguments as torch: ``kernel_size``, ``stride``, ``padding``, ``dilation`` are an int or a pair;
+    ``padding`` may also be ``'valid'`` (none) or ``'same'`` (output size = input size; stride 1 only);
+    ``padding_mode`` is ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``; ``groups`` splits the
+    channels into independent groups. ``weight`` has shape ``(C_out, C_in/groups, kh, kw)``, ``bias`` ``(C_out,)``,
+    both ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = C_in/groups * kh * kw`` (torch's default).
+
+    ``algorithm`` (also settable later as an attribute): ``'im2col'`` (fast, default), ``'loops2'`` (two Python
+    loops over output positions) or ``'naive'`` (the equation's loops; a slow reference).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", algorithm: str = "im2col", dtype: Any = None) -> None:
+        super().__init__()
+        try:
+            spec = Conv2dSpec.from_args(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                                        padding_mode)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"Conv2d: {error}") from None
+        self.spec = spec
+        self.in_channels, self.out_channels = spec.in_channels, spec.out_channels
+        self.kernel_size, self.stride, self.dilation = spec.kernel_size, spec.stride, spec.dilation
+        self.padding, self.groups, self.padding_mode = spec.padding, spec.groups, spec.padding_mode
+        self.algorithm = algorithm
+        self.weight = Parameter(np.zeros((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel_size)),
+                                dtype=dtype)
+        if bias:
+            self.bias = Parameter(np.zeros(spec.out_channels), dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self._cache: tuple[F.ConvCache, tuple[int, ...], tuple[int, ...]] | None = None
+        self._workspace: np.ndarray | None = None
+        self.reset_parameters()
+
+    @property
+    def algorithm(self) -> str:
+        return self._algorithm
+
+    @algorithm.setter
+    def algorithm(self, value: str) -> None:
+        if value not in F.CONV_ALGORITHMS:
+            raise ValueError(f"Conv2d: algorithm must be one of {list(F.CONV_ALGORITHMS)}, got {value!r}")
+        object.__setattr__(self, "_algorithm", value)
+
+    def reset_parameters(self) -> None:
+        """Torch's default initialisation (from the engine's generator, see :func:`init.manual_seed`)."""
+        init.default_weight_and_bias_(self.weight.data, None if self.bias is None else self.bias.data)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in (0, (0, 0)):
+            text += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        if self.algorithm != "im2col":
+            text += f", algorithm={self.algorithm!r}"
+        return text
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """``(N, C_out, H_out, W_out)`` for an input of ``input_shape``; raises ``ValueError`` when the kernel does
+        not fit the padded input."""
+        layer = self._label()
+        check_image_batch(layer, input_shape, self.in_channels)
+        n, _, h, w = input_shape
+        try:
+            ho, wo = self.spec.output_size(h, w)
+        except ValueError as error:
+            (top, bottom), (left, right) = self.spec.padding_sides
+            raise ValueError(
+                f"{layer}: kernel {self.kernel_size} (dilation {self.dilation}) is larger than the padded input: "
+                f"input {h}x{w} padded to {h + top + bottom}x{w + left + right}, but the kernel covers "
+                f"{self.dilation[0] * (self.kernel_size[0] - 1) + 1}x{self.dilation[1] * (self.kernel_size[1] - 1) + 1}"
+                f" ({error})"
+            ) from None
+        return n, self.out_channels, ho, wo
+
+    def forward(self, x: Any) -> np.ndarray:
+        layer = self._label()
+        x = check_float(layer, x)
+        self.output_shape(x.shape)
+        sides = self.spec.padding_sides
+        F.check_padding_fits(layer, x.shape[-2:], sides, self.padding_mode)
+        weight = self.weight.data
+        x = x.astype(weight.dtype, copy=False)
+        xp = F.pad2d(x, sides, self.padding_mode)
+        bias = None if self.bias is None else self.bias.data
+        if self.algorithm == "im2col":
+            y, cache = F.conv2d_im2col(xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
+        else:
+            y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
+        self._cache = (cache, x.shape, y.shape)
+        return y
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        cache, _in_shape, out_shape = self._cache
+        grad = check_grad(self._label(), grad_out, out_shape, cache.weight.dtype)
+        grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
+        self.weight.grad += grad_w
+        if self.bias is not None and grad_b is not None:
+            self.bias.grad += grad_b
+        return F.pad2d_backward(grad_xp, self.spec.padding_sides, self.padding_mode)
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None, padding: int |
+                 tuple[int, int], dilation: int | tuple[int, int], ceil_mode: bool) -> None:
+        super().__init__()
+        name = type(self).__name__
+        try:
+            self.kernel_size = to_pair(kernel_size, "kernel_size")
+            self.stride = self.kernel_size if stride is None else to_pair(stride, "stride")
+            self.padding = to_pair(padding, "padding", minimum=0)
+            self.dilation = to_pair(dilation, "dilation")
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{name}: {error}") from None
+        if ceil_mode:
+            raise NotImplementedError(f"{name}: ceil_mode=True is not supported (floor, torch's default, is)")
+        self.ceil_mode = False
+        for k, p, d in zip(self.kernel_size, self.padding, self.dilation, strict=True):
+            if p > (d * (k - 1) + 1) // 2:
+                raise ValueError(f"{name}: padding should be at most half of the effective kernel size, got "
+                                 f"padding={self.padding} for kernel_size={self.kernel_size}, dilation={self.dilation}")
+        self._cache: Any = None
+
+    def extra_repr(self) -> str:
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return text + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+
+    def _output_hw(self, layer: str, shape: tuple[int, ...]) -> tuple[int, int]:
+        check_image_batch(layer, shape)
+        try:
+            return conv_output_size(shape[-2:], self.kernel_size, self.stride, self.padding,  # type: ignore[return-value]
+                                    self.dilation)
+        except ValueError as error:
+            raise ValueError(f"{layer}: window {self.kernel_size} does not fit the input {shape[-2]}x{shape[-1]} "
+                             f"with padding {self.padding} ({error})") from None
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling over ``(N, C, H, W)`` (windows may overlap; padding is ``-inf``, as torch).
+
+    ``stride`` defaults to ``kernel_size``. The gradient of each output goes to the first maximum of its window.
+    """
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+                 ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
+    def forward(self, x: Any) -> np.ndarray:
+        layer = self._label()
+        x = check_float(layer, x, finite=False)
+        self._output_hw(layer, x.shape)
+        if self.stride == self.kernel_size and self.padding == (0, 0) and self.dilation == (1, 1):
+            y, cache = F.max_pool2d_blocks(x, self.kernel_size)
+            self._cache = ("blocks", cache, y.shape)
+            return y
+        ph, pw = self.padding
+        xp = F.pad2d(x, ((ph, ph), (pw, pw)), "constant", value=-np.inf)
+        y, cache = F.max_pool2d(xp, self.kernel_size, self.stride, self.dilation)
+        self._cache = ("general", cache, y.shape)
+        return y
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        path, cache, out_shape = self._cache
+        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
+        if path == "blocks":
+            return F.max_pool2d_blocks_backward(grad, cache)
+        ph, pw = self.padding
+        return F.pad2d_backward(F.max_pool2d_backward(grad, cache), ((ph, ph), (pw, pw)))
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over ``(N, C, H, W)``; zero padding counted in the mean (``count_include_pad=True``, torch's
+    default) unless ``count_include_pad=False``; ``divisor_override`` replaces the divisor."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
+        if divisor_override is not None and (not isinstance(divisor_override, int) or divisor_override <= 0):
+            raise ValueError(f"AvgPool2d: divisor_override must be a positive int, got {divisor_override!r}")
+        self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, x: Any) -> np.ndarray:
+        layer = self._label()
+        x = check_float(layer, x, finite=False)
+        self._output_hw(layer, x.shape)
+        ph, pw = self.padding
+        xp = F.pad2d(x, ((ph, ph), (pw, pw)))
+        divisor: Any
+        if self.divisor_override is not None:
+            divisor = float(self.divisor_override)
+        elif self.count_include_pad or self.padding == (0, 0):
+            divisor = float(self.kernel_size[0] * self.kernel_size[1])
+        else:
+            divisor = F.avg_pool_divisor(x.shape[-2:], self.padding, self.kernel_size, self.stride)
+        y, cache = F.avg_pool2d(xp, self.kernel_size, self.stride, divisor)
+        self._cache = (cache, y.shape)
+        return y
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        cache, out_shape = self._cache
+        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
+        ph, pw = self.padding
+        return F.pad2d_backward(F.avg_pool2d_backward(grad, cache), ((ph, ph), (pw, pw)))
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise; the gradient at exactly 0 is 0 (as torch)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+        self._mask: np.ndarray | None = None
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = check_float(self._label(), x, finite=False)
+        mask = x > 0
+        self._mask = mask
+        if self.inplace:
+            np.multiply(x, mask, out=x)
+            return x
+        return np.multiply(x, mask)
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._mask is None:
+            raise no_forward_error(self._label())
+        grad = check_grad(self._label(), grad_out, self._mask.shape, np.result_type(grad_out))
+        return np.multiply(grad, self._mask)
+
+
+class Flatten(Module):
+    """Flatten dimensions ``start_dim..end_dim`` into one (default: everything but the batch axis)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+        self._shape: tuple[int, ...] | None = None
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = check_float(self._label(), x, finite=False)
+        ndim = max(x.ndim, 1)
+        start, end = self.start_dim % ndim, self.end_dim % ndim
+        if not (-ndim <= self.start_dim < ndim and -ndim <= self.end_dim < ndim) or start > end:
+            raise ValueError(f"{self._label()}: cannot flatten dims {self.start_dim}..{self.end_dim} of an input with "
+                             f"shape {x.shape}")
+        self._shape = x.shape
+        return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:]) if x.ndim else x.reshape(1)
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._shape is None:
+            raise no_forward_error(self._label())
+        grad = np.asarray(grad_out)
+        if grad.size != int(np.prod(self._shape)):
+            raise ValueError(f"{self._label()}: backward got grad_out of shape {grad.shape}, which does not match the "
+                             f"last forward input {self._shape}")
+        return grad.reshape(self._shape)
+
+
+class Dropout(Module):
+    """In training mode zero each element with probability ``p`` and scale the rest by ``1/(1-p)``;
+    identity in evaluation mode. Masks come from the engine's generator (:func:`init.manual_seed`)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: probability has to be between 0 and 1, but got {p}")
+        self.p = float(p)
+        self.inplace = inplace
+        self._scale: np.ndarray | float | None = None
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Any) -> np.ndarray:
+        x = check_float(self._label(), x, finite=False)
+        if not self.training or self.p == 0.0:
+            self._scale = 1.0
+            return x
+        if self.p == 1.0:
+            self._scale = np.zeros_like(x)
+        else:
+            keep = init.default_generator().random(x.shape, dtype=np.float32) >= self.p
+            self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._scale
+
+    def backward(self, grad_out: Any) -> np.ndarray:
+        if self._scale is None:
+            raise no_forward_error(self._label())
+        return np.asarray(grad_out) * self._scale
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer)."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+    def backward(self, grad_out: Any) -> Any:
+        return grad_out

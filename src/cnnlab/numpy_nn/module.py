@@ -1,0 +1,393 @@
+"""The engine's building blocks: :class:`Parameter`, :class:`Module` and :class:`Sequential`.
+
+The contract (the same for every layer, so a naive and a fast layer can be swapped, diffed and timed):
+
+- ``y = module(x)`` runs ``forward(x)`` and remembers what the backward pass needs;
+- ``dx = module.backward(dy)`` takes dL/dy of the *most recent* forward call, returns dL/dx and **adds**
+  dL/dparameter to each parameter's ``.grad`` (gradients accumulate as in torch; ``zero_grad()`` clears them);
+- parameters carry torch's names and shapes, so ``state_dict()`` / ``load_state_dict()`` move weights between
+  this engine and ``torch.nn`` in both directions (:func:`to_torch_state_dict`, :func:`to_numpy_state_dict`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+class Parameter:
+    """A trainable array: ``.data`` (float32 unless ``dtype`` says otherwise) and ``.grad`` of the same shape.
+
+    ``.grad`` starts at zero and accumulates over backward calls until :meth:`zero_grad`.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: Any, dtype: Any = None) -> None:
+        if hasattr(data, "detach"):  # a torch tensor
+            data = data.detach().cpu().numpy()
+        array = np.array(data, dtype=dtype or DEFAULT_DTYPE, copy=True)
+        if not np.issubdtype(array.dtype, np.floating):
+            raise TypeError(f"Parameter: data must be floating point, got dtype {array.dtype}")
+        self.data: np.ndarray = array
+        self.grad: np.ndarray = np.zeros_like(array)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """Number of scalars (as ``torch.Tensor.numel``)."""
+        return int(self.data.size)
+
+    def zero_grad(self) -> None:
+        """Set the accumulated gradient to zero (in place)."""
+        if self.grad.shape != self.data.shape or self.grad.dtype != self.data.dtype:
+            self.grad = np.zeros_like(self.data)
+        else:
+            self.grad.fill(0)
+
+    def astype_(self, dtype: Any) -> Parameter:
+        """Convert data and gradient to ``dtype`` in place (used by :meth:`Module.to`)."""
+        self.data = self.data.astype(dtype, copy=False)
+        self.grad = self.grad.astype(dtype, copy=False)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class _IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _to_numpy(value: Any, key: str) -> np.ndarray:
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"state_dict entry {key!r}: expected a numeric array, got dtype {array.dtype}")
+    return array
+
+
+class Module:
+    """Base class of every layer and network of the NumPy engine (modelled on ``torch.nn.Module``).
+
+    Subclasses call ``super().__init__()``, assign :class:`Parameter` s and sub-modules as attributes (they are
+    registered under those names, which become the ``state_dict`` keys), and implement :meth:`forward` and
+    :meth:`backward`.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_name", None)
+        object.__setattr__(self, "training", True)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # registration
+    def _registry(self, kind: str) -> OrderedDict:
+        registry = self.__dict__.get(kind)
+        if registry is None:
+            raise AttributeError(
+                f"cannot assign parameters or sub-modules before {type(self).__name__}.__init__() has called "
+                f"super().__init__()"
+            )
+        return registry
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self.add_module(name, value)
+        else:
+            params = self.__dict__.get("_parameters")
+            modules = self.__dict__.get("_modules")
+            if params is not None and name in params:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                    f"(a Parameter or None is required)")
+                params[name] = None
+            elif modules is not None and name in modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                    f"(a Module or None is required)")
+                modules[name] = None
+            else:
+                object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: parameters and modules live in the registries.
+        for kind in ("_parameters", "_modules"):
+            registry = self.__dict__.get(kind)
+            if registry is not None and name in registry:
+                return registry[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for kind in ("_parameters", "_modules"):
+            registry = self.__dict__.get(kind)
+            if registry is not None and name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or ``None``, e.g. ``bias=False``) under ``name``."""
+        params = self._registry("_parameters")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None)")
+        self.__dict__.pop(name, None)
+        self._registry("_modules").pop(name, None)
+        params[name] = param
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register the sub-module ``module`` under ``name`` (its ``state_dict`` keys get the prefix ``name.``)."""
+        modules = self._registry("_modules")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a cnnlab.numpy_nn Module (child {name!r})")
+        self.__dict__.pop(name, None)
+        self._registry("_parameters").pop(name, None)
+        modules[name] = module
+        if module is not None:
+            object.__setattr__(module, "_name", name)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # the forward/backward contract
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, grad_out: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def _label(self) -> str:
+        """How error messages name this layer, e.g. ``conv2: Conv2d(8, 16, kernel_size=(5, 5), stride=(1, 1))``."""
+        text = f"{type(self).__name__}({self.extra_repr()})"
+        name = self.__dict__.get("_name")
+        return f"{name}: {text}" if name is not None else text
+
+    # ----------------------------------------------------------------------------------------------------------
+    # traversal
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs with torch's dotted names (``conv1.weight``)."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
+        for module_prefix, module in modules:
+            for name, param in module._parameters.items():
+                if param is None or (remove_duplicate and id(param) in seen):
+                    continue
+                seen.add(id(param))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), param
+
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        """All trainable parameters (each once), in registration order."""
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` of the direct sub-modules."""
+        for name, module in self._modules.items():
+            if module is not None:
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and all sub-modules, depth first, with dotted names (``''`` for this one)."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{child_name}" if name else child_name, child)
+                        for child_name, child in module.named_children()]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    # ----------------------------------------------------------------------------------------------------------
+    # state
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active) when ``mode`` is true, else evaluation mode; returns ``self``."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (dropout off); returns ``self``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero."""
+        for param in self.parameters():
+            param.zero_grad()
+
+    def to(self, dtype: Any) -> Module:
+        """Convert every parameter (data and gradient) to floating ``dtype`` in place; returns ``self``."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"{type(self).__name__}.to: dtype must be floating point, got {dtype}")
+        for param in self.parameters():
+            param.astype_(dtype)
+        return self
+
+    def float(self) -> Module:
+        """Parameters to float32 (the engine's default)."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """Parameters to float64 (gradient checks)."""
+        return self.to(np.float64)
+
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        return self.named_parameters(prefix=prefix, remove_duplicate=False)
+
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+        """Copies of all parameters under torch's keys and shapes (``conv1.weight`` -> (out, in, kh, kw))."""
+        return OrderedDict((name, param.data.copy()) for name, param in self._state_items(prefix))
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
+        """Copy values (NumPy arrays or torch tensors) into the parameters, converting to their dtype.
+
+        ``strict=True``: missing or unexpected keys raise ``RuntimeError`` listing them. A wrong shape raises
+        ``RuntimeError`` naming the key, the expected and the received shape, whatever ``strict`` says. Nothing is
+        changed unless every entry fits. Returns ``(missing_keys, unexpected_keys)`` like torch.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
+        own = OrderedDict(self._state_items())
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        errors = []
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: " + ", ".join(repr(k) for k in unexpected) + ".")
+        if strict and missing:
+            errors.append("Missing key(s) in state_dict: " + ", ".join(repr(k) for k in missing) + ".")
+        values = {}
+        for key, param in own.items():
+            if key not in state_dict:
+                continue
+            value = _to_numpy(state_dict[key], key)
+            if value.shape != param.data.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
+                              f"the shape in current model is {param.data.shape}.")
+            values[key] = value
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        for key, value in values.items():
+            np.copyto(own[key].data, value, casting="unsafe")
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # printing
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        if self.extra_repr():
+            lines.append("  " + self.extra_repr())
+        for name, child in children:
+            child_text = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_text}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """A chain of modules: ``Sequential(m0, m1, ...)`` (keys ``0.weight``, ...) or ``Sequential(OrderedDict)``.
+
+    ``forward`` feeds each module's output to the next; ``backward`` runs the chain in reverse.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], Mapping):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(args):
+                self.add_module(str(index), module)
+        for name, module in self._modules.items():
+            if module is None:
+                raise TypeError(f"Sequential: child {name!r} is None")
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def backward(self, grad_out: Any) -> Any:
+        for module in reversed(self._modules.values()):
+            grad_out = module.backward(grad_out)
+        return grad_out
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        if not isinstance(index, int | np.integer):
+            raise TypeError(f"Sequential indices must be integers or slices, not {type(index).__name__}")
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"index {index} is out of range for a Sequential of length {len(items)}")
+        return items[index][1]
+
+
+def to_torch_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict[str, Any]:
+    """The same state_dict with ``torch.Tensor`` values (copies), for ``torch_module.load_state_dict``."""
+    import torch
+
+    return OrderedDict((key, torch.from_numpy(np.array(_to_numpy(value, key), copy=True)))
+                       for key, value in state_dict.items())
+
+
+def to_numpy_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict[str, np.ndarray]:
+    """The same state_dict with NumPy values (copies), e.g. from ``torch_module.state_dict()``."""
+    return OrderedDict((key, np.array(_to_numpy(value, key), copy=True)) for key, value in state_dict.items())
