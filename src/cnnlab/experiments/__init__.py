@@ -1,0 +1,1 @@
+"""The experiments of both seeds: one module per experiment, each returning a typed result."""

@@ -1,0 +1,192 @@
+"""Seed 004 task 3: the output size of a convolution (or pooling window), worked per dimension, and a table of
+examples — the seeds' own layers, the padding/stride/dilation variants, a 'same' case and impossible cases.
+
+    O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1        (I input, K kernel, S stride, P padding per side, D dilation)
+
+The sizes come from :func:`cnnlab.shapes.conv_output_size`, the one place the formula lives; this module only
+lays the arithmetic out so it can be followed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cnnlab.shapes import IntOrSeq, conv_output_size
+
+FORMULA = "O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1"
+
+
+@dataclass
+class ConvCase:
+    """One geometry and its output size per spatial dimension, or why there is none."""
+
+    name: str
+    input_size: list[int]
+    kernel_size: list[int]
+    stride: list[int]
+    padding: list[int]
+    dilation: list[int]
+    #: Output size per dimension; ``None`` when the geometry is impossible or malformed (see ``error``).
+    output_size: list[int] | None
+    #: The formula with the numbers put in, per dimension (empty when impossible).
+    worked: list[str] = field(default_factory=list)
+    error: str | None = None
+    note: str = ""
+
+    @property
+    def possible(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "possible": self.possible}
+
+
+@dataclass
+class ConvOutputResult:
+    """The formula, the case asked for (if any) and the table of examples."""
+
+    formula: str
+    query: ConvCase | None
+    examples: list[ConvCase]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"formula": self.formula, "query": self.query.to_dict() if self.query else None,
+                "examples": [case.to_dict() for case in self.examples]}
+
+
+def _as_list(value: IntOrSeq, ndim: int) -> list[Any]:
+    """``value`` per dimension for display (an int is broadcast); anything malformed is shown as given."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value) * ndim if len(value) == 1 else list(value)
+    return [value] * ndim
+
+
+def _worked(i: int, k: int, s: int, p: int, d: int, o: int) -> str:
+    numerator = i + 2 * p - d * (k - 1) - 1  # shown only to make the floor visible; O itself comes from shapes
+    divided = f"⌊{numerator}/{s}⌋" if s > 1 else str(numerator)
+    text = f"⌊({i} + 2·{p} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {divided} + 1 = {o}"
+    if numerator % s:
+        left = numerator % s
+        text += f" (the last {left} pixel{'s' if left > 1 else ''} of the padded input fit{'' if left > 1 else 's'} " \
+                "no window)"
+    return text
+
+
+def conv_output(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
+                dilation: IntOrSeq = 1, *, name: str = "", note: str = "") -> ConvCase:
+    """The output size of one geometry per dimension, with the worked formula.
+
+    Arguments as :func:`cnnlab.shapes.conv_output_size` (an int, or one entry per dimension; ints are broadcast).
+    An impossible or malformed geometry does not raise: the case comes back with ``output_size=None`` and
+    ``error`` saying why (check ``case.possible``).
+    """
+    args = (input_size, kernel_size, stride, padding, dilation)
+    lengths = {len(a) for a in args if isinstance(a, Sequence) and not isinstance(a, str)}
+    ndim = max(lengths, default=1)
+    shown = [_as_list(a, ndim) for a in args]
+    try:
+        sizes = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    except (ValueError, TypeError) as error:
+        message = str(error).removeprefix("conv_output_size: ")
+        return ConvCase(name, *shown, output_size=None, error=message, note=note)
+    output = [sizes] if isinstance(sizes, int) else list(sizes)
+    worked = [_worked(*(values[dim] for values in shown), output[dim]) for dim in range(len(output))]
+    return ConvCase(name, *shown, output_size=output, worked=worked, note=note)
+
+
+#: The table of examples: (name, input, kernel, stride, padding, dilation, note).
+EXAMPLES: tuple[tuple[str, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, str], ...] = (
+    ("MNIST CNN conv1 (seed 004)", (28, 28), 4, 2, 1, 1, "halves the image"),
+    ("MNIST CNN conv2 (seed 004)", (14, 14), 4, 2, 1, 1, "7 x 7 x 10 = 490 features for the linear layer"),
+    ("LeNet conv1 (seed 000, CIFAR-10)", (32, 32), 5, 1, 0, 1, "no padding: loses K − 1 = 4 pixels"),
+    ("LeNet pool1: 2 x 2 max-pool", (28, 28), 2, 2, 0, 1, "pooling windows follow the same formula"),
+    ("LeNet conv2", (14, 14), 5, 1, 0, 1, ""),
+    ("LeNet pool2: 2 x 2 max-pool", (10, 10), 2, 2, 0, 1, "16 x 5 x 5 = 400 features for fc1"),
+    ("'same' padding, 3 x 3 kernel", (28, 28), 3, 1, 1, 1, "P = (K − 1) / 2 keeps the size at stride 1"),
+    ("'same' padding, 5 x 5 kernel", (32, 32), 5, 1, 2, 1, ""),
+    ("stride that does not divide", (28, 28), 3, 2, 0, 1, "the floor drops the incomplete last window"),
+    ("overlapping pooling, 3 x 3 stride 2", (55, 55), 3, 2, 0, 1, "AlexNet-style pooling"),
+    ("dilation 2", (28, 28), 3, 1, 0, 2, "a dilated 3 x 3 kernel spans 5 x 5"),
+    ("dilation 2, 'same' padding", (28, 28), 3, 1, 2, 2, "P = D·(K − 1) / 2"),
+    ("rectangular input, per-dimension settings", (28, 32), (3, 5), (1, 2), (1, 2), 1, "each dimension on its own"),
+    ("1 x 1 convolution", (28, 28), 1, 1, 0, 1, "mixes channels only"),
+    ("kernel as large as the input", (7, 7), 7, 1, 0, 1, "one output: a fully connected layer in disguise"),
+    ("impossible: kernel larger than the input", (4, 4), 5, 1, 0, 1, "padding 1 or more would make it fit"),
+    ("impossible: dilated kernel too large", (5, 5), 3, 1, 0, 3, "dilation 3 makes the 3-tap kernel span 7"),
+)
+
+
+def example_table() -> list[ConvCase]:
+    """The seed's table of examples (see :data:`EXAMPLES`), each worked out."""
+    return [conv_output(i, k, s, p, d, name=name, note=note) for name, i, k, s, p, d, note in EXAMPLES]
+
+
+def run(input_size: IntOrSeq | None = None, kernel_size: IntOrSeq | None = None, stride: IntOrSeq = 1,
+        padding: IntOrSeq = 0, dilation: IntOrSeq = 1) -> ConvOutputResult:
+    """The table of examples, plus the geometry asked for when ``input_size`` and ``kernel_size`` are given.
+
+    Raises ``ValueError`` if only one of ``input_size`` and ``kernel_size`` is given. An impossible query is not an
+    exception: ``result.query.possible`` is ``False`` and ``result.query.error`` says why.
+    """
+    if (input_size is None) != (kernel_size is None):
+        raise ValueError("conv-output: give both the input size and the kernel size (or neither, for the table)")
+    query = None
+    if input_size is not None:
+        query = conv_output(input_size, kernel_size, stride, padding, dilation, name="your geometry")
+    return ConvOutputResult(FORMULA, query, example_table())
+
+
+def _dims(values: Sequence[Any]) -> str:
+    return " x ".join(str(v) for v in values) if len(set(map(str, values))) > 1 else str(values[0])
+
+
+def _row(case: ConvCase) -> list[Any]:
+    if case.output_size is None:
+        output, worked = "impossible", case.error or ""
+    else:
+        output = " x ".join(map(str, case.output_size))
+        unique = list(dict.fromkeys(case.worked))
+        names = ("H", "W") if len(case.worked) == 2 else [f"dim {d}" for d in range(len(case.worked))]
+        worked = unique[0] if len(unique) == 1 else "\n".join(
+            f"{n}: {w}" for n, w in zip(names, case.worked, strict=True))
+    return [case.name, " x ".join(map(str, case.input_size)), _dims(case.kernel_size), _dims(case.stride),
+            _dims(case.padding), _dims(case.dilation), output, worked, case.note]
+
+
+COLUMNS = ["case", "input I", "kernel K", "stride S", "padding P", "dilation D", "output O", "worked", "note"]
+
+
+def section(result: ConvOutputResult, *, seconds: float | None = None) -> Any:
+    """The report section: the formula, the query (if any) and the table of examples."""
+    from cnnlab.report import Section, Table
+
+    tables = []
+    settings: dict[str, Any] = {}
+    if result.query is not None:
+        tables.append(Table(COLUMNS, [_row(result.query)], caption="The geometry asked for"))
+        q = result.query
+        settings = {"input": q.input_size, "kernel": q.kernel_size, "stride": q.stride, "padding": q.padding,
+                    "dilation": q.dilation}
+    tables.append(Table(COLUMNS, [_row(case) for case in result.examples],
+                        caption="Examples (one value per column means the same in every dimension)"))
+    impossible = [case.name for case in result.examples if not case.possible]
+    return Section(
+        title="Convolution output size (seed 004, task 3)",
+        intro=(f"{result.formula} per spatial dimension: I input size, K kernel size, S stride, P zero padding on "
+               "each side, D dilation (1 = contiguous kernel). Pooling windows follow the same formula."),
+        paragraphs=[
+            "The numerator counts the positions the kernel's first tap can take, less one; dividing by the stride "
+            "and adding 1 counts the windows. The floor means an incomplete last window is dropped, so the last "
+            "few pixels of the input may never be seen when the stride does not divide.",
+            "At stride 1, padding P = D·(K − 1)/2 (odd K) keeps the size: 'same' padding. With no padding every "
+            "layer loses D·(K − 1) pixels.",
+            f"When the dilated kernel D·(K − 1) + 1 is larger than the padded input I + 2P there is no window at "
+            f"all; such geometries are reported as impossible ({len(impossible)} in the table), not as a size of 0 "
+            "or less.",
+        ],
+        tables=tables,
+        settings=settings,
+        seconds=seconds,
+    )

@@ -1,0 +1,334 @@
+"""Seed 004's pen-and-paper task worked in full: a 1-D cross-correlation, one forward pass, its loss, the backward
+pass, one SGD step and the second forward pass — every step with its formula and its numbers.
+
+The numbers come from the formulas below (NumPy, float64) and are cross-checked against torch autograd
+(``conv1d``) inside :func:`worked_example`; a disagreement raises. Indices are 1-based as in the seed:
+
+    ŷ_i      = Σ_k w_k · x_((i−1)·s + k) + b                     (cross-correlation: the kernel is not flipped)
+    L        = ½ Σ_i (y_i − ŷ_i)²
+    ∂L/∂ŷ_i  = ŷ_i − y_i
+    ∂L/∂w_k  = Σ_i ∂L/∂ŷ_i · x_((i−1)·s + k)
+    ∂L/∂b    = Σ_i ∂L/∂ŷ_i
+    ∂L/∂x_j  = Σ_i ∂L/∂ŷ_i · w_(j − (i−1)·s)                      (over the windows that contain x_j)
+    w_k′     = w_k − η · ∂L/∂w_k,   b′ = b − η · ∂L/∂b
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from cnnlab.shapes import conv_output_size
+
+DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
+                            "stride": 1}
+
+PHASES = ("forward", "loss", "backward", "update", "second forward")
+
+GENERAL_FORMULAS = (
+    ("ŷ_i", "Σ_k w_k · x_((i−1)·s+k) + b"),
+    ("L", "½ Σ_i (y_i − ŷ_i)²"),
+    ("∂L/∂ŷ_i", "ŷ_i − y_i"),
+    ("∂L/∂w_k", "Σ_i ∂L/∂ŷ_i · x_((i−1)·s+k)"),
+    ("∂L/∂b", "Σ_i ∂L/∂ŷ_i"),
+    ("∂L/∂x_j", "Σ_i ∂L/∂ŷ_i · w_(j−(i−1)·s)  (windows that contain x_j)"),
+    ("w_k′, b′", "w_k − η · ∂L/∂w_k,  b − η · ∂L/∂b"),
+)
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+class Step(NamedTuple):
+    """One line of the worked solution: what is computed, its formula with the numbers put in, and the value."""
+
+    name: str
+    formula: str
+    value: float
+    phase: str
+
+
+@dataclass
+class Xcorr1dResult:
+    """Inputs, every intermediate quantity and the ordered :class:`Step` list of the worked example."""
+
+    x: list[float]
+    w: list[float]
+    b: float
+    y: list[float]
+    lr: float
+    stride: int
+    y_hat: list[float]
+    loss: float
+    grad_y_hat: list[float]
+    grad_w: list[float]
+    grad_b: float
+    grad_x: list[float]
+    w_new: list[float]
+    b_new: float
+    y_hat_new: list[float]
+    loss_new: float
+    #: Largest absolute difference between these numbers and torch autograd's (float64).
+    torch_max_abs_diff: float
+    steps: list[Step] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; ``steps`` as a list of ``{phase, name, formula, value}``."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "steps"}
+        data["steps"] = [step._asdict() for step in self.steps]
+        return data
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Validation and formatting
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _vector(values: Any, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if array.ndim != 1 or array.shape[0] == 0:
+        raise ValueError(f"xcorr1d: {name} must be a non-empty 1-D list of numbers, got {values!r}")
+    if not all(isinstance(v, Real | np.number) and not isinstance(v, bool | np.bool_) for v in array.tolist()):
+        raise ValueError(f"xcorr1d: {name} must contain only numbers, got {values!r}")
+    out = np.asarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"xcorr1d: {name} must contain only finite numbers, got {values!r}")
+    return out
+
+
+def _scalar(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ValueError(f"xcorr1d: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _num(value: float, *, paren: bool = True) -> str:
+    """A number as written by hand: ``2`` not ``2.0``, up to 6 significant digits; a negative number goes in
+    parentheses when it stands inside a formula (``paren``)."""
+    text = f"{float(value):.6g}".replace("-", "−")
+    if text == "−0":
+        text = "0"
+    return f"({text})" if paren and text.startswith("−") else text
+
+
+def _sub(symbol: str, index: int) -> str:
+    return f"{symbol}{str(index).translate(_SUBSCRIPTS)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The computation (NumPy, straight from the formulas) and its autograd cross-check
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _windows(n_in: int, n_kernel: int, stride: int) -> np.ndarray:
+    """``idx[i, k]``: 0-based position in x of the k-th tap of output i (rows are the sliding windows)."""
+    n_out = conv_output_size(n_in, n_kernel, stride=stride)
+    return np.arange(n_out)[:, None] * stride + np.arange(n_kernel)[None, :]
+
+
+def _forward(x: np.ndarray, w: np.ndarray, b: float, idx: np.ndarray) -> np.ndarray:
+    return x[idx] @ w + b
+
+
+def _torch_reference(x: np.ndarray, w: np.ndarray, b: float, y: np.ndarray, lr: float, stride: int) -> dict:
+    """The same quantities from ``torch.nn.functional.conv1d`` and autograd, in float64."""
+    import torch
+
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor([b], dtype=torch.float64, requires_grad=True)
+    yt = torch.tensor(y, dtype=torch.float64)
+    y_hat = torch.nn.functional.conv1d(xt[None, None], wt[None, None], bt, stride=stride)[0, 0]
+    loss = 0.5 * ((yt - y_hat) ** 2).sum()
+    y_hat.retain_grad()
+    loss.backward()
+    with torch.no_grad():
+        w_new = wt - lr * wt.grad
+        b_new = bt - lr * bt.grad
+        y_hat_new = torch.nn.functional.conv1d(xt[None, None], w_new[None, None], b_new, stride=stride)[0, 0]
+        loss_new = 0.5 * ((yt - y_hat_new) ** 2).sum()
+    return {"y_hat": y_hat.detach().numpy(), "loss": loss.item(), "grad_y_hat": y_hat.grad.numpy(),
+            "grad_w": wt.grad.numpy(), "grad_b": bt.grad.item(), "grad_x": xt.grad.numpy(),
+            "w_new": w_new.numpy(), "b_new": b_new.item(), "y_hat_new": y_hat_new.numpy(), "loss_new": loss_new.item()}
+
+
+def _cross_check(ours: dict[str, Any], reference: dict[str, Any]) -> float:
+    """Largest absolute difference; raises ``RuntimeError`` naming the first quantity that disagrees."""
+    worst = 0.0
+    for name, mine in ours.items():
+        theirs = np.asarray(reference[name], dtype=np.float64)
+        mine = np.asarray(mine, dtype=np.float64)
+        if mine.shape != theirs.shape or not np.allclose(mine, theirs, rtol=1e-9, atol=1e-9):
+            raise RuntimeError(f"xcorr1d: the formulas and torch autograd disagree on {name}: "
+                               f"{mine.tolist()} (formulas) vs {theirs.tolist()} (torch)")
+        worst = max(worst, float(np.max(np.abs(mine - theirs))) if mine.size else 0.0)
+    return worst
+
+
+def worked_example(
+    x: Sequence[float] = DEFAULTS["x"],
+    w: Sequence[float] = DEFAULTS["w"],
+    b: float = DEFAULTS["b"],
+    y: Sequence[float] = DEFAULTS["y"],
+    lr: float = DEFAULTS["lr"],
+    stride: int = DEFAULTS["stride"],
+) -> Xcorr1dResult:
+    """Work seed 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
+    ``stride`` (no padding). Defaults: the seed's numbers.
+
+    Raises ``ValueError`` for bad input (empty or non-numeric vectors, a kernel longer than the input, a stride
+    below 1, a ``y`` whose length is not the number of outputs, a learning rate that is not positive) and
+    ``RuntimeError`` should the formulas ever disagree with torch autograd.
+    """
+    xv, wv, yv = _vector(x, "x"), _vector(w, "w"), _vector(y, "y")
+    b, lr = _scalar(b, "b"), _scalar(lr, "lr")
+    if lr <= 0:
+        raise ValueError(f"xcorr1d: the learning rate lr must be positive, got {lr}")
+    if isinstance(stride, bool) or not isinstance(stride, Integral) or stride < 1:
+        raise ValueError(f"xcorr1d: stride must be an integer >= 1, got {stride!r}")
+    stride = int(stride)
+    if wv.size > xv.size:
+        raise ValueError(f"xcorr1d: the kernel w (length {wv.size}) is longer than the input x (length {xv.size}); "
+                         "without padding there is no position where it fits")
+    idx = _windows(xv.size, wv.size, stride)
+    n_out = idx.shape[0]
+    if yv.size != n_out:
+        raise ValueError(f"xcorr1d: y must have one target per output: input {xv.size}, kernel {wv.size}, stride "
+                         f"{stride} give floor(({xv.size} − {wv.size}) / {stride}) + 1 = {n_out} outputs, "
+                         f"got y of length {yv.size}")
+
+    # Forward, loss, backward, update, second forward — each line is the formula in the module docstring.
+    y_hat = _forward(xv, wv, b, idx)
+    loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
+    grad_y_hat = y_hat - yv
+    grad_w = xv[idx].T @ grad_y_hat
+    grad_b = float(np.sum(grad_y_hat))
+    grad_x = np.zeros_like(xv)
+    np.add.at(grad_x, idx, grad_y_hat[:, None] * wv[None, :])
+    w_new = wv - lr * grad_w
+    b_new = b - lr * grad_b
+    y_hat_new = _forward(xv, w_new, b_new, idx)
+    loss_new = 0.5 * float(np.sum((yv - y_hat_new) ** 2))
+
+    ours = {"y_hat": y_hat, "loss": loss, "grad_y_hat": grad_y_hat, "grad_w": grad_w, "grad_b": grad_b,
+            "grad_x": grad_x, "w_new": w_new, "b_new": b_new, "y_hat_new": y_hat_new, "loss_new": loss_new}
+    diff = _cross_check(ours, _torch_reference(xv, wv, b, yv, lr, stride))
+
+    result = Xcorr1dResult(
+        x=xv.tolist(), w=wv.tolist(), b=b, y=yv.tolist(), lr=lr, stride=stride, y_hat=y_hat.tolist(), loss=loss,
+        grad_y_hat=grad_y_hat.tolist(), grad_w=grad_w.tolist(), grad_b=grad_b, grad_x=grad_x.tolist(),
+        w_new=w_new.tolist(), b_new=b_new, y_hat_new=y_hat_new.tolist(), loss_new=loss_new, torch_max_abs_diff=diff,
+    )
+    result.steps = _steps(result, idx)
+    return result
+
+
+def _steps(r: Xcorr1dResult, idx: np.ndarray) -> list[Step]:
+    """The worked solution line by line: symbols, then the same with the numbers put in, then the value."""
+    steps: list[Step] = []
+    n_out, n_kernel = idx.shape
+
+    def forward(phase: str, w: list[float], b: float, y_hat: list[float], prime: str) -> None:
+        for i in range(n_out):
+            taps = [(k, int(idx[i, k])) for k in range(n_kernel)]
+            symbols = " + ".join(f"{_sub('w', k + 1)}{prime}·{_sub('x', j + 1)}" for k, j in taps) + f" + b{prime}"
+            numbers = " + ".join(f"{_num(w[k])}·{_num(r.x[j])}" for k, j in taps) + f" + {_num(b)}"
+            steps.append(Step(_sub("ŷ", i + 1) + prime, f"{symbols} = {numbers}", y_hat[i], phase))
+
+    def loss(phase: str, y_hat: list[float], value: float, prime: str) -> None:
+        symbols = " + ".join(f"({_sub('y', i + 1)} − {_sub('ŷ', i + 1)}{prime})²" for i in range(n_out))
+        numbers = " + ".join(f"({_num(r.y[i])} − {_num(y_hat[i])})²" for i in range(n_out))
+        steps.append(Step("L" + prime, f"½·({symbols}) = ½·({numbers})", value, phase))
+
+    forward("forward", r.w, r.b, r.y_hat, "")
+    loss("loss", r.y_hat, r.loss, "")
+    for i in range(n_out):
+        steps.append(Step(f"∂L/∂{_sub('ŷ', i + 1)}", f"{_sub('ŷ', i + 1)} − {_sub('y', i + 1)} = "
+                          f"{_num(r.y_hat[i])} − {_num(r.y[i])}", r.grad_y_hat[i], "backward"))
+    for k in range(n_kernel):
+        symbols = " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}·{_sub('x', int(idx[i, k]) + 1)}" for i in range(n_out))
+        numbers = " + ".join(f"{_num(r.grad_y_hat[i])}·{_num(r.x[int(idx[i, k])])}" for i in range(n_out))
+        steps.append(Step(f"∂L/∂{_sub('w', k + 1)}", f"{symbols} = {numbers}", r.grad_w[k], "backward"))
+    steps.append(Step("∂L/∂b", " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}" for i in range(n_out)) + " = "
+                      + " + ".join(_num(g) for g in r.grad_y_hat), r.grad_b, "backward"))
+    for j in range(len(r.x)):
+        uses = [(i, k) for i in range(n_out) for k in range(n_kernel) if idx[i, k] == j]
+        if uses:
+            symbols = " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}·{_sub('w', k + 1)}" for i, k in uses)
+            numbers = " + ".join(f"{_num(r.grad_y_hat[i])}·{_num(r.w[k])}" for i, k in uses)
+            formula = f"{symbols} = {numbers}"
+        else:
+            formula = f"0 ({_sub('x', j + 1)} lies in no window)"
+        steps.append(Step(f"∂L/∂{_sub('x', j + 1)}", formula, r.grad_x[j], "backward"))
+    for k in range(n_kernel):
+        w_k = _sub("w", k + 1)
+        steps.append(Step(w_k + "′", f"{w_k} − η·∂L/∂{w_k} = {_num(r.w[k])} − {_num(r.lr)}·{_num(r.grad_w[k])}",
+                          r.w_new[k], "update"))
+    steps.append(Step("b′", f"b − η·∂L/∂b = {_num(r.b)} − {_num(r.lr)}·{_num(r.grad_b)}", r.b_new, "update"))
+    forward("second forward", r.w_new, r.b_new, r.y_hat_new, "′")
+    loss("second forward", r.y_hat_new, r.loss_new, "′")
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Figures and report section
+# ---------------------------------------------------------------------------------------------------------------------
+
+def save_figures(result: Xcorr1dResult, out_dir: str | Path) -> dict[str, Path]:
+    """The sliding-window diagram of the first forward pass as ``xcorr1d.png`` in ``out_dir`` (none for inputs
+    too long to draw legibly: see :data:`cnnlab.plots.xcorr.MAX_CELLS`)."""
+    from cnnlab.plots.xcorr import MAX_CELLS, plot_xcorr1d
+
+    if len(result.x) > MAX_CELLS:
+        return {}
+    return {"windows": plot_xcorr1d(result.x, result.w, result.b, result.y_hat, Path(out_dir) / "xcorr1d.png",
+                                    stride=result.stride)}
+
+
+def section(result: Xcorr1dResult, figure_paths: dict[str, Path] | None = None, *,
+            seconds: float | None = None) -> Any:
+    """The report section: general formulas, then every step with its numbers, one table per phase."""
+    from cnnlab.report import Figure, Section, Table
+
+    tables = [Table(["quantity", "formula"], [list(row) for row in GENERAL_FORMULAS],
+                    caption="The formulas (1-based indices, s = stride, η = learning rate)")]
+    for phase in PHASES:
+        rows = [[step.name, step.formula, _num(step.value, paren=False)] for step in result.steps
+                if step.phase == phase]
+        if rows:
+            tables.append(Table(["quantity", "formula with the numbers", "value"], rows, caption=phase.capitalize()))
+    change = "fell" if result.loss_new < result.loss else "rose" if result.loss_new > result.loss else "stayed"
+    paragraphs = [
+        f"Result: ŷ = {_vector_text(result.y_hat)}, L = {_num(result.loss)}; ∂L/∂w = {_vector_text(result.grad_w)}, "
+        f"∂L/∂b = {_num(result.grad_b, paren=False)}; after one step with η = {_num(result.lr)}: w′ = "
+        f"{_vector_text(result.w_new)}, b′ = {_num(result.b_new, paren=False)}, ŷ′ = "
+        f"{_vector_text(result.y_hat_new)}, and the loss {change} from {_num(result.loss)} to "
+        f"{_num(result.loss_new)}.",
+        "The gradient of w is itself a cross-correlation: of the input x with the output gradient ∂L/∂ŷ (dilated by "
+        "the stride); the gradient of x is a full convolution of ∂L/∂ŷ with w. That is why a convolution layer's "
+        "backward pass is built from convolutions too.",
+        f"Cross-check: the same quantities from torch autograd (conv1d, float64) differ from these by at most "
+        f"{result.torch_max_abs_diff:.2g}.",
+    ]
+    figures = []
+    for key, path in (figure_paths or {}).items():
+        caption = ("Sliding the kernel over the input: each row is one output position; the highlighted cells "
+                   "are the window, the kernel weights stand below them.") if key == "windows" else ""
+        figures.append(Figure(Path(path), caption))
+    return Section(
+        title="Worked example: 1-D cross-correlation forward and backward (seed 004, pen and paper)",
+        intro=("A kernel slides over the input without padding and without flipping (cross-correlation). One "
+               "forward pass, the loss L = ½‖y − ŷ‖², the backward pass, one gradient step and a second forward "
+               "pass, each with its formula and its numbers."),
+        paragraphs=paragraphs, tables=tables, figures=figures,
+        settings={"x": result.x, "w": result.w, "b": result.b, "y": result.y, "lr": result.lr,
+                  "stride": result.stride},
+        seconds=seconds,
+    )
+
+
+def _vector_text(values: Sequence[float]) -> str:
+    return "[" + ", ".join(_num(v, paren=False) for v in values) + "]"
