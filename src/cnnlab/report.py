@@ -187,7 +187,7 @@ _CSS = """
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --accent: #2857a4; --skip: #9a5b00; --skipbg: #fff6e5; }
 * { box-sizing: border-box; }
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-       color: var(--fg); max-width: 60rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
+       color: var(--fg); max-width: 72rem; margin: 0 auto; padding: 1.5rem 1.25rem 4rem; }
 h1 { font-size: 1.9rem; margin: 0 0 .5rem; }
 h2 { font-size: 1.35rem; margin: 0 0 .6rem; padding-bottom: .25rem; border-bottom: 1px solid var(--line); }
 p { white-space: pre-wrap; margin: .5rem 0; }
@@ -207,12 +207,13 @@ section.skipped h2 { color: var(--muted); }
 .meta td, .settings td { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 .settings { margin: .5rem 0; }
 .settings summary { cursor: pointer; color: var(--muted); }
-.table-wrap { overflow-x: auto; margin: 1rem 0; }
+.table-wrap { overflow-x: auto; margin: 1rem 0; font-size: .92em; }
 table { border-collapse: collapse; }
 .table-wrap table { min-width: 50%; }
 .table-wrap th, .table-wrap td { border: 1px solid var(--line); padding: .3rem .6rem; vertical-align: top; }
 .table-wrap th { background: #f2f4f8; }
 .table-wrap tbody tr:nth-child(even) { background: #fafbfc; }
+td.txt { white-space: pre-line; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 caption { caption-side: top; text-align: left; color: var(--muted); padding: .3rem 0; }
 figure { margin: 1.2rem 0; }

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 #: Resolution of saved figures: sharp in the HTML report without making it heavy.
 DPI = 120
-#: Width of a full-width figure in inches (at :data:`DPI` that is 1,200 px; the report shows it at up to ~960 px).
+#: Width of a full-width figure in inches (at :data:`DPI` that is 1,200 px; the report shows it at up to ~1,150 px).
 WIDTH = 10.0
 #: Height of one row of panels in inches.
 ROW_HEIGHT = 3.6
