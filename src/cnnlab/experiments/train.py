@@ -178,3 +178,45 @@ def recipe(name: str, **overrides: Any) -> TrainConfig:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def section(title: str, intro: str, runs: dict[str, TrainResult], figure: Path | None = None, *,
+            seconds: float | None = None) -> Any:
+    """A report section for one or more training runs: final metrics, per-epoch table, curves, settings."""
+    from cnnlab.report import Figure, Section, Table
+
+    def last(values: list) -> Any:
+        return values[-1] if values else None
+
+    summary = [[name, r.config.engine, r.train_size, r.history.epochs, last(r.history.train_acc),
+                last(r.history.val_acc), r.test_acc, r.history.seconds] for name, r in runs.items()]
+    tables = [Table(["run", "engine", "train images", "epochs", "final train acc", "final val acc", "test acc",
+                     "training s"], summary, caption="Final metrics (accuracies in [0, 1])")]
+    for name, r in runs.items():
+        rows = [[e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.lr, e.seconds] for e in r.history.records]
+        tables.append(Table(["epoch", "train loss", "train acc", "val loss", "val acc", "lr (end)", "s"], rows,
+                            caption=f"{name}: per epoch"))
+    paragraphs = [f"{name}: {_describe(r.config)}." for name, r in runs.items()]
+    paragraphs += [f"{name} was interrupted after {r.history.epochs} epochs." for name, r in runs.items()
+                   if r.history.interrupted]
+    figures = [Figure(figure, "Loss and accuracy per epoch, training and validation")] if figure else []
+    first = next(iter(runs.values()))
+    settings = {"model": first.config.model, "dataset": first.config.dataset, "parameters": first.parameters,
+                "validation images": first.val_size, "test images": first.test_size}
+    return Section(title=title, intro=intro, paragraphs=paragraphs, tables=tables, figures=figures,
+                   settings=settings, seconds=seconds)
+
+
+def _describe(config: TrainConfig) -> str:
+    optimizer = (f"SGD lr {config.lr:g}, momentum {config.momentum:g}" if config.optimizer == "sgd"
+                 else f"Adam lr {config.lr:g}")
+    parts = [f"{config.model} on the {config.engine} engine", f"{config.epochs} epochs of batch {config.batch_size}",
+             optimizer + (f", weight decay {config.weight_decay:g}" if config.weight_decay else ""),
+             "one-cycle schedule (peak = lr)" if config.schedule == "onecycle" else "constant lr",
+             "inputs standardised per channel" if config.normalization == "standard" else "pixels scaled to [0, 1]"]
+    if config.augment:
+        parts.append("random crop (padding 4) and horizontal flip")
+    if config.max_datapoints:
+        parts.append(f"first {config.max_datapoints} training images")
+    parts.append(f"seed {config.seed}")
+    return ", ".join(parts)
