@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.plots.style import new_figure, save_figure
+from cnnlab.shapes import channel_hint
 
 
 def _check_images(images: Any) -> np.ndarray:
@@ -25,10 +26,7 @@ def _check_images(images: Any) -> np.ndarray:
         raise ValueError(f"plot_samples: expected images of shape (N, C, H, W), got shape {shape} "
                          f"({array.ndim}-D).{hint}")
     if shape[1] not in (1, 3):
-        hint = ""
-        if shape[-1] in (1, 3):
-            hint = (" The images look channels-last (N, H, W, C); cnnlab expects (N, C, H, W): "
-                    "use x.transpose(0, 3, 1, 2).")
+        hint = channel_hint(shape, shape[-1]) if shape[-1] in (1, 3) else ""
         raise ValueError(f"plot_samples: expected 1 (grayscale) or 3 (RGB) channels in axis 1, got shape {shape}."
                          f"{hint}")
     if shape[0] == 0 or shape[2] == 0 or shape[3] == 0:

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlab.plots.style import COLORS, new_figure, save_figure
+from cnnlab.shapes import conv_output_size
 
 #: Longest input drawn; beyond this the cells get too small to read.
 MAX_CELLS = 40
@@ -37,8 +38,6 @@ def plot_xcorr1d(x: Sequence[float], w: Sequence[float], b: float, y_hat: Sequen
         raise ValueError(f"plot_xcorr1d: the kernel (length {wv.size}) is longer than the input (length {xv.size})")
     if int(stride) != stride or stride < 1:
         raise ValueError(f"plot_xcorr1d: stride must be an integer >= 1, got {stride!r}")
-    from cnnlab.shapes import conv_output_size
-
     n_out = conv_output_size(xv.size, wv.size, stride=int(stride))
     if outputs.size != n_out:
         raise ValueError(f"plot_xcorr1d: expected {n_out} outputs for input {xv.size}, kernel {wv.size}, stride "
