@@ -1,0 +1,161 @@
+"""Figures of the equivariance experiment (seed 004 task 6).
+
+- :func:`curves_figure`: validation accuracy against shift (right, down, diagonal) for every model;
+- :func:`layers_figure`: per CNN layer, the equivariance error on the full map and on the interior, and the
+  change ``||f(Tx) - f(x)|| / ||f(x)||`` (the only comparison at the logits), one panel per input shift;
+- :func:`example_figure`: an image, its shifted version, the first convolution's maps of both, the shifted maps of
+  the original, and where they differ.
+
+``plot_*`` save a PNG and return its path; :func:`save_figures` writes all three into a folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from cnnlab.experiments.equivariance import DIRECTIONS, MODEL_LABELS, EquivarianceResult
+from cnnlab.plots.style import COLORS, ROW_HEIGHT, WIDTH, new_figure, save_figure
+
+#: Smallest value drawn on the log axes (an exact zero cannot be drawn on a log scale).
+LOG_FLOOR = 1e-9
+
+
+def curves_figure(result: EquivarianceResult) -> Figure:
+    """Accuracy (%) against shift (px), one panel per direction, one line per model."""
+    directions = [d for d in DIRECTIONS if any(c.direction == d for c in result.curves)]
+    fig, axes = new_figure(1, len(directions), width=WIDTH, height=ROW_HEIGHT)
+    models = list(dict.fromkeys(c.model for c in result.curves))
+    s = result.settings
+    for ax, direction in zip(axes[0], directions, strict=True):
+        for index, model in enumerate(models):
+            c = result.curve(model, direction)
+            ax.plot(c.shifts, c.accuracy, marker="o", ms=4, color=COLORS[index % len(COLORS)],
+                    label=MODEL_LABELS.get(model, model))
+        if "mlp_augmented" in models:
+            ax.axvline(s.augment_shift, color="grey", ls=":", lw=1)
+            ax.text(s.augment_shift, 0.02, f" ±{s.augment_shift} px\n seen in\n training", fontsize=7,
+                    color="grey", transform=ax.get_xaxis_transform(), va="bottom")
+        ax.set_title({"right": "shift right (dx)", "down": "shift down (dy)",
+                      "diagonal": "shift right and down (dx = dy)"}.get(direction, direction), fontsize=10)
+        ax.set_xlabel("shift (px)")
+        ax.set_ylim(0, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[0][0].set_ylabel("validation accuracy")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"Accuracy against shift ({result.n_val} validation images)", fontsize=11)
+    return fig
+
+
+def layers_figure(result: EquivarianceResult, model: str = "cnn") -> Figure:
+    """Grouped bars per layer: equivariance error on the full map, on the interior, and the change
+    ``||f(Tx) - f(x)|| / ||f(x)||``; one panel per input shift, log scale (0 drawn at the floor)."""
+    measurements = result.layers.get(model, [])
+    if not measurements:
+        raise ValueError(f"layers_figure: no per-layer measurements for model {model!r}")
+    shifts = list(dict.fromkeys(tuple(m.shift) for m in measurements))
+    fig, axes = new_figure(1, len(shifts), width=WIDTH, height=ROW_HEIGHT + 0.4)
+    series = (("full", "equivariance error, full map", COLORS[0]),
+              ("interior", "equivariance error, interior", COLORS[2]),
+              ("invariance", "change ||f(Tx) - f(x)|| / ||f(x)||", COLORS[7]))
+    for ax, d in zip(axes[0], shifts, strict=True):
+        ms = [m for m in measurements if tuple(m.shift) == d]
+        positions = np.arange(len(ms))
+        width = 0.26
+        for offset, (attr, label, color) in enumerate(series):
+            values = np.array([getattr(m, attr) for m in ms], dtype=float)
+            drawn = np.where(np.isnan(values), np.nan, np.maximum(values, LOG_FLOOR))
+            xs = positions + (offset - 1) * width
+            ax.bar(xs, drawn, width, color=color, label=label)
+            for x, v in zip(xs, values, strict=True):
+                if not math.isnan(v):
+                    ax.text(x, max(v, LOG_FLOOR) * 1.3, f"{v:.0e}" if v < 1e-3 else f"{v:.0%}", ha="center",
+                            va="bottom", fontsize=6, rotation=90)
+        ax.set_yscale("log")
+        ax.set_ylim(LOG_FLOOR / 3, 30)
+        labels = []
+        for m in ms:
+            if m.expected_shift is None:
+                labels.append(f"{m.layer}\n(output)" if m.is_output else m.layer)
+            else:
+                k = f"{m.expected_shift[0]:g},{m.expected_shift[1]:g}"
+                labels.append(f"{m.layer}\nmap shift {k}" + ("" if m.whole else "\n(not whole)"))
+        ax.set_xticks(positions, labels, fontsize=7)
+        ax.set_title(f"input shifted {d[0]} px right, {d[1]} px down", fontsize=10)
+    axes[0][0].set_ylabel("relative distance (log)")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{MODEL_LABELS.get(model, model)}: how far each layer is from equivariance", fontsize=11)
+    return fig
+
+
+def example_figure(result: EquivarianceResult, channels: int = 5) -> Figure:
+    """Top row: the image, the shifted image. Below, per channel of the first convolution: its map for the image,
+    for the shifted image, the map of the image shifted by the expected amount, and the absolute difference."""
+    ex = result.example
+    if ex is None:
+        raise ValueError("example_figure: the result has no example (no CNN was measured)")
+    k = min(channels, ex.maps.shape[0])
+    expected = ex.expected_maps
+    diff = np.abs(ex.shifted_maps - expected)
+    cols = 4
+    fig = Figure(figsize=(1.9 * cols + 1.2, 1.9 * (k + 1) + 0.6), layout="constrained")
+    axes = fig.subplots(k + 1, cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].imshow(ex.image, cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].set_title("image x", fontsize=9)
+    axes[0, 1].imshow(ex.shifted, cmap="gray", vmin=0, vmax=1)
+    axes[0, 1].set_title(f"T x: shifted {ex.shift[0]},{ex.shift[1]} px", fontsize=9)
+    axes[0, 2].imshow(np.abs(ex.shifted - ex.image), cmap="magma")
+    axes[0, 2].set_title("|T x - x|", fontsize=9)
+    axes[0, 3].set_visible(False)
+    titles = (f"{ex.layer}(x)", f"{ex.layer}(T x)", f"T' {ex.layer}(x), T' = {ex.feature_shift[0]},"
+              f"{ex.feature_shift[1]} px", f"|{ex.layer}(T x) - T' {ex.layer}(x)|")
+    for c in range(k):
+        lo = float(min(ex.maps[c].min(), ex.shifted_maps[c].min()))
+        hi = float(max(ex.maps[c].max(), ex.shifted_maps[c].max()))
+        for col, image in enumerate((ex.maps[c], ex.shifted_maps[c], expected[c])):
+            axes[c + 1, col].imshow(image, cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+        span = max(hi - lo, 1e-12)
+        axes[c + 1, 3].imshow(diff[c], cmap="magma", vmin=0, vmax=span, interpolation="nearest")
+        axes[c + 1, 0].set_ylabel(f"channel {c}", fontsize=9)
+        if c == 0:
+            for col, title in enumerate(titles):
+                axes[c + 1, col].set_title(title, fontsize=8)
+    fig.suptitle(f"Shift equivariance of {ex.layer}: same colour scale per row; the difference is on the scale of "
+                 "the row's range", fontsize=10)
+    return fig
+
+
+def plot_curves(result: EquivarianceResult, path: str | Path) -> Path:
+    return save_figure(curves_figure(result), path)
+
+
+def plot_layers(result: EquivarianceResult, path: str | Path, model: str = "cnn") -> Path:
+    return save_figure(layers_figure(result, model), path)
+
+
+def plot_example(result: EquivarianceResult, path: str | Path) -> Path:
+    return save_figure(example_figure(result), path)
+
+
+def save_figures(result: EquivarianceResult, out_dir: str | Path, prefix: str = "equivariance") -> dict[str, Path]:
+    """All figures into ``out_dir``; returns ``{"curves": path, "layers": path, "example": path}`` (for
+    :func:`cnnlab.experiments.equivariance.section`); figures that need a missing part (no CNN) are left out."""
+    out_dir = Path(out_dir)
+    paths = {"curves": plot_curves(result, out_dir / f"{prefix}_accuracy_vs_shift.png")}
+    if "cnn" in result.layers:
+        paths["layers"] = plot_layers(result, out_dir / f"{prefix}_layers.png")
+    if result.example is not None:
+        paths["example"] = plot_example(result, out_dir / f"{prefix}_example.png")
+    return paths
+
+
+__all__ = ["curves_figure", "example_figure", "layers_figure", "plot_curves", "plot_example", "plot_layers",
+           "save_figures"]

@@ -1,0 +1,132 @@
+"""Figures of the feature-map experiment (seed 000 task 3.3): the feature-map grid and the first-layer filters.
+
+``*_figure`` functions return a :class:`matplotlib.figure.Figure` (for notebooks); ``plot_*`` save it as a PNG
+and return the path; :func:`save_figures` writes both into a folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from cnnlab.experiments.featuremaps import FeatureMapsResult, normalize_filters
+from cnnlab.plots.style import save_figure
+
+#: Colour map of the (normalised) feature maps.
+MAP_CMAP = "viridis"
+
+
+def _as_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A (C, H, W) image in [0, 1] as something imshow draws: (H, W, 3) for RGB, (H, W) with a grey map else."""
+    if image.shape[0] == 3:
+        return np.clip(np.transpose(image, (1, 2, 0)), 0, 1), None
+    if image.shape[0] == 1:
+        return image[0], "gray"
+    return image.mean(axis=0), "gray"
+
+
+def _blank(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def feature_maps_figure(result: FeatureMapsResult, *, cell: float = 1.0) -> Figure:
+    """One grid: rows = input image, then layer x channel; columns = the images. Every map normalised to [0, 1].
+
+    A thin gap separates the layers; each row is labelled with its layer, kind, channel and map size.
+    """
+    n_images = result.images.shape[0]
+    rows: list[tuple[str, Any, int | None]] = [("input", None, None)]
+    for layer in result.layers:
+        rows.extend((layer.name, layer, c_index) for c_index in range(len(layer.channels)))
+    # A spacer row (small) before every layer group.
+    heights, kinds = [], []
+    for index, (_, _layer, c_index) in enumerate(rows):
+        if index > 0 and c_index == 0:
+            heights.append(0.18)
+            kinds.append("gap")
+        heights.append(1.0)
+        kinds.append("row")
+    label_width = 1.5
+    width = max(label_width + cell * n_images, 4.0)
+    height = cell * sum(heights) + 1.0
+    fig = Figure(figsize=(width, height))
+    grid = fig.add_gridspec(len(heights), n_images, height_ratios=heights, hspace=0.08, wspace=0.06,
+                            left=label_width / width, right=0.98, top=1 - 0.85 / height, bottom=0.01)
+    grid_row = 0
+    for name, layer, c_index in rows:
+        if kinds[grid_row] == "gap":
+            grid_row += 1
+        for n in range(n_images):
+            ax = fig.add_subplot(grid[grid_row, n])
+            _blank(ax)
+            if layer is None:
+                image, cmap = _as_display(result.images[n])
+                ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(result.image_title(n), fontsize=8)
+            else:
+                ax.imshow(layer.maps[n, c_index], cmap=MAP_CMAP, vmin=0, vmax=1, interpolation="nearest")
+                if layer.constant[n, c_index]:
+                    ax.text(0.5, 0.5, "constant", color="white", fontsize=7, ha="center", va="center",
+                            transform=ax.transAxes)
+            if n == 0:
+                if layer is None:
+                    label = "input"
+                else:
+                    size = "x".join(str(v) for v in layer.maps.shape[2:])
+                    label = f"{name} ({layer.kind})\nchannel {layer.channels[c_index]}\n{size}"
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
+                              fontweight="bold" if c_index in (None, 0) else "normal")
+        grid_row += 1
+    title = "Feature maps" + (f" of {result.model_name}" if result.model_name else "")
+    fig.suptitle(f"{title}\nfirst {result.n_channels} channels per layer,\neach map scaled to [0, 1] on its own",
+                 fontsize=9)
+    return fig
+
+
+def filters_figure(result: FeatureMapsResult, *, columns: int = 8, cell: float = 1.0) -> Figure:
+    """The first convolution's filters, each scaled to [0, 1] on its own; RGB filters as colour images."""
+    w = normalize_filters(result.filters)
+    n = w.shape[0]
+    columns = max(1, min(columns, n))
+    rows = math.ceil(n / columns)
+    fig = Figure(figsize=(cell * columns + 0.4, cell * rows + 0.8), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
+    for index, ax in enumerate(axes.ravel()):
+        _blank(ax)
+        if index >= n:
+            ax.set_visible(False)
+            continue
+        image, cmap = _as_display(w[index])
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"filter {index}", fontsize=8)
+    in_ch = result.filters.shape[1]
+    how = "RGB" if in_ch == 3 else ("grey" if in_ch == 1 else f"mean of {in_ch} input channels")
+    fig.suptitle(f"{result.filter_layer}: {n} learned filters {result.filters.shape[2]}x{result.filters.shape[3]} "
+                 f"({how}), each scaled to [0, 1]", fontsize=10)
+    return fig
+
+
+def plot_feature_maps(result: FeatureMapsResult, path: str | Path) -> Path:
+    """Save :func:`feature_maps_figure` as a PNG at ``path``."""
+    return save_figure(feature_maps_figure(result), path)
+
+
+def plot_filters(result: FeatureMapsResult, path: str | Path) -> Path:
+    """Save :func:`filters_figure` as a PNG at ``path``."""
+    return save_figure(filters_figure(result), path)
+
+
+def save_figures(result: FeatureMapsResult, out_dir: str | Path, prefix: str = "featuremaps") -> dict[str, Path]:
+    """Both figures into ``out_dir``; returns ``{"feature_maps": path, "filters": path}`` (for ``section``)."""
+    out_dir = Path(out_dir)
+    return {
+        "feature_maps": plot_feature_maps(result, out_dir / f"{prefix}_grid.png"),
+        "filters": plot_filters(result, out_dir / f"{prefix}_filters.png"),
+    }
