@@ -50,8 +50,11 @@ def _unpickle(path: Path) -> dict[str, Any]:
     try:
         obj = _SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except Exception as exc:  # pickle raises many types on garbage: UnpicklingError, EOFError, ValueError, ...
-        kind = "truncated pickle (ends early)" if isinstance(exc, EOFError) else "unreadable pickle"
-        raise DataCorruptError(path, f"{kind}: {type(exc).__name__}: {exc}") from None
+        if isinstance(exc, EOFError) or "truncated" in str(exc):
+            problem = f"truncated pickle: the data ends early ({len(raw):,} bytes on disk; {exc})"
+        else:
+            problem = f"unreadable pickle ({type(exc).__name__}: {exc})"
+        raise DataCorruptError(path, problem) from None
     if not isinstance(obj, dict):
         raise DataCorruptError(path, f"expected a pickled dict, got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}

@@ -251,7 +251,7 @@ def _ensure_cifar(
     if force:
         for n in wanted:
             (folder / n).unlink(missing_ok=True)
-    cifar10.extract_archive(archive, root, wanted)
+    cifar10.extract_archive(archive, root)  # fetched the whole archive: unpack all of it once
     still = missing_names()
     if still:
         raise DataNotFoundError(

@@ -57,7 +57,7 @@ def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarr
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataCorruptError(path, f"IDX header promises {ndim} dimensions but the file is only {len(data)} bytes")
+        raise DataCorruptError(path, f"IDX header promises {ndim} dimension(s) but the file is only {len(data)} bytes")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     shape = "x".join(map(str, dims))

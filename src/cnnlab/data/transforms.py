@@ -60,17 +60,27 @@ def standardize(images: np.ndarray, mean: Sequence[float], std: Sequence[float])
     return x
 
 
-def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std over all images and pixels, in [0, 1] units (uint8 input is divided by 255)."""
+def channel_stats(images: np.ndarray, chunk: int = 2048) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std over all images and pixels of an (N, C, H, W) array, in [0, 1] units.
+
+    uint8 input is divided by 255; float input is taken as already in [0, 1]. Sums run in float64 over chunks of
+    ``chunk`` images, so memory stays small (for uint8 the sums are exact).
+    """
     images = _check_images(images, "channel_stats", min_ndim=4)
+    n_images, c = images.shape[:2]
+    s1 = np.zeros(c, dtype=np.float64)
+    s2 = np.zeros(c, dtype=np.float64)
+    for start in range(0, n_images, chunk):
+        block = images[start : start + chunk].astype(np.float64)
+        s1 += block.sum(axis=(0, 2, 3))
+        s2 += np.einsum("nchw,nchw->c", block, block)
+    count = n_images * images.shape[2] * images.shape[3]
+    if count == 0:
+        raise ValueError(f"channel_stats: no pixels in an array of shape {images.shape}")
     scale = 255.0 if images.dtype == np.uint8 else 1.0
-    c = images.shape[1]
-    means, stds = [], []
-    for ch in range(c):  # one channel at a time keeps the float64 temporaries small
-        plane = images[:, ch].astype(np.float64)
-        means.append(float(plane.mean() / scale))
-        stds.append(float(plane.std() / scale))
-    return tuple(means), tuple(stds)
+    mean = s1 / count
+    var = np.maximum(s2 / count - mean**2, 0.0)
+    return tuple(float(m / scale) for m in mean), tuple(float(np.sqrt(v) / scale) for v in var)
 
 
 def shift_images(images: np.ndarray, dx: int, dy: int, fill: float = 0, mode: str = "fill") -> np.ndarray:
