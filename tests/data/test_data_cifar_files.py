@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from datafixtures import CIFAR_NAMES, cifar_archive_bytes, cifar_batch_bytes, make_cifar, meta_bytes, tar_gz_bytes
 
-from cnnlab.data import DataCorruptError, DataNotFoundError, cifar10, load_dataset
+from cnnlab.data import DataCorruptError, DataError, DataNotFoundError, cifar10, load_dataset
 
 
 @pytest.mark.parametrize("keys", ["str", "bytes"])
@@ -76,7 +76,7 @@ def test_truncated_archive(tmp_path, no_data_env):
     data = cifar_archive_bytes(files)
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataCorruptError, match="cannot extract the archive") as info:
+    with pytest.raises(DataCorruptError, match=r"cannot extract the archive.*delete it to let cnnlab download") as info:
         load_dataset("cifar10", "train", tmp_path, download=False)
     assert str(archive) in str(info.value)
     # nothing half-written left under the final names
@@ -168,3 +168,15 @@ def test_corrupt_batch_through_load_dataset_names_the_file(tmp_path, no_data_env
     with pytest.raises(DataCorruptError, match="truncated pickle") as info:
         load_dataset("cifar10", "train", tmp_path, download=False, val_size=2)
     assert str(bad) in str(info.value)
+    assert "delete it and load again to download a fresh copy" in str(info.value)
+
+
+def test_archive_in_a_read_only_root_is_a_clear_error(tmp_path, no_data_env, monkeypatch):
+    files = make_cifar(tmp_path / "src")
+    root = tmp_path / "ro"
+    root.mkdir()
+    (root / "cifar-10-python.tar.gz").write_bytes(cifar_archive_bytes(files))
+    monkeypatch.setattr(cifar10.os, "access", lambda path, mode: False)  # works when tests run as root, too
+    with pytest.raises(DataError, match=r"must be extracted before use, but .*ro is not writable") as info:
+        load_dataset("cifar10", "test", root, download=False)
+    assert str(root / "cifar-10-python.tar.gz") in str(info.value)

@@ -16,6 +16,7 @@ from cnnlab.data import (
     Dataset,
     holdout_indices,
     load_dataset,
+    load_splits,
     prepare,
     resolve_root,
 )
@@ -196,3 +197,28 @@ def test_prepare(tmp_path, no_data_env):
     np.testing.assert_allclose(x2, ds.images / 127.5 - 1, atol=1e-5)
     with pytest.raises(ValueError, match="unknown normalization 'zscore'"):
         prepare(ds, "zscore")
+
+
+def test_load_splits_reads_each_file_once(tmp_path, no_data_env, monkeypatch):
+    make_mnist(tmp_path, n_train=12, n_test=5)
+    from cnnlab.data import mnist
+
+    calls = []
+    real = mnist.load_pair
+    monkeypatch.setattr(mnist, "load_pair", lambda *a: calls.append(a[0].name) or real(*a))
+    out = load_splits("mnist", root=tmp_path, download=False, val_size=3, max_datapoints={"train": 4})
+    assert calls == ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"]
+    assert {k: len(v) for k, v in out.items()} == {"train": 4, "val": 3, "test": 5}
+    single = load_dataset("mnist", "val", tmp_path, download=False, val_size=3)
+    np.testing.assert_array_equal(out["val"].images, single.images)
+    assert out["val"].split == "val" and out["train"].split == "train"
+    assert list(load_splits("mnist", "test", tmp_path, download=False)) == ["test"]
+
+
+def test_load_splits_reports_every_missing_file_at_once(tmp_path, no_data_env):
+    with pytest.raises(DataNotFoundError) as info:
+        load_splits("mnist", root=tmp_path, download=False)
+    assert len(info.value.missing) == 4
+    with pytest.raises(DataNotFoundError) as info:
+        load_splits("cifar10", ("train", "test"), tmp_path, download=False)
+    assert "data_batch_1" in str(info.value) and "test_batch" in str(info.value)

@@ -28,6 +28,7 @@ from cnnlab.data.datasets import (
     download_dataset,
     holdout_indices,
     load_dataset,
+    load_splits,
     prepare,
 )
 from cnnlab.data.errors import DataCorruptError, DataError, DataNotFoundError, DownloadError
@@ -75,6 +76,7 @@ __all__ = [
     "holdout_indices",
     "iterate_batches",
     "load_dataset",
+    "load_splits",
     "make_dataloader",
     "num_batches",
     "prepare",

@@ -14,12 +14,13 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnlab.data.errors import DataCorruptError
+from cnnlab.data.errors import DataCorruptError, DataError
 from cnnlab.data.sources import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_DIR
 
 ROW_BYTES = 3 * 32 * 32
@@ -127,6 +128,12 @@ def extract_archive(archive: Path, root: Path, wanted: list[str] | None = None) 
     present are left alone. Each file is extracted to a temporary folder first and moved in when complete.
     """
     target = root / CIFAR10_DIR
+    writable_dir = target if target.is_dir() else root
+    if not os.access(writable_dir, os.W_OK):
+        raise DataError(
+            f"{archive} must be extracted before use, but {writable_dir} is not writable; extract it yourself "
+            f"(tar xzf {archive.name}) where you can write and point the data root there"
+        )
     written: list[Path] = []
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -152,10 +159,11 @@ def extract_archive(archive: Path, root: Path, wanted: list[str] | None = None) 
                         raise EOFError(f"{m.name}: got {part.stat().st_size} of {m.size} bytes")
                     os.replace(part, dest)
                     written.append(dest)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, PermissionError):
-            raise
-        raise DataCorruptError(archive, f"cannot extract the archive ({type(exc).__name__}: {exc})") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DataCorruptError(
+            archive,
+            f"cannot extract the archive ({type(exc).__name__}: {exc}); delete it to let cnnlab download a fresh copy",
+        ) from None
     return written
 
 

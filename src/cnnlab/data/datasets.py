@@ -30,7 +30,7 @@ import numpy as np
 
 from cnnlab.data import cifar10, mnist
 from cnnlab.data.download import download_file
-from cnnlab.data.errors import DataError, DataNotFoundError, DownloadError
+from cnnlab.data.errors import DataCorruptError, DataError, DataNotFoundError, DownloadError
 from cnnlab.data.sources import (
     CIFAR10_ARCHIVE,
     CIFAR10_DIR,
@@ -299,6 +299,43 @@ def holdout_indices(n: int, val_size: int, seed: int = 0) -> tuple[np.ndarray, n
     return np.flatnonzero(mask), val
 
 
+def _read_source(
+    name: str, source: str, root: Path, opts: dict
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """All images of an official file set (``source``: ``"train"`` or ``"test"``), after ensuring the files."""
+    if name == "mnist":
+        files = _ensure_mnist(root, [f"{source}-images", f"{source}-labels"], **opts)
+        images, labels = mnist.load_pair(files[f"{source}-images"], files[f"{source}-labels"])
+        return images, labels, list(MNIST_CLASSES)
+    batch_names = [CIFAR10_TEST_FILE.filename] if source == "test" else [r.filename for r in CIFAR10_TRAIN_FILES]
+    files = _ensure_cifar(root, batch_names, **opts)
+    images, labels = cifar10.load_batches([files[n] for n in batch_names])
+    return images, labels, cifar10.class_names(root)
+
+
+def _source_of(split: str, val_source: str) -> str:
+    return "test" if split == "test" or (split == "val" and val_source == "test") else "train"
+
+
+def _select(
+    name: str, split: str, images: np.ndarray, labels: np.ndarray, *, val_source: str, val_size: int | None,
+    seed: int, max_datapoints: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the split rule (see the module docstring) and the ``max_datapoints`` limit."""
+    if _source_of(split, val_source) == "train" and val_source == "holdout":
+        size = _val_size(name, val_size, len(images))
+        if name == "mnist":
+            sl = slice(0, len(images) - size) if split == "train" else slice(len(images) - size, None)
+            images, labels = images[sl], labels[sl]
+        else:
+            train_idx, val_idx = holdout_indices(len(images), size, seed)
+            idx = train_idx if split == "train" else val_idx
+            images, labels = images[idx], labels[idx]
+    if max_datapoints is not None:
+        images, labels = images[:max_datapoints], labels[:max_datapoints]
+    return _owned(images), _owned(labels.astype(np.int64, copy=False))
+
+
 def load_dataset(
     name: str,
     split: str = "train",
@@ -316,37 +353,67 @@ def load_dataset(
 
     See the module docstring for the exact split rules. ``root``: data root (else ``$CNNLAB_DATA``, else
     ``./data``). ``val_size``: ``None`` = 10000 (MNIST) / 5000 (CIFAR-10); ``seed`` picks the CIFAR-10 holdout.
-    Missing files are downloaded (``download=True``; md5-verified, progress bar unless ``progress=False``,
-    ``mirrors`` or ``$CNNLAB_DATA_MIRRORS`` replace the official URLs); otherwise, or if that fails, one
+    ``max_datapoints``: keep the first N of the split (after splitting). Missing files are downloaded
+    (``download=True``; md5-verified, progress bar unless ``progress=False``, ``mirrors`` or
+    ``$CNNLAB_DATA_MIRRORS`` replace the official URLs); otherwise, or if that fails, one
     :class:`DataNotFoundError` lists the expected files, where, and how to get them. Unreadable files raise
     :class:`DataCorruptError` naming the file and the problem. Existing files are read without md5 checks
     (re-packed copies are fine); use :func:`verify_dataset` for checksums.
     """
-    name = _check_args(name, split, val_source, max_datapoints)
+    return load_splits(
+        name, (split,), root, max_datapoints=max_datapoints, download=download, val_source=val_source,
+        val_size=val_size, seed=seed, progress=progress, mirrors=mirrors,
+    )[split]
+
+
+def load_splits(
+    name: str,
+    splits: Sequence[str] = SPLITS,
+    root: PathLike | None = None,
+    *,
+    max_datapoints: int | dict[str, int | None] | None = None,
+    download: bool = True,
+    val_source: str = "holdout",
+    val_size: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    mirrors: Sequence[str] | str | None = None,
+) -> dict[str, Dataset]:
+    """Several splits at once, reading each file only once: ``{"train": Dataset, "val": ..., "test": ...}``.
+
+    Same rules and arguments as :func:`load_dataset`; ``max_datapoints`` may also be a dict per split
+    (e.g. ``{"train": 1000}`` limits only the training split).
+    """
+    if isinstance(splits, str):
+        splits = (splits,)
+    limits = max_datapoints if isinstance(max_datapoints, dict) else dict.fromkeys(splits, max_datapoints)
+    for split in splits:
+        name = _check_args(name, split, val_source, limits.get(split))
     root_path = resolve_root(root)
     opts = {"download": download, "mirrors": mirrors, "progress": progress, "origin": _root_origin(root)}
-    use_test = split == "test" or (split == "val" and val_source == "test")
+    sources_needed = list(dict.fromkeys(_source_of(s, val_source) for s in splits))
+    # make sure every needed file is there first, so one error lists everything that is missing
     if name == "mnist":
-        prefix = "test" if use_test else "train"
-        files = _ensure_mnist(root_path, [f"{prefix}-images", f"{prefix}-labels"], **opts)
-        images, labels = mnist.load_pair(files[f"{prefix}-images"], files[f"{prefix}-labels"])
-        classes = list(MNIST_CLASSES)
-        if not use_test and val_source == "holdout":
-            cut = len(images) - _val_size(name, val_size, len(images))
-            sl = slice(0, cut) if split == "train" else slice(cut, None)
-            images, labels = images[sl], labels[sl]
+        _ensure_mnist(root_path, [f"{src}-{kind}" for src in sources_needed for kind in ("images", "labels")], **opts)
     else:
-        batch_names = [CIFAR10_TEST_FILE.filename] if use_test else [r.filename for r in CIFAR10_TRAIN_FILES]
-        files = _ensure_cifar(root_path, batch_names, **opts)
-        images, labels = cifar10.load_batches([files[n] for n in batch_names])
-        classes = cifar10.class_names(root_path)
-        if not use_test and val_source == "holdout":
-            train_idx, val_idx = holdout_indices(len(images), _val_size(name, val_size, len(images)), seed)
-            idx = train_idx if split == "train" else val_idx
-            images, labels = images[idx], labels[idx]
-    if max_datapoints is not None:
-        images, labels = images[:max_datapoints], labels[:max_datapoints]
-    return Dataset(_owned(images), _owned(labels.astype(np.int64, copy=False)), classes, name, split)
+        test_names = [CIFAR10_TEST_FILE.filename] if "test" in sources_needed else []
+        train_names = [r.filename for r in CIFAR10_TRAIN_FILES] if "train" in sources_needed else []
+        _ensure_cifar(root_path, train_names + test_names, **opts)
+    try:
+        raw = {src: _read_source(name, src, root_path, opts) for src in sources_needed}
+    except DataCorruptError as exc:
+        raise DataCorruptError(
+            exc.path,
+            f"{exc.problem}. Replace the file: delete it and load again to download a fresh copy, or check "
+            "all files with `cnnlab data verify`",
+        ) from None
+    out = {}
+    for split in splits:
+        images, labels, classes = raw[_source_of(split, val_source)]
+        x, y = _select(name, split, images, labels, val_source=val_source, val_size=val_size, seed=seed,
+                       max_datapoints=limits.get(split))
+        out[split] = Dataset(x, y, classes, name, split)
+    return out
 
 
 NORMALIZATIONS: tuple[str, ...] = ("standard", "unit")
@@ -403,5 +470,6 @@ __all__ = [
     "download_dataset",
     "holdout_indices",
     "load_dataset",
+    "load_splits",
     "prepare",
 ]
