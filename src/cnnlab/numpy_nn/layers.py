@@ -158,13 +158,13 @@ class Conv2d(Module):
         n, _, h, w = input_shape
         try:
             ho, wo = self.spec.output_size(h, w)
-        except ValueError as error:
+        except ValueError:
             (top, bottom), (left, right) = self.spec.padding_sides
+            (kh, kw), (dh, dw) = self.kernel_size, self.dilation
             raise ValueError(
                 f"{layer}: kernel {self.kernel_size} (dilation {self.dilation}) is larger than the padded input: "
                 f"input {h}x{w} padded to {h + top + bottom}x{w + left + right}, but the kernel covers "
-                f"{self.dilation[0] * (self.kernel_size[0] - 1) + 1}x{self.dilation[1] * (self.kernel_size[1] - 1) + 1}"
-                f" ({error})"
+                f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1}"
             ) from None
         return n, self.out_channels, ho, wo
 
@@ -212,10 +212,9 @@ class _Pool2d(Module):
         if ceil_mode:
             raise NotImplementedError(f"{name}: ceil_mode=True is not supported (floor, torch's default, is)")
         self.ceil_mode = False
-        for k, p, d in zip(self.kernel_size, self.padding, self.dilation, strict=True):
-            if p > (d * (k - 1) + 1) // 2:
-                raise ValueError(f"{name}: padding should be at most half of the effective kernel size, got "
-                                 f"padding={self.padding} for kernel_size={self.kernel_size}, dilation={self.dilation}")
+        if any(p > k // 2 for k, p in zip(self.kernel_size, self.padding, strict=True)):
+            raise ValueError(f"{name}: padding should be at most half of the kernel size (as torch), got "
+                             f"padding={self.padding} for kernel_size={self.kernel_size}")
         self._cache: Any = None
 
     def extra_repr(self) -> str:
@@ -395,6 +394,8 @@ class Dropout(Module):
     def backward(self, grad_out: Any) -> np.ndarray:
         if self._scale is None:
             raise no_forward_error(self._label())
+        if isinstance(self._scale, float):  # evaluation mode or p == 0: identity
+            return grad_out
         return np.asarray(grad_out) * self._scale
 
 

@@ -31,9 +31,12 @@ class Parameter:
     def __init__(self, data: Any, dtype: Any = None) -> None:
         if hasattr(data, "detach"):  # a torch tensor
             data = data.detach().cpu().numpy()
-        array = np.array(data, dtype=dtype or DEFAULT_DTYPE, copy=True)
-        if not np.issubdtype(array.dtype, np.floating):
-            raise TypeError(f"Parameter: data must be floating point, got dtype {array.dtype}")
+        raw = np.asarray(data)
+        target = np.dtype(dtype or DEFAULT_DTYPE)
+        if not (np.issubdtype(raw.dtype, np.number) and np.issubdtype(target, np.floating)):
+            raise TypeError(f"Parameter: data must be numeric and stored as floating point, got data of dtype "
+                            f"{raw.dtype} and dtype={target}")
+        array = np.array(raw, dtype=target, copy=True)
         self.data: np.ndarray = array
         self.grad: np.ndarray = np.zeros_like(array)
 

@@ -1,0 +1,142 @@
+"""Conv2d forward and backward (dx, dW, db) equal torch's on generated configurations, for every algorithm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nnhelpers import assert_close, assert_same, rand, run_both, torch_twin
+
+from cnnlab import numpy_nn as nn
+from cnnlab.numpy_nn import functional as F
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+@st.composite
+def conv_configs(draw, max_batch=3, max_channels=3, max_kernel=4, max_extra=5):
+    groups = draw(st.integers(1, 3))
+    in_channels = groups * draw(st.integers(1, max_channels))
+    out_channels = groups * draw(st.integers(1, max_channels))
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    mode = draw(st.sampled_from(MODES))
+    choices = ["int", "pair", "valid"] + (["same"] if stride == (1, 1) else [])
+    kind = draw(st.sampled_from(choices))
+    if kind == "int":
+        padding = draw(st.integers(0, 2))
+    elif kind == "pair":
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    else:
+        padding = kind
+    if padding == "same":
+        sides = [((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) for k, d in zip(kernel, dilation, strict=True)]
+    else:
+        p = (0, 0) if padding == "valid" else (padding, padding) if isinstance(padding, int) else padding
+        sides = [(v, v) for v in p]
+    sizes = []
+    for k, d, (before, after) in zip(kernel, dilation, sides, strict=True):
+        low = max(1, d * (k - 1) + 1 - before - after)
+        if mode == "reflect":
+            low = max(low, before + 1, after + 1)
+        elif mode == "circular":
+            low = max(low, before, after)
+        sizes.append(draw(st.integers(low, low + max_extra)))
+    return dict(batch=draw(st.integers(1, max_batch)), in_channels=in_channels, out_channels=out_channels,
+                kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                bias=draw(st.booleans()), padding_mode=mode, size=tuple(sizes), seed=draw(st.integers(0, 2**16)))
+
+
+def _layers(config, algorithm):
+    args = {k: config[k] for k in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                                   "groups", "bias", "padding_mode")}
+    ours = nn.Conv2d(**args, algorithm=algorithm)
+    return ours, torch_twin(ours, torch.nn.Conv2d(**args))
+
+
+def _input(config):
+    rng = np.random.default_rng(config["seed"])
+    return rng, rand(rng, config["batch"], config["in_channels"], *config["size"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_configs())
+def test_im2col_and_loops2_match_torch(config):
+    _, x = _input(config)
+    for algorithm in ("im2col", "loops2"):
+        ours, theirs = run_both(*_layers(config, algorithm), x, rng=np.random.default_rng(config["seed"]))
+        assert_same(ours, theirs, context=f"{algorithm} {config}")
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_configs(max_batch=2, max_channels=2, max_kernel=3, max_extra=3))
+def test_naive_matches_torch(config):
+    rng, x = _input(config)
+    ours, theirs = run_both(*_layers(config, "naive"), x, rng=rng)
+    assert_same(ours, theirs, context=f"naive {config}")
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_configs(max_batch=2, max_channels=2, max_kernel=3, max_extra=3))
+def test_three_algorithms_agree(config):
+    rng, x = _input(config)
+    layer, _ = _layers(config, "im2col")
+    grad = None
+    results = {}
+    for algorithm in F.CONV_ALGORITHMS:
+        layer.algorithm = algorithm
+        layer.zero_grad()
+        y = layer(x)
+        grad = rand(rng, *y.shape) if grad is None else grad
+        results[algorithm] = (y, layer.backward(grad), layer.weight.grad.copy())
+    for algorithm in ("naive", "loops2"):
+        for got, want, what in zip(results[algorithm], results["im2col"], ("y", "dx", "dW"), strict=True):
+            assert_close(got, want, what=f"{algorithm} vs im2col {what}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_padding_modes_pad_like_torch(mode):
+    rng = np.random.default_rng(1)
+    x = rand(rng, 2, 3, 5, 6)
+    sides = ((2, 1), (3, 0))
+    torch_mode = {"zeros": "constant"}.get(mode, mode)
+    expected = torch.nn.functional.pad(torch.from_numpy(x), (3, 0, 2, 1), mode=torch_mode)
+    assert_close(F.pad2d(x, sides, mode), expected)
+    # the backward of padding is the adjoint: <pad(x), g> == <x, pad_backward(g)>
+    g = rand(rng, *expected.shape)
+    lhs = float(np.sum(F.pad2d(x, sides, mode).astype(np.float64) * g))
+    rhs = float(np.sum(x.astype(np.float64) * F.pad2d_backward(g, sides, mode)))
+    assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+def test_lenet_layer_shapes_match_torch():
+    rng = np.random.default_rng(0)
+    for args, size in (((3, 8, 5), 32), ((8, 16, 5), 14)):
+        ours, theirs = run_both(*_layers(dict(zip(("in_channels", "out_channels", "kernel_size"), args, strict=True),
+                                                  stride=1, padding=0, dilation=1, groups=1, bias=True,
+                                                  padding_mode="zeros"), "im2col"),
+                                rand(rng, 16, args[0], size, size), rng=rng)
+        assert_same(ours, theirs)
+
+
+def test_float64_parameters_compute_in_float64():
+    layer = nn.Conv2d(2, 3, 3).double()
+    torch_layer = torch_twin(layer, torch.nn.Conv2d(2, 3, 3).double())
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 5))
+    ours, theirs = run_both(layer, torch_layer, x)
+    assert ours["y"].dtype == np.float64
+    assert_same(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_stays_float32():
+    layer = nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect")
+    x = np.ones((1, 2, 5, 5), dtype=np.float32)
+    y = layer(x)
+    assert y.dtype == np.float32
+    assert layer.backward(np.ones_like(y)).dtype == np.float32
+    assert layer.weight.grad.dtype == np.float32 and layer.bias.grad.dtype == np.float32
+    # float64 input to a float32 layer is computed in float32 (the layer's dtype)
+    assert layer(x.astype(np.float64)).dtype == np.float32

@@ -1,0 +1,181 @@
+"""Parameter, Module and Sequential: registration, traversal, modes, gradients, state_dict interchange, init."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab import numpy_nn as nn
+from cnnlab.models import MODELS, build_model
+
+
+def test_parameter_holds_float32_data_and_zero_grad():
+    p = nn.Parameter([[1, 2], [3, 4]])
+    assert p.data.dtype == np.float32 and p.grad.shape == (2, 2) and not p.grad.any()
+    assert p.numel() == 4 and p.shape == (2, 2)
+    p.grad += 1
+    p.zero_grad()
+    assert not p.grad.any()
+    with pytest.raises(TypeError, match="floating point"):
+        nn.Parameter(np.array(["a"]))
+
+
+def test_registration_and_traversal_follow_torch():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+            self.head = nn.Linear(2, 3, bias=False)
+            self.scale = nn.Parameter(np.ones(1))
+            self.note = "not a parameter"
+
+    net = Net()
+    assert [name for name, _ in net.named_parameters()] == ["scale", "features.0.weight", "features.0.bias",
+                                                           "head.weight"]
+    assert [name for name, _ in net.named_children()] == ["features", "head"]
+    assert [name for name, _ in net.named_modules()] == ["", "features", "features.0", "features.1", "head"]
+    assert len(net.parameters()) == 4 and net.head.bias is None
+    assert list(net.state_dict()) == ["scale", "features.0.weight", "features.0.bias", "head.weight"]
+
+    class Forgetful(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(1))
+
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Forgetful()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_state_dict_keys_and_shapes_equal_torch(name):
+    ours = build_model(name, engine="numpy", seed=0).state_dict()
+    theirs = build_model(name, engine="torch").state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == tuple(theirs[k].shape) and ours[k].dtype == np.float32 for k in ours)
+
+
+def test_state_dict_round_trips_both_ways():
+    ours = build_model("lenet", engine="numpy", seed=1)
+    theirs = build_model("lenet", engine="torch", seed=2)
+    theirs.load_state_dict(nn.to_torch_state_dict(ours.state_dict()))
+    other = build_model("lenet", engine="numpy", seed=3)
+    other.load_state_dict(theirs.state_dict())  # torch tensors accepted directly
+    for key, value in ours.state_dict().items():
+        np.testing.assert_array_equal(other.state_dict()[key], value)
+    back = nn.to_numpy_state_dict(theirs.state_dict())
+    assert all(isinstance(v, np.ndarray) for v in back.values())
+
+
+def test_state_dict_returns_copies():
+    layer = nn.Linear(2, 2)
+    sd = layer.state_dict()
+    sd["weight"][:] = 99
+    assert not (layer.weight.data == 99).any()
+
+
+def test_load_state_dict_errors_name_keys_and_shapes():
+    model = build_model("mnist-cnn", engine="numpy", seed=0)
+    good = model.state_dict()
+    missing = OrderedDict((k, v) for k, v in good.items() if k != "fc1.bias")
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: 'fc1.bias'"):
+        model.load_state_dict(missing)
+    extra = OrderedDict(good, **{"fc2.weight": np.zeros(3)})
+    with pytest.raises(RuntimeError, match=r"Unexpected key\(s\) in state_dict: 'fc2.weight'"):
+        model.load_state_dict(extra)
+    wrong = OrderedDict(good, **{"conv1.weight": np.zeros((5, 1, 3, 3))})
+    with pytest.raises(RuntimeError, match=r"size mismatch for conv1.weight: copying a param with shape \(5, 1, 3, 3\)"
+                                           r".*current model is \(5, 1, 4, 4\)"):
+        model.load_state_dict(wrong)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        model.load_state_dict(wrong, strict=False)
+    # nothing was changed by the failed calls; strict=False reports what did not match
+    np.testing.assert_array_equal(model.state_dict()["conv1.weight"], good["conv1.weight"])
+    result = model.load_state_dict(missing, strict=False)
+    assert result.missing_keys == ["fc1.bias"] and result.unexpected_keys == []
+
+
+def test_sequential_indexing_iteration_and_keys():
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert len(seq) == 3 and isinstance(seq[1], nn.ReLU) and seq[-1] is seq[2]
+    assert [type(m).__name__ for m in seq] == ["Linear", "ReLU", "Linear"]
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(seq.state_dict()) == list(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                                                              torch.nn.Linear(4, 2)).state_dict())
+    head = seq[1:]
+    assert isinstance(head, nn.Sequential) and len(head) == 2 and head[1] is seq[2]
+    named = nn.Sequential(OrderedDict([("conv1", nn.Conv2d(1, 1, 1)), ("act", nn.ReLU())]))
+    assert [n for n, _ in named.named_children()] == ["conv1", "act"] and named.conv1 is named[0]
+    with pytest.raises(IndexError):
+        seq[3]
+    with pytest.raises(TypeError, match=r"not a cnnlab\.numpy_nn Module"):
+        nn.Sequential(torch.nn.ReLU())
+
+
+def test_train_eval_and_zero_grad():
+    model = build_model("mnist-cnn", engine="numpy", seed=0)
+    assert all(m.training for m in model.modules())
+    assert model.eval() is model and not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    y = model(x)
+    model.backward(np.ones_like(y))
+    first = model.fc1.weight.grad.copy()
+    model(x)
+    model.backward(np.ones_like(y))
+    np.testing.assert_allclose(model.fc1.weight.grad, 2 * first, rtol=1e-6)  # gradients accumulate
+    model.zero_grad()
+    assert not any(p.grad.any() for p in model.parameters())
+
+
+def test_default_init_matches_torch_in_distribution():
+    nn.init.manual_seed(0)
+    conv = nn.Conv2d(64, 128, 3)
+    linear = nn.Linear(500, 1000)
+    for layer, fan_in in ((conv, 64 * 9), (linear, 500)):
+        bound = 1 / math.sqrt(fan_in)
+        w = layer.weight.data
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert w.std() == pytest.approx(bound / math.sqrt(3), rel=0.01)  # U(-b, b) has std b / sqrt(3)
+        assert abs(w.mean()) < 0.01 * bound
+        assert np.abs(layer.bias.data).max() <= bound
+    torch_conv = torch.nn.Conv2d(64, 128, 3)
+    assert torch_conv.weight.detach().abs().max().item() <= 1 / math.sqrt(64 * 9)
+    grouped = nn.Conv2d(4, 4, 3, groups=2)  # fan_in = in_channels / groups * kh * kw
+    assert np.abs(grouped.weight.data).max() <= 1 / math.sqrt(2 * 9)
+
+
+def test_manual_seed_reproduces_weights():
+    a = build_model("lenet", engine="numpy", seed=5).state_dict()
+    b = build_model("lenet", engine="numpy", seed=5).state_dict()
+    c = build_model("lenet", engine="numpy", seed=6).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["conv1.weight"], c["conv1.weight"])
+
+
+def test_double_and_float_convert_parameters():
+    layer = nn.Linear(2, 2).double()
+    assert layer.weight.data.dtype == np.float64 and layer.weight.grad.dtype == np.float64
+    assert layer.float().weight.data.dtype == np.float32
+    with pytest.raises(TypeError, match="floating point"):
+        layer.to(np.int32)
+
+
+def test_repr_reads_like_torch():
+    text = repr(build_model("mnist-cnn", engine="numpy"))
+    assert "(conv1): Conv2d(1, 5, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))" in text
+    assert "(fc1): Linear(in_features=490, out_features=10, bias=True)" in text
+
+
+def test_conv_algorithm_is_settable():
+    layer = nn.Conv2d(1, 1, 3, algorithm="loops2")
+    assert layer.algorithm == "loops2"
+    layer.algorithm = "naive"
+    assert "algorithm='naive'" in repr(layer)
+    with pytest.raises(ValueError, match=r"algorithm must be one of \['naive', 'loops2', 'im2col'\], got 'fft'"):
+        layer.algorithm = "fft"
+    model = build_model("mnist-cnn", engine="numpy", conv_algorithm="loops2")
+    assert model.conv1.algorithm == "loops2"
