@@ -290,3 +290,34 @@ def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Pat
     path = plot_samples(ds.images, ds.labels, out_dir / f"{dataset}-{split}-samples.png", class_names=ds.classes,
                         title=f"{dataset} {split}: first {len(ds)} images")
     click.echo(str(path))
+
+
+# --------------------------------------------------------------------------------------------------------------- run
+@main.command("run")
+@click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part in under 2 minutes.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@out_option
+@progress_option
+@click.pass_context
+def run_command(ctx: click.Context, quick: bool, seed: int, device: str, out: Path | None, progress: bool) -> None:
+    """The main job: every experiment of both seeds into one folder with a self-contained report.html."""
+    from cnnlab.pipeline import run_all
+
+    out_dir = _out_dir(out, "run")
+    click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
+
+    def report_part(part: Any) -> None:
+        line = f"[{part.status:>7}] {part.title} ({part.seconds:.1f} s)"
+        if part.message:
+            line += f": {part.message}"
+        click.echo(line)
+
+    result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device, progress=progress,
+                     on_part=report_part)
+    write_results(out_dir, result.to_dict())
+    skipped = [p.title for p in result.parts if p.status == "skipped"]
+    click.echo(f"\nreport: {result.report}\ntotal {result.seconds:.0f} s"
+               + (f"; skipped (data missing): {', '.join(skipped)}" if skipped else ""))
+    if not result.ok:
+        raise click.ClickException("some parts failed; see the report and errors.log")
