@@ -194,3 +194,23 @@ def test_destination_that_cannot_be_created(http_server, tmp_path):
     (tmp_path / "afile").write_bytes(b"")
     with pytest.raises(DownloadError, match=f"cannot write to {tmp_path / 'afile' / 'sub'}"):
         download_file("f.bin", tmp_path / "afile" / "sub", [http_server.url], None, progress=False)
+
+
+def test_offline_stops_after_the_first_unreachable_file(tmp_path, no_data_env):
+    dead = _dead_url()
+    with pytest.raises(DownloadError) as info:
+        load_dataset("mnist", "train", tmp_path, mirrors=[dead], progress=False)
+    msg = str(info.value)
+    assert f"{dead}train-images-idx3-ubyte.gz: cannot connect" in msg
+    assert "not tried, as no mirror could be reached (offline?): train-labels-idx1-ubyte.gz" in msg
+    assert "train-labels-idx1-ubyte.gz  (md5 d53e105ee54ea40749a09fcbcd1e9432" in msg  # still listed as expected
+
+
+def test_http_errors_are_not_unreachable(http_server, tmp_path):
+    http_server.add("f.bin", status=404)
+    with pytest.raises(DownloadError) as info:
+        download_file("f.bin", tmp_path, [http_server.url], None, progress=False)
+    assert info.value.unreachable is False
+    with pytest.raises(DownloadError) as info:
+        download_file("f.bin", tmp_path, [_dead_url()], None, progress=False)
+    assert info.value.unreachable is True

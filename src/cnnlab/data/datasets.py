@@ -176,12 +176,16 @@ def _ensure_mnist(
         )
     urls = resolve_mirrors(MNIST_MIRRORS, mirrors)
     failures: list[str] = []
-    for key in missing:
+    for i, key in enumerate(missing):
         r = MNIST_RESOURCES[key]
         try:
             found[key] = download_file(r.filename, root / MNIST_DIR, urls, r.md5, progress=progress)
         except DownloadError as exc:
             failures.append("  " + str(exc).replace("\n", "\n  "))
+            if exc.unreachable and i + 1 < len(missing):
+                rest = ", ".join(MNIST_RESOURCES[k].filename for k in missing[i + 1 :])
+                failures.append(f"  not tried, as no mirror could be reached (offline?): {rest}")
+                break
     if failures:
         still = [k for k in missing if found[k] is None or force]
         raise DownloadError(

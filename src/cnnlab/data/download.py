@@ -100,6 +100,7 @@ def download_file(
         raise DownloadError(f"cannot download {filename}: cannot write to {dest.parent} ({_describe(exc)})",
                             missing=[dest]) from None
     failures: list[str] = []
+    reached_any = False
     for base in mirrors:
         url = base if base.endswith(filename) else base.rstrip("/") + "/" + filename
         try:
@@ -107,5 +108,11 @@ def download_file(
             return dest
         except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, disk errors are OSErrors
             failures.append(f"{url}: {_describe(exc)}")
+            unreachable = isinstance(exc, urllib.error.URLError | TimeoutError) and not isinstance(
+                exc, urllib.error.HTTPError
+            )
+            reached_any |= not unreachable
     tried = "\n".join(f"    {f}" for f in failures)
-    raise DownloadError(f"could not download {filename} to {dest}:\n{tried}", missing=[dest])
+    error = DownloadError(f"could not download {filename} to {dest}:\n{tried}", missing=[dest])
+    error.unreachable = not reached_any
+    raise error

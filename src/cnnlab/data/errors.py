@@ -29,7 +29,12 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 
 class DownloadError(DataNotFoundError):
-    """A download failed (network, HTTP status, truncated transfer or md5 mismatch); nothing was left behind."""
+    """A download failed (network, HTTP status, truncated transfer or md5 mismatch); nothing was left behind.
+
+    ``unreachable`` is true when no mirror could even be contacted (offline, DNS failure, refused connection).
+    """
+
+    unreachable: bool = False
 
 
 class DataCorruptError(DataError, ValueError):
