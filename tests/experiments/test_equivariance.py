@@ -222,7 +222,10 @@ def test_tiny_run_has_every_part(tiny_result):
     assert r.layer("cnn", "conv2", (4, 4)).whole and r.layer("cnn", "conv2", (4, 4)).interior < 1e-6
     assert r.layer("cnn", "fc1", (2, 2)).is_output
     assert [m.layer for m in r.layers["mlp"] if m.shift == (2, 2)] == ["fc1", "relu1", "fc2"]
-    assert r.example is not None and r.example.maps.shape == (5, 14, 14) and r.example.feature_shift == (1, 1)
+    assert [ex.layer for ex in r.examples] == ["conv1", "conv2"]
+    assert r.example.maps.shape == (5, 14, 14) and r.example.feature_shift == (1, 1) and r.example.whole
+    assert r.examples[1].maps.shape == (10, 7, 7) and r.examples[1].expected_shift == (0.5, 0.5)
+    assert not r.examples[1].whole
     assert r.n_train == 64 and r.n_val == 32 and all(r.trained.values())
     assert set(r.histories) == {"mlp", "cnn", "mlp_augmented"}
     assert r.seconds["total"] > 0 and "train_cnn" in r.seconds
@@ -233,7 +236,7 @@ def test_tiny_run_to_dict_is_json(tiny_result):
     assert d["settings"]["engine"] == "numpy"
     assert d["accuracy"]["cnn"]["original"] == tiny_result.accuracy["cnn"]["original"]
     assert len(d["answers"]) == 3
-    assert d["example"]["map_shape"] == [5, 14, 14]
+    assert d["examples"][0]["map_shape"] == [5, 14, 14]
 
 
 def test_answers_quote_the_measured_numbers(tiny_result):
@@ -252,7 +255,7 @@ def test_answers_follow_the_numbers_not_a_script():
               for d in ("right", "down", "diagonal")]
     result = EquivarianceResult(settings=settings, accuracy={"mlp": {"original": 0.9, "shifted": 0.7},
                                                              "cnn": {"original": 0.9, "shifted": 0.3}},
-                                curves=curves, layers={}, histories={}, example=None, seconds={}, n_train=10,
+                                curves=curves, layers={}, histories={}, examples=[], seconds={}, n_train=10,
                                 n_val=10)
     a1 = answers(result)[0][1]
     assert "the CNN loses 40.0 points more than the MLP" in a1

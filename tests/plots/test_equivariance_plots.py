@@ -50,10 +50,12 @@ def test_layers_figure_has_a_panel_per_probe_shift(result):
 
 
 def test_example_figure_shows_image_shifted_image_and_maps(result):
-    fig = example_figure(result, channels=3)
+    fig = example_figure(result, channels=2)
     images = [ax for ax in fig.axes if ax.images]
-    assert len(images) == 3 + 3 * 4
+    assert len(images) == 3 + 2 * 2 * 4  # image row, then 2 channels of conv1 and of conv2, 4 panels each
     assert images[6].get_title() == "|conv1(T x) - T' conv1(x)|"
-    # conv1 is exactly equivariant on images with an empty margin: the difference panels are zero.
-    for ax in images[6::4]:
+    assert "not whole" in images[3 + 8 + 2].get_title()  # conv2: 2 px is half a cell
+    # conv1 is exactly equivariant on images with an empty margin: its difference panels are zero.
+    for ax in (images[6], images[10]):
         assert np.abs(np.asarray(ax.images[0].get_array())).max() < 1e-5
+    assert np.abs(np.asarray(images[14].images[0].get_array())).max() > 1e-3

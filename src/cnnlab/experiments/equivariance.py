@@ -365,21 +365,35 @@ class AccuracyCurve:
 
 @dataclass
 class ExampleMaps:
-    """One image, its shifted version and the first convolution's maps of both (for the example figure).
+    """One image, its shifted version and one convolution's maps of both (for the example figure).
 
     ``image``/``shifted``: (H, W) in [0, 1]; ``maps``/``shifted_maps``: (C, h, w) raw outputs of ``layer``;
-    ``feature_shift``: the shift (kx, ky) the maps should show; ``expected_maps``: the maps of the image moved by
-    it (vacated cells: the layer's response to an empty image), i.e. what equivariance predicts for the shifted image.
+    ``expected_shift``: the shift (kx, ky) its maps should show (input shift / stride), ``feature_shift`` the whole
+    shift used (the closest one when ``expected_shift`` is not whole); ``expected_maps``: the maps of the image moved
+    by ``feature_shift`` (vacated cells: the layer's response to an empty image), i.e. what equivariance predicts
+    for the shifted image; ``interior``: the interior crop ``(y0, y1, x0, x1)`` (half-open).
     """
 
     layer: str
     shift: tuple[int, int]
+    expected_shift: tuple[float, float]
     feature_shift: tuple[int, int]
     image: np.ndarray
     shifted: np.ndarray
     maps: np.ndarray
     shifted_maps: np.ndarray
     expected_maps: np.ndarray
+    interior: tuple[int, int, int, int]
+
+    @property
+    def whole(self) -> bool:
+        return all(float(k).is_integer() for k in self.expected_shift)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "shift": list(self.shift), "expected_shift": list(self.expected_shift),
+                "feature_shift": list(self.feature_shift), "map_shape": list(self.maps.shape),
+                "interior": list(self.interior),
+                "max_abs_difference": float(np.abs(self.shifted_maps - self.expected_maps).max())}
 
 
 @dataclass
@@ -391,12 +405,17 @@ class EquivarianceResult:
     curves: list[AccuracyCurve]
     layers: dict[str, list[LayerEquivariance]]
     histories: dict[str, dict[str, Any]]
-    example: ExampleMaps | None
+    examples: list[ExampleMaps]
     seconds: dict[str, float]
     n_train: int | None
     n_val: int
     trained: dict[str, bool] = field(default_factory=dict)
     answers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def example(self) -> ExampleMaps | None:
+        """The example of the first convolution (None without a CNN)."""
+        return self.examples[0] if self.examples else None
 
     def curve(self, model: str, direction: str) -> AccuracyCurve:
         for c in self.curves:
@@ -420,9 +439,7 @@ class EquivarianceResult:
             "curves": [asdict(c) for c in self.curves],
             "layers": {model: [m.to_dict() for m in ms] for model, ms in self.layers.items()},
             "histories": self.histories,
-            "example": None if self.example is None else {
-                "layer": self.example.layer, "shift": list(self.example.shift),
-                "feature_shift": list(self.example.feature_shift), "map_shape": list(self.example.maps.shape)},
+            "examples": [ex.to_dict() for ex in self.examples],
             "seconds": self.seconds,
             "answers": [{"question": q, "answer": a} for q, a in self.answers],
         }
@@ -560,31 +577,47 @@ def run_equivariance(
     layers: dict[str, list[LayerEquivariance]] = {}
     for key in keys:
         layers[key] = [m for d in settings.probe_shifts for m in measure_equivariance(trained_models[key], probe, d)]
-    example = _example(trained_models["cnn"], probe, settings.shift) if "cnn" in trained_models else None
+    examples = _examples(trained_models["cnn"], probe, settings.shift) if "cnn" in trained_models else []
     seconds["equivariance"] = time.perf_counter() - start
     seconds["total"] = time.perf_counter() - start_all
 
     result = EquivarianceResult(settings=settings, accuracy=accuracy, curves=curves, layers=layers,
-                                histories=histories, example=example, seconds=seconds, n_train=n_train,
+                                histories=histories, examples=examples, seconds=seconds, n_train=n_train,
                                 n_val=len(val_labels), trained={k: k not in given for k in keys})
     result.answers = answers(result)
     return result
 
 
-def _example(model: Any, images: np.ndarray, shift_px: tuple[int, int], index: int = 0) -> ExampleMaps | None:
-    layers = named_layers(model)
-    conv = next((name for name, layer in layers if layer_kind(layer) == "conv"), None)
-    if conv is None:
-        return None
+def _examples(model: Any, images: np.ndarray, shift_px: tuple[int, int], index: int = 0,
+              max_layers: int = 2) -> list[ExampleMaps]:
+    """The maps of the first ``max_layers`` convolutions for one image and its shifted version."""
+    convs = [name for name, layer in named_layers(model) if layer_kind(layer) == "conv"][:max_layers]
+    geometry = receptive_fields(model, images.shape[-2:])
     x = images[index:index + 1]
     tx = shift(x, *shift_px)
-    fx, ftx = layer_activations(model, x)[conv], layer_activations(model, tx)[conv]
-    background = layer_activations(model, np.zeros_like(x))[conv]
-    geo = receptive_fields(model, x.shape[-2:])[conv]
-    assert geo is not None
-    k = (round(shift_px[0] / geo[1].stride), round(shift_px[1] / geo[0].stride))
-    expected = shift_feature_maps(fx, k[0], k[1], background)
-    return ExampleMaps(conv, tuple(shift_px), k, x[0, 0], tx[0, 0], fx[0], ftx[0], expected[0])
+    fx_all, ftx_all = layer_activations(model, x), layer_activations(model, tx)
+    background_all = layer_activations(model, np.zeros_like(x))
+    out = []
+    for conv in convs:
+        geo = geometry[conv]
+        if geo is None:
+            continue
+        fx, ftx, background = fx_all[conv], ftx_all[conv], background_all[conv]
+        expected_shift = (shift_px[0] / geo[1].stride, shift_px[1] / geo[0].stride)
+        best = None
+        for kx in sorted({math.floor(expected_shift[0]), math.ceil(expected_shift[0])}):
+            for ky in sorted({math.floor(expected_shift[1]), math.ceil(expected_shift[1])}):
+                expected = shift_feature_maps(fx, kx, ky, background)
+                error = relative_distance(ftx, expected)
+                if best is None or error < best[0]:
+                    best = (error, (kx, ky), expected)
+        assert best is not None
+        _, k, expected = best
+        sy = interior_slice(geo[0], fx.shape[-2], shift_px[1], k[1])
+        sx = interior_slice(geo[1], fx.shape[-1], shift_px[0], k[0])
+        out.append(ExampleMaps(conv, tuple(shift_px), expected_shift, k, x[0, 0], tx[0, 0], fx[0], ftx[0],
+                               expected[0], (sy.start, sy.stop, sx.start, sx.stop)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -611,7 +644,7 @@ def _err(v: float) -> str:
     if math.isnan(v):
         return "n/a"
     if v == 0:
-        return "0 (exactly)"
+        return "0"
     return f"{v:.1e}" if v < 1e-3 else f"{100 * v:.1f}%"
 
 
@@ -657,9 +690,12 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
                      f"of its norm and the CNN's by {_err(cnn_in[0].invariance)} (relative distance "
                      "||f(shifted x) - f(x)|| / ||f(x)||).")
         if conv:
+            e = conv[0].interior
+            match = ("exactly" if e == 0 else f"up to rounding ({_err(e)})" if e < 1e-4 else
+                     f"only up to a relative error of {_err(e)}")
             expl += (f" The CNN's convolution {conv[0].layer} moves its feature maps along with the input: inside "
-                     f"the map, its output for the shifted image differs from the shifted output by only "
-                     f"{_err(conv[0].interior)}, so what the CNN detects does not change, only where.")
+                     f"the map, its output for the shifted image is its shifted output for the original {match}"
+                     + (", so what it detects does not change, only where." if e < 1e-3 else "."))
         parts.append(expl)
     out.append((QUESTIONS[0], " ".join(parts) or "Not measured (MLP or CNN missing)."))
 
@@ -700,8 +736,9 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
         if out_layer:
             parts.append(f"(1) The last layer is fully connected: it weighs every feature by its position, so "
                          f"features that moved meet other weights. At the logits ({out_layer[0].layer}) the "
-                         f"{dx},{dy} px shift changes the output by {_err(out_layer[0].invariance)} of its norm; "
-                         "no layer makes the CNN shift-invariant (there is no pooling over positions).")
+                         f"{dx},{dy} px shift changes the output by {_err(out_layer[0].invariance)} of its norm"
+                         + ("; the network has no pooling that could absorb small shifts."
+                            if not any(m.kind == "pool" for m in result.layers["cnn"]) else "."))
         spatial = _find(result, "cnn", s.shift, lambda m: m.spatial and m.kind == "conv")
         fractional = [m for m in spatial if not m.whole]
         whole = [m for m in spatial if m.whole]
@@ -712,8 +749,10 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
                     f"whole shift leaves an interior error of {_err(m.interior)}")
             if whole:
                 w0 = whole[0]
-                how = "exactly, up to rounding" if w0.interior < 1e-4 else "with an interior error of"
-                text += f", while {w0.layer} (stride {w0.stride[0]}) follows the shift {how} ({_err(w0.interior)})"
+                how = ("exactly" if w0.interior == 0 else "exactly up to rounding" if w0.interior < 1e-4 else
+                       "only approximately")
+                text += (f", while {w0.layer} (stride {w0.stride[0]}) follows the shift {how} (interior error "
+                         f"{_err(w0.interior)})")
             multiple = [p for p in s.probe_shifts if p != tuple(s.shift)]
             for p in multiple:
                 same = _find(result, "cnn", p, lambda q, name=m.layer: q.layer == name)
@@ -769,10 +808,13 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
 FIGURE_CAPTIONS = {
     "curves": "Validation accuracy against the shift of the images (px), right, down and diagonal.",
     "layers": "Equivariance error per CNN layer: ||f(shifted x) - shift(f(x))|| / ||shift(f(x))|| on the full map "
-              "and on the interior (away from padding and vacated pixels); for the output layer, where a shifted "
-              "copy does not exist, ||f(shifted x) - f(x)|| / ||f(x)||. Log scale.",
-    "example": "An image, the image shifted, the first convolution's maps of both, and their difference from the "
-               "shifted maps of the original (nonzero only near the borders if the shift is whole on the map).",
+              "and on the interior (away from padding and vacated pixels; the vacated cells of shift(f(x)) hold the "
+              "layer's response to an empty image); grey: how much the map changes at all, ||f(shifted x) - f(x)|| / "
+              "||f(x)||, the only comparison at the output layer, where no shifted copy exists. Log scale.",
+    "example": "An image, the image shifted, and for the first channels of each convolution: its maps of both, the "
+               "map of the original moved by the shift the layer should show (T'), and the difference (dashed: the "
+               "interior crop). Where that shift is whole the difference vanishes (at most near the borders); where "
+               "it is not (e.g. half a cell), no shifted copy exists and T' is the closest whole shift.",
 }
 
 

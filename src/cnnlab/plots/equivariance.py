@@ -3,8 +3,8 @@
 - :func:`curves_figure`: validation accuracy against shift (right, down, diagonal) for every model;
 - :func:`layers_figure`: per CNN layer, the equivariance error on the full map and on the interior, and the
   change ``||f(Tx) - f(x)|| / ||f(x)||`` (the only comparison at the logits), one panel per input shift;
-- :func:`example_figure`: an image, its shifted version, the first convolution's maps of both, the shifted maps of
-  the original, and where they differ.
+- :func:`example_figure`: an image, its shifted version, each convolution's maps of both, the shifted maps of the
+  original, and where they differ.
 
 ``plot_*`` save a PNG and return its path; :func:`save_figures` writes all three into a folder.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from cnnlab.experiments.equivariance import DIRECTIONS, MODEL_LABELS, EquivarianceResult
@@ -37,9 +38,8 @@ def curves_figure(result: EquivarianceResult) -> Figure:
             ax.plot(c.shifts, c.accuracy, marker="o", ms=4, color=COLORS[index % len(COLORS)],
                     label=MODEL_LABELS.get(model, model))
         if "mlp_augmented" in models:
-            ax.axvline(s.augment_shift, color="grey", ls=":", lw=1)
-            ax.text(s.augment_shift, 0.02, f" ±{s.augment_shift} px\n seen in\n training", fontsize=7,
-                    color="grey", transform=ax.get_xaxis_transform(), va="bottom")
+            ax.axvline(s.augment_shift, color="grey", ls=":", lw=1,
+                       label=f"±{s.augment_shift} px: augmentation range")
         ax.set_title({"right": "shift right (dx)", "down": "shift down (dy)",
                       "diagonal": "shift right and down (dx = dy)"}.get(direction, direction), fontsize=10)
         ax.set_xlabel("shift (px)")
@@ -50,6 +50,14 @@ def curves_figure(result: EquivarianceResult) -> Figure:
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Accuracy against shift ({result.n_val} validation images)", fontsize=11)
     return fig
+
+
+def _value_label(v: float) -> str:
+    if v == 0:
+        return "0"
+    if v < 1e-3:
+        return f"{v:.0e}"
+    return f"{v:.1%}" if v < 0.1 else f"{v:.0%}"
 
 
 def layers_figure(result: EquivarianceResult, model: str = "cnn") -> Figure:
@@ -74,8 +82,8 @@ def layers_figure(result: EquivarianceResult, model: str = "cnn") -> Figure:
             ax.bar(xs, drawn, width, color=color, label=label)
             for x, v in zip(xs, values, strict=True):
                 if not math.isnan(v):
-                    ax.text(x, max(v, LOG_FLOOR) * 1.3, f"{v:.0e}" if v < 1e-3 else f"{v:.0%}", ha="center",
-                            va="bottom", fontsize=6, rotation=90)
+                    ax.text(x, max(v, LOG_FLOOR) * 1.3, _value_label(v), ha="center", va="bottom", fontsize=6,
+                            rotation=90)
         ax.set_yscale("log")
         ax.set_ylim(LOG_FLOOR / 3, 30)
         labels = []
@@ -84,52 +92,65 @@ def layers_figure(result: EquivarianceResult, model: str = "cnn") -> Figure:
                 labels.append(f"{m.layer}\n(output)" if m.is_output else m.layer)
             else:
                 k = f"{m.expected_shift[0]:g},{m.expected_shift[1]:g}"
-                labels.append(f"{m.layer}\nmap shift {k}" + ("" if m.whole else "\n(not whole)"))
+                labels.append(f"{m.layer}\nk = {k}" + ("" if m.whole else "\n(not whole)"))
         ax.set_xticks(positions, labels, fontsize=7)
         ax.set_title(f"input shifted {d[0]} px right, {d[1]} px down", fontsize=10)
-    axes[0][0].set_ylabel("relative distance (log)")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{MODEL_LABELS.get(model, model)}: how far each layer is from equivariance", fontsize=11)
+    axes[0][0].set_ylabel("relative distance (log; 0 drawn at the floor)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"{MODEL_LABELS.get(model, model)}: how far each layer is from equivariance "
+                 "(k: the shift its map should show)", fontsize=11)
     return fig
 
 
-def example_figure(result: EquivarianceResult, channels: int = 5) -> Figure:
-    """Top row: the image, the shifted image. Below, per channel of the first convolution: its map for the image,
-    for the shifted image, the map of the image shifted by the expected amount, and the absolute difference."""
-    ex = result.example
-    if ex is None:
+def example_figure(result: EquivarianceResult, channels: int = 3) -> Figure:
+    """Top row: the image, the shifted image, their difference. Then, for the first ``channels`` channels of each
+    convolution of the example: its map for the image, for the shifted image, the map of the image moved by the
+    shift the layer should show (T'), and the absolute difference (dashed box: the interior crop)."""
+    examples = result.examples
+    if not examples:
         raise ValueError("example_figure: the result has no example (no CNN was measured)")
-    k = min(channels, ex.maps.shape[0])
-    expected = ex.expected_maps
-    diff = np.abs(ex.shifted_maps - expected)
+    first = examples[0]
+    per_layer = [min(channels, ex.maps.shape[0]) for ex in examples]
+    rows = 1 + sum(per_layer)
     cols = 4
-    fig = Figure(figsize=(1.9 * cols + 1.2, 1.9 * (k + 1) + 0.6), layout="constrained")
-    axes = fig.subplots(k + 1, cols, squeeze=False)
+    fig = Figure(figsize=(1.9 * cols + 1.2, 1.9 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0, 0].imshow(ex.image, cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].imshow(first.image, cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title("image x", fontsize=9)
-    axes[0, 1].imshow(ex.shifted, cmap="gray", vmin=0, vmax=1)
-    axes[0, 1].set_title(f"T x: shifted {ex.shift[0]},{ex.shift[1]} px", fontsize=9)
-    axes[0, 2].imshow(np.abs(ex.shifted - ex.image), cmap="magma")
+    axes[0, 1].imshow(first.shifted, cmap="gray", vmin=0, vmax=1)
+    axes[0, 1].set_title(f"T x: shifted {first.shift[0]},{first.shift[1]} px", fontsize=9)
+    axes[0, 2].imshow(np.abs(first.shifted - first.image), cmap="magma")
     axes[0, 2].set_title("|T x - x|", fontsize=9)
     axes[0, 3].set_visible(False)
-    titles = (f"{ex.layer}(x)", f"{ex.layer}(T x)", f"T' {ex.layer}(x), T' = {ex.feature_shift[0]},"
-              f"{ex.feature_shift[1]} px", f"|{ex.layer}(T x) - T' {ex.layer}(x)|")
-    for c in range(k):
-        lo = float(min(ex.maps[c].min(), ex.shifted_maps[c].min()))
-        hi = float(max(ex.maps[c].max(), ex.shifted_maps[c].max()))
-        for col, image in enumerate((ex.maps[c], ex.shifted_maps[c], expected[c])):
-            axes[c + 1, col].imshow(image, cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
-        span = max(hi - lo, 1e-12)
-        axes[c + 1, 3].imshow(diff[c], cmap="magma", vmin=0, vmax=span, interpolation="nearest")
-        axes[c + 1, 0].set_ylabel(f"channel {c}", fontsize=9)
-        if c == 0:
-            for col, title in enumerate(titles):
-                axes[c + 1, col].set_title(title, fontsize=8)
-    fig.suptitle(f"Shift equivariance of {ex.layer}: same colour scale per row; the difference is on the scale of "
-                 "the row's range", fontsize=10)
+    row = 1
+    for ex, k in zip(examples, per_layer, strict=True):
+        diff = np.abs(ex.shifted_maps - ex.expected_maps)
+        shift_text = f"{ex.feature_shift[0]},{ex.feature_shift[1]}"
+        if not ex.whole:
+            shift_text += f"\n(should be {ex.expected_shift[0]:g},{ex.expected_shift[1]:g}: not whole)"
+        titles = (f"{ex.layer}(x)", f"{ex.layer}(T x)", f"T' {ex.layer}(x), T' = {shift_text}",
+                  f"|{ex.layer}(T x) - T' {ex.layer}(x)|")
+        y0, y1, x0, x1 = ex.interior
+        for c in range(k):
+            lo = float(min(ex.maps[c].min(), ex.shifted_maps[c].min()))
+            hi = float(max(ex.maps[c].max(), ex.shifted_maps[c].max()))
+            for col, image in enumerate((ex.maps[c], ex.shifted_maps[c], ex.expected_maps[c])):
+                axes[row, col].imshow(image, cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+            axes[row, 3].imshow(diff[c], cmap="magma", vmin=0, vmax=max(hi - lo, 1e-12), interpolation="nearest")
+            if y1 > y0 and x1 > x0:
+                axes[row, 3].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="white",
+                                                 ls="--", lw=1))
+            axes[row, 0].set_ylabel(f"{ex.layer}\nchannel {c}", fontsize=9)
+            if c == 0:
+                for col, title in enumerate(titles):
+                    axes[row, col].set_title(title, fontsize=8)
+            row += 1
+    fig.suptitle("Shift equivariance, one image: colours on one scale per row (the difference on the row's range)",
+                 fontsize=10)
     return fig
 
 
