@@ -297,12 +297,20 @@ def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Pat
 @click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part in under 2 minutes.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--only", "only", multiple=True, metavar="PART",
+              help="Run only this part (repeatable): xcorr1d, mnist_data, conv_output, engine_check, mnist_training, "
+                   "equivariance, cifar_data, cifar_training, compare, featuremaps.")
 @out_option
 @progress_option
 @click.pass_context
-def run_command(ctx: click.Context, quick: bool, seed: int, device: str, out: Path | None, progress: bool) -> None:
+def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
+                progress: bool) -> None:
     """The main job: every experiment of both seeds into one folder with a self-contained report.html."""
-    from cnnlab.pipeline import run_all
+    from cnnlab.pipeline import PART_KEYS, run_all
+
+    unknown = sorted(set(only) - set(PART_KEYS))
+    if unknown:
+        raise click.BadParameter(f"unknown parts {unknown}; choose from {', '.join(PART_KEYS)}", param_hint="--only")
 
     out_dir = _out_dir(out, "run")
     click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
@@ -314,7 +322,7 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, out: Pa
         click.echo(line)
 
     result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device, progress=progress,
-                     on_part=report_part)
+                     only=only or None, on_part=report_part)
     write_results(out_dir, result.to_dict())
     skipped = [p.title for p in result.parts if p.status == "skipped"]
     click.echo(f"\nreport: {result.report}\ntotal {result.seconds:.0f} s"

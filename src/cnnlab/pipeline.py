@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -222,18 +222,19 @@ class _Runner:
         return featuremaps.section(result, figures), result.to_dict()
 
 
-#: The parts in report order: (key, title, method name).
-PARTS: tuple[tuple[str, str, str], ...] = (
-    ("xcorr1d", "1-D cross-correlation by hand", "xcorr1d"),
-    ("mnist_data", "MNIST images", "mnist_data"),
-    ("conv_output", "Convolution output size", "conv_output"),
-    ("engine_check", "NumPy Conv2d vs PyTorch", "engine_check"),
-    ("mnist_training", "MNIST CNN training", "mnist_training"),
-    ("equivariance", "Translation equivariance", "equivariance"),
-    ("cifar_data", "CIFAR-10 images", "cifar_data"),
-    ("cifar_training", "CIFAR-10 LeNet training", "cifar_training"),
-    ("featuremaps", "Feature maps", "featuremaps"),
+#: The parts in report order: (key, title, method name, dataset it needs or None).
+PARTS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("xcorr1d", "1-D cross-correlation by hand", "xcorr1d", None),
+    ("mnist_data", "MNIST images", "mnist_data", "mnist"),
+    ("conv_output", "Convolution output size", "conv_output", None),
+    ("engine_check", "NumPy Conv2d vs PyTorch", "engine_check", None),
+    ("mnist_training", "MNIST CNN training", "mnist_training", "mnist"),
+    ("equivariance", "Translation equivariance", "equivariance", "mnist"),
+    ("cifar_data", "CIFAR-10 images", "cifar_data", "cifar10"),
+    ("cifar_training", "CIFAR-10 LeNet training", "cifar_training", "cifar10"),
+    ("featuremaps", "Feature maps", "featuremaps", "cifar10"),
 )
+PART_KEYS = tuple(part[0] for part in PARTS)
 
 
 def _meta(plan: RunPlan, root: Path | None, seconds: float) -> dict[str, Any]:
@@ -247,26 +248,37 @@ def _meta(plan: RunPlan, root: Path | None, seconds: float) -> dict[str, Any]:
 
 
 def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool = False, seed: int = 0,
-            device: str = "auto", progress: bool = True,
+            device: str = "auto", progress: bool = True, only: Sequence[str] | None = None,
             on_part: Callable[[PartOutcome], None] | None = None) -> RunResult:
-    """Run every part of :data:`PARTS` into ``out_dir`` and write ``out_dir/report.html``.
+    """Run the parts of :data:`PARTS` (all, or those named in ``only``) into ``out_dir``; write ``report.html``.
 
-    ``on_part`` is called after each part (the CLI prints a line). Never raises for a part's failure: see
-    :attr:`RunResult.ok`.
+    Once a dataset turns out to be missing, the later parts that need it are skipped with the same reason instead
+    of trying again. ``on_part`` is called after each part (the CLI prints a line). Never raises for a part's
+    failure: see :attr:`RunResult.ok`.
     """
+    unknown = sorted(set(only or ()) - set(PART_KEYS))
+    if unknown:
+        raise ValueError(f"unknown parts {unknown}; choose from {', '.join(PART_KEYS)}")
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     root_path = Path(root) if root is not None else None
     plan = make_plan(quick, seed, device)
     runner = _Runner(plan, out_dir, root_path, progress)
-    sections, outcomes = [], []
-    for key, title, method in PARTS:
+    sections, outcomes, missing = [], [], {}
+    for key, title, method, dataset in PARTS:
+        if only is not None and key not in only:
+            continue
         part_start = time.perf_counter()
         try:
+            if dataset in missing:
+                raise MissingPrerequisite(f"the {dataset} files are not available; '{missing[dataset]}' above says "
+                                          "what is missing and how to get it")
             section, results = getattr(runner, method)()
             outcome = PartOutcome(key, title, "done", 0.0, results=results)
         except (data.DataError, MissingPrerequisite) as error:
+            if isinstance(error, data.DataError) and dataset is not None:
+                missing.setdefault(dataset, title)
             section, outcome = Section(title=title, skipped=str(error)), PartOutcome(key, title, "skipped", 0.0,
                                                                                       str(error))
         except Exception as error:  # one broken part must not lose the others' results

@@ -133,14 +133,14 @@ def state_dict_as_torch(model: Any) -> dict[str, torch.Tensor]:
 
 
 def load_data(config: TrainConfig, root: str | Path | None, progress: bool = False) -> dict[str, tuple]:
-    """Train / val / test arrays ``(x float32 (N, C, H, W), y int64)`` for ``config`` (may raise DataError)."""
-    splits = {}
-    for split in ("train", "val", "test"):
-        limit = config.max_datapoints if split == "train" else None
-        dataset = data.load_dataset(config.dataset, split, root=root, max_datapoints=limit,
-                                    val_source=config.val_source, seed=config.seed, progress=progress)
-        splits[split] = data.prepare(dataset, normalization=config.normalization)
-    return splits
+    """Train / val / test arrays ``(x float32 (N, C, H, W), y int64)`` for ``config`` (may raise DataError).
+
+    ``max_datapoints`` limits the training split only; the CIFAR-10 holdout is the fixed default one (seed 0), so
+    runs with different training seeds validate on the same images.
+    """
+    datasets = data.load_splits(config.dataset, root=root, max_datapoints={"train": config.max_datapoints},
+                                val_source=config.val_source, progress=progress)
+    return {split: data.prepare(ds, normalization=config.normalization) for split, ds in datasets.items()}
 
 
 def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | None = None, resume: bool = False,
