@@ -185,6 +185,16 @@ def test_random_shift_moves_each_image_by_at_most_max_shift():
     assert RandomShift(0)(x, np.random.default_rng(0)) is x
     with pytest.raises(ValueError):
         RandomShift(-1)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        RandomShift(2)(x[0], np.random.default_rng(0))
+
+
+def test_random_shift_wrap_mode_rolls_the_content():
+    x = blobs(n=10, margin=0)
+    out = RandomShift(4, mode="wrap")(x, np.random.default_rng(3))
+    dx, dy = np.random.default_rng(3).integers(-4, 5, size=(2, 10))
+    for n in range(10):
+        np.testing.assert_array_equal(out[n], np.roll(x[n], (dy[n], dx[n]), axis=(-2, -1)))
 
 
 # --- the experiment on tiny synthetic data ------------------------------------------------------------------------

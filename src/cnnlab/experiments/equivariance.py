@@ -74,14 +74,19 @@ class RandomShift:
         m = int(self.max_shift)
         if m == 0 or len(x) == 0:
             return x
-        offsets = rng.integers(-m, m + 1, size=(len(x), 2))
-        out = np.empty_like(x)
-        pairs, inverse = np.unique(offsets, axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).reshape(-1)
-        for group, (dx, dy) in enumerate(pairs):
-            members = np.flatnonzero(inverse == group)
-            out[members] = shift(x[members], int(dx), int(dy), self.mode, self.fill)
-        return out
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"RandomShift: expected a batch (N, C, H, W), got shape {x.shape}")
+        dx, dy = rng.integers(-m, m + 1, size=(2, len(x)))
+        h, w = x.shape[-2:]
+        pad = ((0, 0), (0, 0), (m, m), (m, m))
+        if self.mode == "wrap":
+            padded = np.pad(x, pad, mode="wrap")
+        else:
+            padded = np.pad(x, pad, mode="constant", constant_values=self.fill)
+        # out[n, :, y, x] = x[n, :, y - dy, x - dx]: the (H, W) window of the padded image at (m - dy, m - dx).
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+        return np.ascontiguousarray(windows[np.arange(len(x)), :, m - dy, m - dx])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -310,13 +315,17 @@ def measure_equivariance(model: Any, images: Any, shift_px: tuple[int, int] = (2
 
 @dataclass
 class EquivarianceSettings:
-    """Settings of :func:`run_equivariance` (defaults: the seed's NumPy engine, 10,000 training images)."""
+    """Settings of :func:`run_equivariance`.
+
+    Defaults follow seed 004: the NumPy engine, the first 10,000 training images, SGD with lr 0.01 and momentum
+    0.9, batch 50, 10 epochs, pixels in [0, 1]; the seed's shift of 2 px right and 2 px down.
+    """
 
     engine: str = "numpy"
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int = 10
+    batch_size: int = 50
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float = 0.01
     momentum: float = 0.9
     max_datapoints: int | None = 10000
     val_max_datapoints: int | None = None
