@@ -55,10 +55,12 @@ def feature_maps_figure(result: FeatureMapsResult, *, cell: float = 1.0) -> Figu
         kinds.append("row")
     label_width = 1.5
     width = max(label_width + cell * n_images, 4.0)
-    height = cell * sum(heights) + 1.0
+    title_lines = max(result.image_title(n).count("\n") + 1 for n in range(n_images))
+    top_margin = 0.5 + 0.17 * title_lines  # suptitle, then the column titles of the input row
+    height = cell * sum(heights) + top_margin + 0.1
     fig = Figure(figsize=(width, height))
     grid = fig.add_gridspec(len(heights), n_images, height_ratios=heights, hspace=0.08, wspace=0.06,
-                            left=label_width / width, right=0.98, top=1 - 0.85 / height, bottom=0.01)
+                            left=label_width / width, right=0.98, top=1 - top_margin / height, bottom=0.1 / height)
     grid_row = 0
     for name, layer, c_index in rows:
         if kinds[grid_row] == "gap":
@@ -85,8 +87,8 @@ def feature_maps_figure(result: FeatureMapsResult, *, cell: float = 1.0) -> Figu
                               fontweight="bold" if c_index in (None, 0) else "normal")
         grid_row += 1
     title = "Feature maps" + (f" of {result.model_name}" if result.model_name else "")
-    fig.suptitle(f"{title}\nfirst {result.n_channels} channels per layer,\neach map scaled to [0, 1] on its own",
-                 fontsize=9)
+    fig.suptitle(f"{title}\nfirst {result.n_channels} channels, each map scaled to [0, 1]", fontsize=9,
+                 y=1 - 0.05 / height, va="top")
     return fig
 
 
