@@ -30,8 +30,8 @@ def results(out: Path) -> dict:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["conv-output"], ["xcorr1d"], ["train"], ["data"], ["data", "verify"], ["data", "show"],
-     ["data", "download"]],
+    [[], ["conv-output"], ["xcorr1d"], ["train"], ["featuremaps"], ["equivariance"], ["run"], ["data"],
+     ["data", "verify"], ["data", "show"], ["data", "download"]],
 )
 def test_help_everywhere(command):
     result = invoke(*command, "--help")
@@ -117,3 +117,34 @@ def test_data_verify_and_show(tmp_path, tiny_data_root):
     result = invoke("--data-dir", str(tiny_data_root), "data", "show", "cifar10", "-n", "12", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert_png(tmp_path / "cifar10-train-samples.png")
+
+
+def test_featuremaps_trains_a_lenet_when_no_weights_are_given_then_reuses_them(tmp_path, tiny_data_root):
+    out = tmp_path / "fm"
+    result = invoke("--data-dir", str(tiny_data_root), "featuremaps", "--epochs", "1", "--out", str(out),
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    data = results(out)
+    assert data["n_images"] == 3 and [layer["name"] for layer in data["layers"]] == ["conv1", "pool1", "conv2", "pool2"]
+    for path in data["figures"].values():
+        assert_png(Path(path))
+    again = invoke("--data-dir", str(tiny_data_root), "featuremaps", "--weights", str(out / "lenet"), "--images", "2",
+                   "--out", str(tmp_path / "fm2"), "--no-progress")
+    assert again.exit_code == 0, again.output
+    assert results(tmp_path / "fm2")["n_images"] == 2
+
+
+def test_featuremaps_with_a_folder_that_is_not_a_run(tmp_path):
+    result = invoke("featuremaps", "--weights", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "model.pt not found" in result.output
+
+
+def test_equivariance_on_tiny_mnist(tmp_path, tiny_data_root):
+    result = invoke("--data-dir", str(tiny_data_root), "equivariance", "--epochs", "1", "--max-datapoints", "60",
+                    "--max-shift", "2", "--out", str(tmp_path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    data = results(tmp_path)
+    assert set(data["accuracy"]) == {"mlp", "cnn", "mlp_augmented"}
+    assert len(data["answers"]) == 3 and "Q: " in result.output
+    for path in data["figures"].values():
+        assert_png(Path(path))

@@ -235,6 +235,95 @@ def train_command(ctx: click.Context, recipe: str, out: Path | None, resume: boo
                f"{result.seconds:.1f} s\nfiles: {', '.join(str(p) for p in result.files.values())}")
 
 
+# ----------------------------------------------------------------------------------------- featuremaps, equivariance
+weights_option = click.option(
+    "--weights", type=click.Path(exists=True, path_type=Path),
+    help="Folder of a 'cnnlab train' run (model.pt + config.json) [default: train the CIFAR-10 LeNet first].")
+
+
+def _trained_network(ctx: click.Context, weights: Path | None, epochs: int, out_dir: Path, progress: bool) -> tuple:
+    """The network in ``weights``, or a LeNet trained now with the cifar-lenet recipe for ``epochs`` epochs."""
+    from cnnlab.experiments import train
+
+    if weights is None:
+        click.echo(f"no --weights given: training the CIFAR-10 LeNet for {epochs} epochs first", err=True)
+        config = train.recipe("cifar-lenet", epochs=epochs)
+        with _friendly_errors():
+            result = train.train_model(config, out_dir / "lenet", root=ctx.obj["data_dir"], progress=progress)
+        click.echo(f"trained: test accuracy {result.test_acc:.4f}", err=True)
+        weights = result.out_dir
+    with _friendly_errors():
+        return train.load_trained(weights)
+
+
+@main.command("featuremaps")
+@weights_option
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs of the LeNet trained when no --weights are given.")
+@click.option("--images", "n_images", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option("--channels", type=click.IntRange(min=1), default=5, show_default=True, help="Channels per layer.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks the test images.")
+@out_option
+@progress_option
+@click.pass_context
+def featuremaps_command(ctx: click.Context, weights: Path | None, epochs: int, n_images: int, channels: int,
+                        seed: int, out: Path | None, progress: bool) -> None:
+    """Seed 000 task 3.3: feature maps after every conv and pooling layer, and the first-layer filters."""
+    from cnnlab import data
+    from cnnlab.experiments import featuremaps
+    from cnnlab.plots.featuremaps import save_figures
+
+    out_dir = _out_dir(out, "featuremaps")
+    model, config = _trained_network(ctx, weights, epochs, out_dir, progress)
+    with _friendly_errors():
+        test = data.load_dataset(config.dataset, "test", ctx.obj["data_dir"], progress=progress)
+    chosen = featuremaps.choose_images(test.labels, n=n_images, seed=seed)
+    x, _ = data.prepare(test, config.normalization)
+    result = featuremaps.feature_maps(model, x[chosen], n_channels=channels, labels=test.labels[chosen],
+                                      class_names=test.classes, display=test.images[chosen], model_name=config.model)
+    figures = save_figures(result, out_dir)
+    write_results(out_dir, {**result.to_dict(), "figures": figures})
+    _echo_tables(featuremaps.section(result, figures))
+    click.echo("\nfigures: " + ", ".join(str(p) for p in figures.values()))
+
+
+@main.command("equivariance")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="numpy", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--max-datapoints", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Training images (the first N of the training split).")
+@click.option("--max-shift", type=click.IntRange(min=0, max=14), default=6, show_default=True,
+              help="Largest shift of the accuracy curves, in pixels.")
+@click.option("--augmented-mlp/--no-augmented-mlp", default=True, show_default=True,
+              help="Also train an MLP with random shifts.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@out_option
+@progress_option
+@click.pass_context
+def equivariance_command(ctx: click.Context, engine: str, epochs: int, batch_size: int, lr: float,
+                         max_datapoints: int, max_shift: int, augmented_mlp: bool, seed: int, out: Path | None,
+                         progress: bool) -> None:
+    """Seed 004 task 6: MLP vs CNN on MNIST digits shifted 2 px right and down, and how equivariant each layer is."""
+    from cnnlab.experiments import equivariance
+    from cnnlab.plots.equivariance import save_figures
+
+    data_dir = ctx.obj["data_dir"]
+    settings = equivariance.EquivarianceSettings(
+        engine=engine, epochs=epochs, batch_size=batch_size, lr=lr, max_datapoints=max_datapoints,
+        max_shift=max_shift, augmented_mlp=augmented_mlp, seed=seed, data_root=str(data_dir) if data_dir else None)
+    out_dir = _out_dir(out, "equivariance")
+    with _friendly_errors():
+        result = equivariance.run_equivariance(settings, progress=progress, download=True)
+    figures = save_figures(result, out_dir)
+    write_results(out_dir, {**result.to_dict(), "figures": figures})
+    _echo_tables(equivariance.section(result, figures))
+    for question, answer in result.answers:
+        click.echo(f"\nQ: {question}\nA: {answer}")
+    click.echo("\nfigures: " + ", ".join(str(p) for p in figures.values()))
+
+
 # -------------------------------------------------------------------------------------------------------------- data
 @main.group("data")
 def data_group() -> None:

@@ -190,12 +190,7 @@ class _Runner:
     def _trained_model(self, key: str, engine: str = "torch") -> Any:
         if key not in self.trained:
             raise MissingPrerequisite(f"needs the network trained in part '{key}', which did not run")
-        from cnnlab.models import build_model
-
-        result = self.trained[key]
-        model = build_model(result.config.model, engine)
-        model.load_state_dict(torch.load(result.files["model"], weights_only=True))
-        return model
+        return train_exp.load_trained(self.trained[key].out_dir, engine)[0]
 
     # --- experiments on trained networks ------------------------------------------------------------------------
     def equivariance(self) -> tuple[Section, dict]:

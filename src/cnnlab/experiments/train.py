@@ -7,6 +7,7 @@ tensors, loadable by every engine), ``curves.png`` and ``checkpoints/`` for ``re
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -165,12 +166,29 @@ def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | 
                   batch_size=config.batch_size, seed=config.seed, scheduler=scheduler, augment=augment,
                   device=engine_device, progress=progress, checkpoint_dir=out_dir / "checkpoints", resume=resume)
     test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=engine_device)
-    files = {"model": out_dir / "model.pt"}
+    files = {"model": out_dir / "model.pt", "config": out_dir / "config.json"}
     torch.save(state_dict_as_torch(model), files["model"])
+    files["config"].write_text(json.dumps(asdict(config), indent=2) + "\n")
     title = f"{config.model} ({config.engine} engine) on {config.dataset}"
     files["curves"] = plot_history(history, out_dir / "curves.png", title=title)
     return TrainResult(config, history, test_loss, test_acc, count_parameters(model), len(splits["train"][1]),
                        len(splits["val"][1]), len(splits["test"][1]), time.perf_counter() - start, out_dir, files)
+
+
+def load_trained(path: str | Path, engine: str = "torch", conv_algorithm: str | None = None) -> tuple[Any, TrainConfig]:
+    """A network saved by :func:`train_model` (``path``: its folder or its ``model.pt``), built from ``engine``'s
+    layers, and the config it was trained with (from ``config.json`` beside it)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    weights, config_file = folder / "model.pt", folder / "config.json"
+    for needed in (weights, config_file):
+        if not needed.exists():
+            raise FileNotFoundError(f"{needed} not found: point at the folder of a 'cnnlab train' run "
+                                    "(it holds model.pt and config.json)")
+    config = TrainConfig(**json.loads(config_file.read_text()))
+    model = build_model(config.model, engine, conv_algorithm=conv_algorithm)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    return model, config
 
 
 def recipe(name: str, **overrides: Any) -> TrainConfig:
