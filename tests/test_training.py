@@ -142,3 +142,47 @@ def test_cuda_without_gpu_is_a_clear_error():
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         resolve_device("cuda")
+
+
+def numpy_net(seed: int = 0):
+    from cnnlab import numpy_nn
+
+    numpy_nn.init.manual_seed(seed)
+    return numpy_nn.Sequential(numpy_nn.Flatten(), numpy_nn.Linear(4, 8), numpy_nn.ReLU(), numpy_nn.Linear(8, 2))
+
+
+def train_numpy(model, epochs: int = 3, **kwargs) -> History:
+    from cnnlab import numpy_nn
+
+    opt = numpy_nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return fit(model, numpy_nn.CrossEntropyLoss(), opt, blobs(), blobs(seed=1), epochs=epochs, batch_size=16,
+               progress=False, **kwargs)
+
+
+def test_numpy_engine_learns_and_matches_torch_epoch_for_epoch():
+    from cnnlab import numpy_nn
+
+    np_model, torch_model = numpy_net(), tiny_net()
+    np_model.load_state_dict(torch_model.state_dict())
+    ours, theirs = train_numpy(np_model, seed=2), train(torch_model, seed=2)
+    assert ours.val_acc[-1] > 0.95
+    np.testing.assert_allclose(ours.train_loss, theirs.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(ours.val_acc, theirs.val_acc)
+    loss, acc = evaluate(np_model, numpy_nn.CrossEntropyLoss(), blobs(seed=1))
+    assert acc == pytest.approx(ours.val_acc[-1]) and loss == pytest.approx(ours.val_loss[-1], rel=1e-5)
+
+
+def test_numpy_engine_resume_is_exact(tmp_path):
+    straight = numpy_net()
+    full = train_numpy(straight, epochs=3, seed=5)
+    train_numpy(numpy_net(), epochs=2, seed=5, checkpoint_dir=tmp_path)
+    resumed = numpy_net(seed=9)
+    history = train_numpy(resumed, epochs=3, seed=5, checkpoint_dir=tmp_path, resume=True)
+    assert history.train_loss == full.train_loss
+    for key, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+
+
+def test_numpy_engine_refuses_cuda():
+    with pytest.raises(ValueError, match="NumPy engine runs on the CPU only"):
+        predict(numpy_net(), blobs()[0], device="cuda")
