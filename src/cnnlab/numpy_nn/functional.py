@@ -305,43 +305,136 @@ def conv2d_loops2_backward(grad_out: np.ndarray,
     return grad_xg.reshape(cache.padded_shape), grad_wg.reshape(weight.shape), grad_b
 
 
-def conv2d_im2col(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair = (1, 1),
-                  dilation: Pair = (1, 1), groups: int = 1,
-                  workspace: np.ndarray | None = None) -> tuple[np.ndarray, ConvCache]:
-    """im2col convolution: columns ``(N, groups, C/groups*kh*kw, L)``, then ``W_g @ cols`` for every image and
-    group in one batched matrix product; the result is already in NCHW order.
+#: Images per im2col chunk are chosen so that one chunk of columns takes about this many bytes: small enough to
+#: stay in the CPU caches between being written and being multiplied, large enough for efficient matrix products.
+IM2COL_CHUNK_BYTES = 4 << 20
 
-    ``workspace``: an optional reusable buffer for the columns (same shape and dtype), to avoid re-allocating it.
+
+class _ColumnGeometry(NamedTuple):
+    """How the columns of one chunk are laid out: ``(C, kh, kw, B, rows * width)``.
+
+    For stride 1 the columns are "wide": each output row is computed for all ``wp`` input columns (the last
+    ``wp - w_out`` of them are junk and cropped), so every kernel position reads one *contiguous* run of the
+    flattened input and col2im adds contiguous runs -- long inner loops instead of rows of ``w_out`` pixels.
+    """
+
+    kh: int
+    kw: int
+    stride: Pair
+    dilation: Pair
+    ho: int
+    wo: int
+    width: int  # columns per output row in the column matrix (wp for stride 1, else wo)
+    wide: bool
+
+    @property
+    def length(self) -> int:
+        return self.ho * self.width
+
+
+def _column_geometry(padded_hw: Pair, kernel_size: Pair, stride: Pair, dilation: Pair) -> _ColumnGeometry:
+    ho, wo = output_hw(padded_hw, kernel_size, stride, dilation)
+    wide = stride == (1, 1) and wo < padded_hw[1]
+    return _ColumnGeometry(*kernel_size, stride, dilation, ho, wo, padded_hw[1] if wide else wo, wide)
+
+
+def _chunk_columns(xp: np.ndarray, geo: _ColumnGeometry) -> np.ndarray:
+    """Columns ``(C*kh*kw, B*L)`` of the images ``xp`` ``(B, C, hp, wp)``: one copy from a strided view."""
+    b, c, hp, wp = xp.shape
+    kh, kw, (sh, sw), (dh, dw) = geo.kh, geo.kw, geo.stride, geo.dilation
+    cols = np.empty((c, kh, kw, b, geo.length), dtype=xp.dtype)
+    if geo.wide:
+        # Flattened input: kernel position (p, q) reads xp_flat[p*dh*wp + q*dw + i*wp + j] for column i*wp + j.
+        # The last (kw-1)*dw columns would run past the end; they are junk anyway, so they are zeroed.
+        flat = np.ascontiguousarray(xp).reshape(b, c, hp * wp)
+        s_b, s_c, s_l = flat.strides
+        used = geo.length - dw * (kw - 1)
+        view = as_strided(flat, shape=(c, kh, kw, b, used), strides=(s_c, s_l * dh * wp, s_l * dw, s_b, s_l),
+                          writeable=False)
+        cols[..., :used] = view
+        cols[..., used:] = 0
+    else:
+        s_b, s_c, s_h, s_w = xp.strides
+        view = as_strided(xp, shape=(c, kh, kw, b, geo.ho, geo.wo),
+                          strides=(s_c, s_h * dh, s_w * dw, s_b, s_h * sh, s_w * sw), writeable=False)
+        cols.reshape(c, kh, kw, b, geo.ho, geo.wo)[...] = view
+    return cols.reshape(c * kh * kw, b * geo.length)
+
+
+def _chunk_col2im(grad_cols: np.ndarray, out: np.ndarray, geo: _ColumnGeometry) -> None:
+    """Add the column gradients ``(C*kh*kw, B*L)`` back onto ``out`` ``(B, C, hp, wp)`` (zeroed by the caller)."""
+    b, c, hp, wp = out.shape
+    kh, kw, (sh, sw), (dh, dw) = geo.kh, geo.kw, geo.stride, geo.dilation
+    g6 = grad_cols.reshape(c, kh, kw, b, geo.length)
+    if geo.wide:
+        flat = out.reshape(b, c, hp * wp).transpose(1, 0, 2)  # (C, B, hp*wp) view
+        used = geo.length - dw * (kw - 1)
+        for p in range(kh):
+            for q in range(kw):
+                offset = p * dh * wp + q * dw
+                flat[:, :, offset:offset + used] += g6[:, p, q, :, :used]
+    else:
+        g7 = g6.reshape(c, kh, kw, b, geo.ho, geo.wo)
+        out_cb = out.transpose(1, 0, 2, 3)
+        for p in range(kh):
+            rows = _tap(p * dh, sh, geo.ho)
+            for q in range(kw):
+                out_cb[:, :, rows, _tap(q * dw, sw, geo.wo)] += g7[:, p, q]
+
+
+def _chunks(n_images: int, per_image_bytes: int) -> list[slice]:
+    size = max(1, min(n_images, IM2COL_CHUNK_BYTES // max(per_image_bytes, 1)))
+    return [slice(start, min(start + size, n_images)) for start in range(0, n_images, size)]
+
+
+def conv2d_im2col(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair = (1, 1),
+                  dilation: Pair = (1, 1), groups: int = 1) -> tuple[np.ndarray, ConvCache]:
+    """im2col convolution, a few images at a time: the windows of a chunk of ``B`` images are copied into a column
+    matrix ``(C*kh*kw, B*L)`` and multiplied by ``W`` ``(C_out, C*kh*kw)`` in one matrix product per group.
+
+    The chunks keep the column matrix small (:data:`IM2COL_CHUNK_BYTES`), so it is still in the CPU cache when the
+    matrix product reads it; the backward pass rebuilds the columns instead of storing them all.
     """
     _check_conv_geometry(xp, weight, groups)
-    n_images, _, hp, wp = xp.shape
-    out_channels, _, kh, kw = weight.shape
-    ho, wo = output_hw((hp, wp), (kh, kw), stride, dilation)
-    cols = im2col(xp, (kh, kw), stride, dilation, out=workspace)
-    cols_g = cols.reshape(n_images, groups, -1, ho * wo)
+    n_images, channels, hp, wp = xp.shape
+    out_channels = weight.shape[0]
+    geo = _column_geometry((hp, wp), weight.shape[2:], stride, dilation)  # type: ignore[arg-type]
     w_g = weight.reshape(groups, out_channels // groups, -1)
-    y = np.matmul(w_g, cols_g).reshape(n_images, out_channels, ho, wo)
-    if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
-    return y, ConvCache("im2col", xp.shape, weight, bias is not None, stride, dilation, groups, cols)
+    y = np.empty((n_images, out_channels, geo.ho, geo.wo), dtype=xp.dtype)
+    for chunk in _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize):
+        b = chunk.stop - chunk.start
+        cols = _chunk_columns(xp[chunk], geo).reshape(groups, -1, b * geo.length)
+        out = np.matmul(w_g, cols).reshape(out_channels, b, geo.ho, geo.width)[..., :geo.wo]
+        target = y[chunk].transpose(1, 0, 2, 3)
+        if bias is None:
+            target[...] = out
+        else:
+            np.add(out, bias.reshape(-1, 1, 1, 1), out=target)
+    return y, ConvCache("im2col", xp.shape, weight, bias is not None, stride, dilation, groups, xp)
 
 
 def conv2d_im2col_backward(grad_out: np.ndarray, cache: ConvCache,
                            need_input_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Backward of :func:`conv2d_im2col`: ``dW = sum_s dy_s @ cols_s^T``, ``dcols = W^T @ dy``, ``dx = col2im``."""
-    cols, weight, groups = cache.saved, cache.weight, cache.groups
+    """Backward of :func:`conv2d_im2col`, chunk by chunk: ``dW += dy @ cols^T``, ``dcols = W^T @ dy``, col2im."""
+    xp, weight, groups = cache.saved, cache.weight, cache.groups
     n_images, out_channels, ho, wo = grad_out.shape
-    _, _, kh, kw = weight.shape
-    grad_g = grad_out.reshape(n_images, groups, out_channels // groups, ho * wo)
-    cols_g = cols.reshape(n_images, groups, -1, ho * wo)
-    grad_w = np.matmul(grad_g, cols_g.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
-    grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None
-    if not need_input_grad:
-        return None, grad_w, grad_b
+    channels = xp.shape[1]
+    geo = _column_geometry(xp.shape[2:], weight.shape[2:], cache.stride, cache.dilation)  # type: ignore[arg-type]
     w_g = weight.reshape(groups, out_channels // groups, -1)
-    grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_g)  # (N, groups, C/groups*kh*kw, L)
-    grad_x = col2im(grad_cols, cache.padded_shape, (kh, kw), cache.stride, cache.dilation)
-    return grad_x, grad_w, grad_b
+    grad_w = np.zeros(w_g.shape, dtype=grad_out.dtype)
+    grad_x = np.zeros(xp.shape, dtype=grad_out.dtype) if need_input_grad else None
+    for chunk in _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize):
+        b = chunk.stop - chunk.start
+        cols = _chunk_columns(xp[chunk], geo).reshape(groups, -1, b * geo.length)
+        grad_chunk = np.zeros((out_channels, b, ho, geo.width), dtype=grad_out.dtype)
+        grad_chunk[..., :wo] = grad_out[chunk].transpose(1, 0, 2, 3)  # junk columns get zero gradient
+        grad_chunk = grad_chunk.reshape(groups, out_channels // groups, b * geo.length)
+        grad_w += np.matmul(grad_chunk, cols.transpose(0, 2, 1))
+        if grad_x is not None:
+            grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_chunk)
+            _chunk_col2im(grad_cols.reshape(-1, b * geo.length), grad_x[chunk], geo)
+    grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return grad_x, grad_w.reshape(weight.shape), grad_b
 
 
 CONV_FORWARD = {"naive": conv2d_naive, "loops2": conv2d_loops2, "im2col": conv2d_im2col}
@@ -370,24 +463,39 @@ class PoolCache(NamedTuple):
     saved: Any  # argmax within the window (max pooling) or the divisor (average pooling)
 
 
+def _windows_disjoint(kernel_size: Pair, stride: Pair, dilation: Pair) -> bool:
+    """True when no input pixel lies in two windows (stride at least the dilated kernel, in both dimensions)."""
+    return all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation, strict=True))
+
+
 def max_pool2d(xp: np.ndarray, kernel_size: Pair, stride: Pair, dilation: Pair = (1, 1)) -> tuple[np.ndarray,
                                                                                                  PoolCache]:
-    """Max pooling of the (-inf padded) input ``xp``; one vectorised pass per kernel position.
+    """Max pooling of the (-inf padded) input ``xp``: one vectorised pass per kernel position.
 
-    Remembers the position of the maximum within each window (the first one on ties, NaN wins -- as torch), so
-    the backward pass routes each gradient to exactly one input pixel, even for overlapping windows.
+    Keeps the position of the maximum within each window -- the first one on ties, the last NaN if there is one
+    (as torch) -- so the backward pass routes each gradient to exactly one input pixel, even for overlapping windows.
     """
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     ho, wo = output_hw(xp.shape[-2:], kernel_size, stride, dilation)
+    has_nan = bool(np.isnan(xp.min())) if xp.size else False
     best = xp[:, :, _tap(0, sh, ho), _tap(0, sw, wo)].copy()
-    where = np.zeros(best.shape, dtype=np.int16 if kh * kw < 2**15 else np.int32)
+    index_type = np.int8 if kh * kw <= 127 else np.int32
+    where = np.zeros(best.shape, dtype=index_type)
+    better = np.empty(best.shape, dtype=bool)
+    step = np.empty(best.shape, dtype=index_type)
     for k in range(1, kh * kw):
         p, q = divmod(k, kw)
         candidate = xp[:, :, _tap(p * dh, sh, ho), _tap(q * dw, sw, wo)]
-        better = candidate > best
-        better |= candidate != candidate  # NaN propagates, as in torch
-        np.copyto(best, candidate, where=better)
-        where[better] = k
+        np.greater(candidate, best, out=better)
+        if has_nan:  # as torch: the candidate wins if it is larger or NaN
+            better |= np.isnan(candidate)
+            np.copyto(best, candidate, where=better)
+        else:
+            np.maximum(best, candidate, out=best)
+        # where = k if better else where, by arithmetic (much faster than masked assignment)
+        np.subtract(index_type(k), where, out=step)
+        step *= better
+        where += step
     return best, PoolCache(xp.shape, kernel_size, stride, dilation, where)
 
 
@@ -396,38 +504,19 @@ def max_pool2d_backward(grad_out: np.ndarray, cache: PoolCache) -> np.ndarray:
     (kh, kw), (sh, sw), (dh, dw) = cache.kernel_size, cache.stride, cache.dilation
     ho, wo = grad_out.shape[-2:]
     grad_x = np.zeros(cache.padded_shape, dtype=grad_out.dtype)
-    zero = np.zeros((), dtype=grad_out.dtype)
+    disjoint = _windows_disjoint(cache.kernel_size, cache.stride, cache.dilation)
+    chosen = np.empty(grad_out.shape, dtype=bool)
+    share = np.empty_like(grad_out)
     for k in range(kh * kw):
         p, q = divmod(k, kw)
-        grad_x[:, :, _tap(p * dh, sh, ho), _tap(q * dw, sw, wo)] += np.where(cache.saved == k, grad_out, zero)
+        target = grad_x[:, :, _tap(p * dh, sh, ho), _tap(q * dw, sw, wo)]
+        np.equal(cache.saved, k, out=chosen)
+        if disjoint:  # every input pixel is in at most one window: write instead of add
+            np.multiply(grad_out, chosen, out=target)
+        else:
+            np.multiply(grad_out, chosen, out=share)
+            target += share
     return grad_x
-
-
-def max_pool2d_blocks(x: np.ndarray, kernel_size: Pair) -> tuple[np.ndarray, PoolCache]:
-    """Fast path for non-overlapping windows (stride == kernel, no padding, dilation 1): a reshape instead of
-    strided slices; trailing rows/columns that fill no window are ignored, as the formula says."""
-    kh, kw = kernel_size
-    n, c, h, w = x.shape
-    ho, wo = h // kh, w // kw
-    blocks = x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw).transpose(0, 1, 2, 4, 3, 5)
-    blocks = blocks.reshape(n, c, ho, wo, kh * kw)
-    where = blocks.argmax(axis=-1)[..., None]
-    best = np.take_along_axis(blocks, where, axis=-1)[..., 0]
-    return best, PoolCache(x.shape, kernel_size, kernel_size, (1, 1), where)
-
-
-def max_pool2d_blocks_backward(grad_out: np.ndarray, cache: PoolCache) -> np.ndarray:
-    n, c, h, w = cache.padded_shape
-    kh, kw = cache.kernel_size
-    ho, wo = grad_out.shape[-2:]
-    grad_blocks = np.zeros((n, c, ho, wo, kh * kw), dtype=grad_out.dtype)
-    np.put_along_axis(grad_blocks, cache.saved, grad_out[..., None], axis=-1)
-    grad = grad_blocks.reshape(n, c, ho, wo, kh, kw).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho * kh, wo * kw)
-    if (ho * kh, wo * kw) == (h, w):
-        return grad
-    full = np.zeros(cache.padded_shape, dtype=grad_out.dtype)
-    full[:, :, :ho * kh, :wo * kw] = grad
-    return full
 
 
 def avg_pool2d(xp: np.ndarray, kernel_size: Pair, stride: Pair, divisor: np.ndarray | float) -> tuple[np.ndarray,

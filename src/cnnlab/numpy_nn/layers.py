@@ -67,7 +67,8 @@ class Linear(Module):
         self._cache = (x2, weight.copy(), x.shape)
         return y.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, grad_out: Any) -> np.ndarray:
+    def backward(self, grad_out: Any, need_input_grad: bool = True) -> np.ndarray | None:
+        """Add dL/dW, dL/db to the gradients; return dL/dx (``None`` if ``need_input_grad`` is false)."""
         if self._cache is None:
             raise no_forward_error(self._label())
         x2, weight, in_shape = self._cache
@@ -76,6 +77,8 @@ class Linear(Module):
         self.weight.grad += grad2.T @ x2
         if self.bias is not None:
             self.bias.grad += grad2.sum(axis=0)
+        if not need_input_grad:
+            return None
         return (grad2 @ weight).reshape(in_shape)
 
 
@@ -117,7 +120,6 @@ class Conv2d(Module):
         else:
             self.register_parameter("bias", None)
         self._cache: tuple[F.ConvCache, tuple[int, ...], tuple[int, ...]] | None = None
-        self._workspace: np.ndarray | None = None
         self.reset_parameters()
 
     @property
@@ -178,22 +180,26 @@ class Conv2d(Module):
         x = x.astype(weight.dtype, copy=False)
         xp = F.pad2d(x, sides, self.padding_mode)
         bias = None if self.bias is None else self.bias.data
-        if self.algorithm == "im2col":
-            y, cache = F.conv2d_im2col(xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
-        else:
-            y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
+        y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
         self._cache = (cache, x.shape, y.shape)
         return y
 
-    def backward(self, grad_out: Any) -> np.ndarray:
+    def backward(self, grad_out: Any, need_input_grad: bool = True) -> np.ndarray | None:
+        """Add dL/dW, dL/db to the gradients; return dL/dx (``None`` if ``need_input_grad`` is false, which skips
+        the most expensive part of the im2col backward pass, e.g. for the first layer of a network)."""
         if self._cache is None:
             raise no_forward_error(self._label())
-        cache, _in_shape, out_shape = self._cache
+        cache, _, out_shape = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, cache.weight.dtype)
-        grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
+        if cache.algorithm == "im2col":
+            grad_xp, grad_w, grad_b = F.conv2d_im2col_backward(grad, cache, need_input_grad)
+        else:
+            grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
         self.weight.grad += grad_w
         if self.bias is not None and grad_b is not None:
             self.bias.grad += grad_b
+        if not need_input_grad or grad_xp is None:
+            return None
         return F.pad2d_backward(grad_xp, self.spec.padding_sides, self.padding_mode)
 
 
@@ -235,6 +241,7 @@ class MaxPool2d(_Pool2d):
     """Max pooling over ``(N, C, H, W)`` (windows may overlap; padding is ``-inf``, as torch).
 
     ``stride`` defaults to ``kernel_size``. The gradient of each output goes to the first maximum of its window.
+    A (dilated) window that lies entirely in the padding gives ``-inf`` and passes no gradient.
     """
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
@@ -246,23 +253,17 @@ class MaxPool2d(_Pool2d):
         layer = self._label()
         x = check_float(layer, x, finite=False)
         self._output_hw(layer, x.shape)
-        if self.stride == self.kernel_size and self.padding == (0, 0) and self.dilation == (1, 1):
-            y, cache = F.max_pool2d_blocks(x, self.kernel_size)
-            self._cache = ("blocks", cache, y.shape)
-            return y
         ph, pw = self.padding
         xp = F.pad2d(x, ((ph, ph), (pw, pw)), "constant", value=-np.inf)
         y, cache = F.max_pool2d(xp, self.kernel_size, self.stride, self.dilation)
-        self._cache = ("general", cache, y.shape)
+        self._cache = (cache, y.shape)
         return y
 
     def backward(self, grad_out: Any) -> np.ndarray:
         if self._cache is None:
             raise no_forward_error(self._label())
-        path, cache, out_shape = self._cache
+        cache, out_shape = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
-        if path == "blocks":
-            return F.max_pool2d_blocks_backward(grad, cache)
         ph, pw = self.padding
         return F.pad2d_backward(F.max_pool2d_backward(grad, cache), ((ph, ph), (pw, pw)))
 

@@ -11,6 +11,7 @@ The contract (the same for every layer, so a naive and a fast layer can be swapp
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -357,10 +358,24 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def backward(self, grad_out: Any) -> Any:
-        for module in reversed(self._modules.values()):
-            grad_out = module.backward(grad_out)
-        return grad_out
+    def backward(self, grad_out: Any, need_input_grad: bool = True) -> Any:
+        """Backward through the chain in reverse order; returns dL/dinput.
+
+        ``need_input_grad=False`` (the training loop's case: nobody needs the gradient of the data, and torch does
+        not compute it either) stops at the first module with parameters, which is asked to skip its input
+        gradient too (``Conv2d``/``Linear`` accept ``need_input_grad``); returns ``None`` then.
+        """
+        modules = list(self._modules.values())
+        first = 0
+        if not need_input_grad:
+            first = next((i for i, m in enumerate(modules) if m.parameters()), len(modules))
+        for index in range(len(modules) - 1, first - 1, -1):
+            module = modules[index]
+            if index == first and not need_input_grad and _accepts_need_input_grad(module):
+                grad_out = module.backward(grad_out, need_input_grad=False)
+            else:
+                grad_out = module.backward(grad_out)
+        return grad_out if need_input_grad else None
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
@@ -381,6 +396,13 @@ class Sequential(Module):
         if not -len(items) <= index < len(items):
             raise IndexError(f"index {index} is out of range for a Sequential of length {len(items)}")
         return items[index][1]
+
+
+def _accepts_need_input_grad(module: Module) -> bool:
+    try:
+        return "need_input_grad" in inspect.signature(module.backward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return False
 
 
 def to_torch_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict[str, Any]:
