@@ -312,4 +312,6 @@ def test_section(tiny_result):
     assert [f.caption[:10] for f in sec.figures] == ["Validation", "Equivarian"]
     assert len(sec.tables) == 3 and len(sec.paragraphs) == 3
     assert sec.tables[0].rows[0][0] == "MLP"
+    assert sec.tables[0].rows[0][2] == f"{100 * tiny_result.accuracy['mlp']['original']:.1f}%"
+    assert "\n(2) Strides" in sec.paragraphs[2]
     assert isinstance(LayerEquivariance, type)

@@ -806,7 +806,8 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
             parts.append(f"(4) Data: MNIST digits are centred, so the classifier never saw a moved digit during "
                          f"training; the CNN's accuracy falls from {_pct(c.at(0))} to {_pct(c.at(c.shifts[-1]))} "
                          f"at {c.shifts[-1]} px diagonally.")
-    out.append((QUESTIONS[2], " ".join(parts) or "Not measured (no CNN)."))
+    # One line per point: the report keeps line breaks.
+    out.append((QUESTIONS[2], "\n".join(parts) or "Not measured (no CNN)."))
     return out
 
 
@@ -843,12 +844,12 @@ def section(result: EquivarianceResult, figure_paths: Any = None) -> Any:
     shift_label = f"shifted {s.shift[0]},{s.shift[1]} px"
     acc_table = Table(
         columns=["model", "trained here", "unshifted", shift_label, "drop"],
-        rows=[[MODEL_LABELS[k], result.trained.get(k, True), v["original"], v["shifted"],
-               v["original"] - v["shifted"]] for k, v in result.accuracy.items()],
+        rows=[[MODEL_LABELS[k], result.trained.get(k, True), _pct(v["original"]), _pct(v["shifted"]),
+               _pts(v["original"] - v["shifted"])] for k, v in result.accuracy.items()],
         caption=f"Validation accuracy ({result.n_val} images), as is and shifted {s.shift[0]} px right and "
                 f"{s.shift[1]} px down (the seed's four numbers are the MLP and CNN rows).",
     )
-    curve_rows = [[MODEL_LABELS[c.model], c.direction, *c.accuracy] for c in result.curves]
+    curve_rows = [[MODEL_LABELS[c.model], c.direction, *(_pct(a) for a in c.accuracy)] for c in result.curves]
     curves_table = Table(columns=["model", "direction", *[f"{v} px" for v in result.curves[0].shifts]],
                          rows=curve_rows, caption="Validation accuracy against shift.")
     layer_rows = []
@@ -859,8 +860,8 @@ def section(result: EquivarianceResult, figure_paths: Any = None) -> Any:
                 None if m.stride is None else m.stride[0],
                 None if m.expected_shift is None else f"{m.expected_shift[0]:g},{m.expected_shift[1]:g}"
                 + ("" if m.whole else f" (compared: {m.compared_shift[0]},{m.compared_shift[1]})"),
-                None if math.isnan(m.full) else m.full, None if math.isnan(m.interior) else m.interior,
-                m.invariance,
+                None if math.isnan(m.full) else _err(m.full), None if math.isnan(m.interior) else _err(m.interior),
+                _err(m.invariance),
             ])
     layers_table = Table(
         columns=["model", "layer", "input shift (px)", "stride", "map shift", "equivariance error (full)",
