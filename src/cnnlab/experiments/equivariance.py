@@ -748,6 +748,21 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
                          f"{dx},{dy} px shift changes the output by {_err(out_layer[0].invariance)} of its norm"
                          + ("; the network has no pooling that could absorb small shifts."
                             if not any(m.kind == "pool" for m in result.layers["cnn"]) else "."))
+            # Evidence: a probe shift that every map follows exactly, and the accuracy at that shift.
+            for p in s.probe_shifts:
+                maps = _find(result, "cnn", p, lambda m: m.spatial)
+                if (p == tuple(s.shift) or p[0] != p[1] or "cnn" not in acc or not maps
+                        or p[0] not in result.curve("cnn", "diagonal").shifts
+                        or not all(m.whole and m.interior < 1e-4 for m in maps)):
+                    continue
+                c = result.curve("cnn", "diagonal")
+                at_p, at_0 = c.at(p[0]), c.at(0)
+                text = (f" At {p[0]},{p[1]} px every map is an exact shifted copy in the interior, yet the CNN's "
+                        f"accuracy is {_pct(at_p)} (unshifted {_pct(at_0)})")
+                parts[-1] += text + (": the fully connected layer, not the convolutions, fails to recognise the "
+                                     "moved features." if at_p < at_0 - 0.05 else
+                                     ": at this shift the classifier copes with the moved features.")
+                break
         spatial = _find(result, "cnn", s.shift, lambda m: m.spatial and m.kind == "conv")
         fractional = [m for m in spatial if not m.whole]
         whole = [m for m in spatial if m.whole]
@@ -787,20 +802,6 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
             else:
                 parts.append(f"(3) Borders matter little here ({listing}): the digits sit in an empty margin, "
                              "so padding and the vacated pixels see only background.")
-        whole_output = [p for p in s.probe_shifts if p != tuple(s.shift) and p[0] == p[1]
-                        and p[0] in result.curve("cnn", "diagonal").shifts
-                        and all(m.whole for m in _find(result, "cnn", p, lambda m: m.spatial))] if "cnn" in acc else []
-        if whole_output:
-            p = whole_output[0]
-            c = result.curve("cnn", "diagonal")
-            at_p, at_0 = c.at(p[0]), c.at(0)
-            where = (f"At {p[0]},{p[1]} px every convolution map is a shifted copy in the interior, yet the CNN's "
-                     f"accuracy is {_pct(at_p)} (unshifted {_pct(at_0)})")
-            if at_p < at_0 - 0.05:
-                parts.append(where + ": the fully connected layer, not the convolutions, fails to recognise the "
-                                     "moved features.")
-            else:
-                parts.append(where + ": at this shift the classifier copes with the moved features.")
         if "cnn" in acc:
             c = result.curve("cnn", "diagonal")
             parts.append(f"(4) Data: MNIST digits are centred, so the classifier never saw a moved digit during "
