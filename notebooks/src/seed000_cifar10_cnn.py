@@ -1,0 +1,286 @@
+"""Source of notebooks/seed000_cifar10_cnn.ipynb (seed 000: convolutional networks on CIFAR-10).
+
+Percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell (its lines start with ``# ``).
+Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the notebook.
+"""
+
+# %% [markdown]
+# # Seed 000 — Convolutional networks on CIFAR-10, told with cnnlab
+#
+# The assignment in four steps:
+#
+# 1. **Classification** (tasks 1.0–1.2): load CIFAR-10, define the LeNet-style network with `torch.nn`, train it
+#    and plot loss and accuracy for the training and the validation set.
+# 2. **A fully connected layer** (task 2.1): our own `Linear`, compared with `nn.Linear` before and after copying
+#    the parameters.
+# 3. **A convolutional layer** (tasks 3.1–3.2): our own `Conv2d` on real images, the same network built from our
+#    layers with the trained weights loaded, accuracy and inference time of both.
+# 4. **Feature maps** (task 3.3): what the trained network computes after each convolution and pooling layer.
+#
+# Each idea is shown once from scratch, in a few lines that follow the seed's equation, and once with the library
+# layer (`cnnlab.torch_nn`) next to PyTorch's.
+#
+# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred images, one epoch);
+# otherwise it uses the seed's full data and cnnlab's `cifar-lenet` recipe. Data come from `$CNNLAB_DATA`
+# (torchvision's layout; `cnnlab data download cifar10` fetches them), figures go to a temporary folder
+# (or `$CNNLAB_NOTEBOOK_OUT`), never into the repository.
+
+# %%
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from IPython.display import Image, display
+from torch import nn
+
+QUICK = os.environ.get("CNNLAB_NOTEBOOK_QUICK") == "1"
+DATA_ROOT = os.environ.get("CNNLAB_DATA")  # None: cnnlab's default root ./data
+OUT = Path(os.environ.get("CNNLAB_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="cnnlab-seed000-"))
+OUT.mkdir(parents=True, exist_ok=True)
+
+# Image limits per split (None = all) and training length: quick smoke run or the seed's settings.
+LIMITS = {"train": 300, "val": 200, "test": 200} if QUICK else {"train": None, "val": None, "test": None}
+EPOCHS = 1 if QUICK else None  # None: the recipe's 25 epochs
+TIMING_REPEATS = 5 if QUICK else 20
+SEED = 0
+PROGRESS = not QUICK  # text progress bars for the long full runs
+# Without ipywidgets tqdm falls back to text bars, which is fine here: no need to warn about it.
+warnings.filterwarnings("ignore", message="IProgress not found")
+torch.manual_seed(SEED)
+print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
+
+# %% [markdown]
+# ## 1. Classification
+#
+# ### Task 1.0 — the data
+#
+# `cnnlab.data.load_splits` reads the standard CIFAR-10 files once and returns the splits as uint8 arrays in
+# `(N, C, H, W)` layout. The seed trains on the training files and tests on `test_batch`; to follow the validation
+# accuracy during training without touching the test set, cnnlab holds out 5,000 training images (a fixed, seeded
+# choice) as the validation split.
+
+# %%
+from cnnlab import data
+from cnnlab.plots.samples import plot_samples
+
+splits = data.load_splits("cifar10", root=DATA_ROOT, max_datapoints=LIMITS, progress=PROGRESS)
+for name, ds in splits.items():
+    print(f"{name:5s}: images {ds.images.dtype} {ds.images.shape}, labels {ds.labels.shape}")
+classes = splits["train"].classes
+print("classes:", ", ".join(classes))
+display(Image(plot_samples(splits["train"].images, splits["train"].labels, OUT / "cifar10-samples.png",
+                           class_names=classes, n=16, title="CIFAR-10: the first training images")))
+
+# %% [markdown]
+# For training, the pixels are scaled to [0, 1] and standardised per channel with the published CIFAR-10 mean
+# and standard deviation (`prepare(..., "standard")`), so every split is scaled the same way.
+
+# %%
+x_train, y_train = data.prepare(splits["train"], "standard")
+x_val, y_val = data.prepare(splits["val"], "standard")
+x_test, y_test = data.prepare(splits["test"], "standard")
+print("x_train", x_train.dtype, x_train.shape, f"mean {x_train.mean():.3f}, std {x_train.std():.3f}")
+
+# %% [markdown]
+# ### Task 1.1 — the network
+#
+# conv 8@5×5, ReLU, 2×2 max-pool, conv 16@5×5, ReLU, 2×2 max-pool, fully connected 128, ReLU, 64, ReLU, 10.
+# `cnnlab.models.build_model("lenet", "torch")` writes exactly this with `torch.nn` layers; the layers are named
+# (`conv1`, `pool1`, `fc1`, ...) so the same `state_dict` fits every engine. The shapes follow from
+# `O = ⌊(I + 2P − K) / S⌋ + 1`: 32 → 28 → 14 → 10 → 5, hence 16·5·5 = 400 inputs to `fc1`.
+
+# %%
+from cnnlab.models import build_model, count_parameters
+
+model = build_model("lenet", "torch", seed=SEED)
+print(model)
+print(f"{count_parameters(model):,} parameters")
+
+# %% [markdown]
+# ### Task 1.2 — training and evaluation
+#
+# Cross-entropy loss (the classification loss), SGD with momentum and weight decay, a one-cycle learning-rate
+# schedule and random crop + flip augmentation: cnnlab's `cifar-lenet` recipe. `cnnlab.training.fit` runs the
+# epochs and records loss and accuracy on the training and the validation set after every epoch.
+
+# %%
+from cnnlab.experiments.train import recipe
+from cnnlab.plots.curves import plot_history
+from cnnlab.training import evaluate, fit
+
+config = recipe("cifar-lenet", epochs=EPOCHS, seed=SEED)
+loss_fn = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                            weight_decay=config.weight_decay)
+scheduler = torch.optim.lr_scheduler.OneCycleLR(
+    optimizer, max_lr=config.lr, total_steps=config.epochs * math.ceil(len(y_train) / config.batch_size))
+history = fit(model, loss_fn, optimizer, (x_train, y_train), (x_val, y_val), epochs=config.epochs,
+              batch_size=config.batch_size, seed=config.seed, scheduler=scheduler,
+              augment=data.random_crop_flip(padding=4, flip=True), progress=PROGRESS)
+print("epoch  train loss  train acc  val loss  val acc  seconds")
+for r in history.records:
+    print(f"{r.epoch:5d}  {r.train_loss:10.4f}  {r.train_acc:9.2%}  {r.val_loss:8.4f}  {r.val_acc:7.2%}  "
+          f"{r.seconds:7.1f}")
+test_loss, test_acc = evaluate(model, loss_fn, (x_test, y_test))
+print(f"test: loss {test_loss:.4f}, accuracy {test_acc:.2%} on {len(y_test)} images")
+display(Image(plot_history(history, OUT / "cifar10-lenet-curves.png", title="LeNet on CIFAR-10 (torch.nn)")))
+
+# %% [markdown]
+# ## 2. A fully connected layer (task 2.1)
+#
+# For a batch of inputs `x` of shape `(B, c_in)`, equation 3 of the seed reads
+# `y[s, d] = Σ_c W[d, c] · x[s, c] + b[d]`. From scratch that is one `einsum` (the sum over `c` for every sample
+# `s` and neuron `d`); `cnnlab.torch_nn.Linear` is the same computation packaged as an `nn.Module` with
+# `nn.Linear`'s parameter names, shapes and initialisation, so `load_state_dict` works between them.
+
+# %%
+from cnnlab import torch_nn
+
+
+def linear_from_scratch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Equation 3: x (B, c_in), weight (c_out, c_in), bias (c_out,) -> (B, c_out)."""
+    return torch.einsum("dc,sc->sd", weight, x) + bias
+
+
+linear = nn.Linear(8, 16)
+my_linear = torch_nn.Linear(8, 16)
+x_random = torch.randn(32, 8)
+with torch.no_grad():
+    before = (linear(x_random) - my_linear(x_random)).abs().mean().item()
+    my_linear.load_state_dict(linear.state_dict())
+    after = (linear(x_random) - my_linear(x_random)).abs().mean().item()
+    scratch = (linear(x_random) - linear_from_scratch(x_random, linear.weight, linear.bias)).abs().mean().item()
+print(my_linear)
+print(f"mean |nn.Linear - own Linear|: {before:.4f} with their own random weights, {after:.2e} after copying")
+print(f"mean |nn.Linear - equation 3 from scratch|: {scratch:.2e}")
+
+# %% [markdown]
+# Before the copy both layers hold different random weights, so the outputs differ by about the size of the
+# outputs themselves; after the copy the difference is zero or float32 rounding (different summation order).
+#
+# ## 3. A convolutional layer (task 3.1)
+#
+# Equation 4: `y[s, d, i, j] = Σ_c Σ_n Σ_m x[s, c, i+n, j+m] · W[d, c, n, m] + b[d]`. From scratch with two loops
+# over the output positions, the sum over `c, n, m` for all samples and filters at once is one `einsum` over the
+# window. `cnnlab.torch_nn.Conv2d` offers two algorithms: `naive` (exactly this loop) and `im2col` (all windows
+# unfolded into a matrix, one matrix product). We compare each with `nn.Conv2d` on real CIFAR-10 test images.
+
+# %%
+def conv2d_from_scratch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Equation 4 (stride 1, no padding): x (N, C, H, W), weight (D, C, K, K), bias (D,) -> (N, D, H-K+1, W-K+1)."""
+    k = weight.shape[-1]
+    out_h, out_w = x.shape[2] - k + 1, x.shape[3] - k + 1
+    y = torch.empty(x.shape[0], weight.shape[0], out_h, out_w)
+    for i in range(out_h):
+        for j in range(out_w):
+            y[:, :, i, j] = torch.einsum("scnm,dcnm->sd", x[:, :, i:i + k, j:j + k], weight)
+    return y + bias.view(1, -1, 1, 1)
+
+
+images = torch.from_numpy(x_test[:16])
+conv = nn.Conv2d(3, 8, 5)
+with torch.no_grad():
+    reference = conv(images)
+    print(f"input {tuple(images.shape)} -> output {tuple(reference.shape)}")
+    scratch = (reference - conv2d_from_scratch(images, conv.weight, conv.bias)).abs().mean().item()
+    print(f"mean |nn.Conv2d - equation 4 from scratch|: {scratch:.2e}")
+    for algorithm in torch_nn.CONV_ALGORITHMS:
+        my_conv = torch_nn.Conv2d(3, 8, 5, algorithm=algorithm)
+        before = (reference - my_conv(images)).abs().mean().item()
+        my_conv.load_state_dict(conv.state_dict())
+        after = (reference - my_conv(images)).abs().mean().item()
+        print(f"own Conv2d ({algorithm:6s}): mean |difference| {before:.4f} before copying, {after:.2e} after")
+
+# %% [markdown]
+# ### Task 3.2 — the same network from our own layers
+#
+# `build_model("lenet", "torch-own")` builds the identical architecture with `cnnlab.torch_nn.Linear` and
+# `cnnlab.torch_nn.Conv2d` (pooling and ReLU stay PyTorch's). Its `state_dict` has the same keys and shapes, so
+# the trained weights load directly. Both networks must then make the same predictions.
+
+# %%
+from cnnlab.training import predict
+
+model.eval()
+twins = {}
+for algorithm in torch_nn.CONV_ALGORITHMS:
+    twin = build_model("lenet", "torch-own", conv_algorithm=algorithm)
+    twin.load_state_dict(model.state_dict())
+    twins[algorithm] = twin.eval()
+print(twins["im2col"])
+
+few = slice(0, 20)
+default_logits = predict(model, x_test[few])
+print(f"20 test images: default accuracy {(default_logits.argmax(1) == y_test[few]).mean():.0%}")
+for algorithm, twin in twins.items():
+    logits = predict(twin, x_test[few])
+    print(f"  own ({algorithm:6s}): accuracy {(logits.argmax(1) == y_test[few]).mean():.0%}, "
+          f"max |logit difference| {np.abs(logits - default_logits).max():.1e}, "
+          f"same predictions: {bool((logits.argmax(1) == default_logits.argmax(1)).all())}")
+
+test_logits = {"default": predict(model, x_test)}
+test_logits.update({algorithm: predict(twin, x_test) for algorithm, twin in twins.items()})
+for name, logits in test_logits.items():
+    print(f"{len(y_test)} test images, {name:7s}: accuracy {(logits.argmax(1) == y_test).mean():.2%}")
+
+# %% [markdown]
+# **Inference time** for the 20 test images. `cnnlab.timing.measure` calls each network a few times untimed
+# (warm-up), then times several calls; the median is the usual figure, the minimum the least disturbed by other
+# programs sharing the CPU. The ratio own / default says how many times slower our layers are.
+
+# %%
+from cnnlab.timing import measure
+
+batch = torch.from_numpy(x_test[:20])
+with torch.inference_mode():
+    default_time = measure(lambda: model(batch), repeats=TIMING_REPEATS)
+    print(f"{'network':18s} {'median ms':>9s} {'min ms':>8s}  own / default (median, min)")
+    print(f"{'default torch.nn':18s} {1000 * default_time.median_s:9.2f} {1000 * default_time.min_s:8.2f}")
+    for algorithm, twin in twins.items():
+        own_time = measure(lambda twin=twin: twin(batch), repeats=TIMING_REPEATS)
+        print(f"{'own, ' + algorithm:18s} {1000 * own_time.median_s:9.2f} {1000 * own_time.min_s:8.2f}  "
+              f"{own_time.median_s / default_time.median_s:5.1f}, {own_time.min_s / default_time.min_s:5.1f}")
+
+# %% [markdown]
+# The naive layer loops in Python over every output position of every convolution (784 + 100 positions per
+# image batch here), so it is many times slower than `nn.Conv2d`; the `im2col` layer turns each convolution into
+# one matrix product, like the optimised library kernels, and comes close to the library's speed. As the seed
+# says, the library implementation is the one to use.
+#
+# ## 4. Feature maps (task 3.3)
+#
+# For 3 test images of different classes we collect the activations after every convolution and every pooling
+# layer of the trained network, keep the first 5 channels, and scale each map to [0, 1] on its own
+# (`cnnlab.experiments.featuremaps`). Rows are layer × channel, columns the images.
+
+# %%
+from cnnlab.experiments import featuremaps
+from cnnlab.plots.featuremaps import save_figures
+
+test = splits["test"]
+chosen = featuremaps.choose_images(test.labels, n=3, seed=SEED)
+maps = featuremaps.feature_maps(model, x_test[chosen], labels=test.labels[chosen], class_names=classes,
+                                display=test.images[chosen], model_name="LeNet (CIFAR-10)")
+for layer in maps.layers:
+    print(f"{layer.name:6s} ({layer.kind}): output {layer.shape[1:]}, channels {layer.channels}, "
+          f"{layer.zero_fraction.mean():.0%} of the pixels exactly 0 before normalisation")
+figures = save_figures(maps, OUT)
+display(Image(figures["feature_maps"]))
+
+# %% [markdown]
+# And the 8 learned filters of the first convolution (5×5×3 each, shown as colour images, each scaled to
+# [0, 1] on its own): they show which colours and orientations the first layer responds to.
+
+# %%
+display(Image(figures["filters"]))
+
+# %% [markdown]
+# **Reading the maps.** Each map is scaled on its own, so a bright spot means "the strongest response of this
+# channel for this image", not a large value in absolute terms. The conv maps keep the shape of the object
+# (edges and colour blobs); after pooling the maps are half the size and coarser. As the seed warns, a channel
+# that seems to light up on eyes or edges in 3 images is a hypothesis, not a finding: testing it needs many images
+# and a measurement.

@@ -1,0 +1,311 @@
+"""Source of notebooks/seed004_mnist_conv.ipynb (seed 004: convolutions from scratch, MNIST, equivariance).
+
+Percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell (its lines start with ``# ``).
+Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the notebook.
+"""
+
+# %% [markdown]
+# # Seed 004 — Convolutions from scratch on MNIST, told with cnnlab
+#
+# 1. **Pen and paper**: a 1-D cross-correlation, forward, loss, backward, one SGD step, forward again.
+# 2. **Image dataset**: MNIST as images `(N, 1, 28, 28)`.
+# 3. **Output size** of a convolution: the formula and a table of examples.
+# 4. **Own convolution layer**: the warm-up from one window's scalar product to all windows of all images with all
+#    filters, then the NumPy engine's `Conv2d` with stride and padding, checked against PyTorch and by finite
+#    differences.
+# 5. **Experiments**: the seed's CNN trained with the NumPy engine (hand-written backward), with the seed's
+#    settings and with a better recipe.
+# 6. **Equivariance**: the MLP and the CNN on shifted validation images, and the seed's three questions answered
+#    with the measured numbers.
+#
+# Everything runs on `cnnlab.numpy_nn`, the NumPy engine whose forward and backward passes are written by hand;
+# PyTorch serves only as the reference each step is checked against.
+#
+# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred images, one epoch);
+# otherwise the seed's settings (10 epochs on 10,000 training images). Data come from `$CNNLAB_DATA`
+# (`cnnlab data download mnist` fetches them), figures go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`).
+
+# %%
+import os
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from IPython.display import Image, display
+
+QUICK = os.environ.get("CNNLAB_NOTEBOOK_QUICK") == "1"
+DATA_ROOT = os.environ.get("CNNLAB_DATA")  # None: cnnlab's default root ./data
+OUT = Path(os.environ.get("CNNLAB_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="cnnlab-seed004-"))
+OUT.mkdir(parents=True, exist_ok=True)
+
+# Quick smoke run or the seed's settings: training images, epochs, validation / test images (None = all).
+TRAIN_IMAGES = 300 if QUICK else 10_000
+EPOCHS = 1 if QUICK else 10
+EVAL_LIMIT = 500 if QUICK else None
+SEED = 0
+PROGRESS = not QUICK  # text progress bars for the long full runs
+# Without ipywidgets tqdm falls back to text bars, which is fine here: no need to warn about it.
+warnings.filterwarnings("ignore", message="IProgress not found")
+print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
+
+# %% [markdown]
+# ## 1. Pen and paper: a 1-D cross-correlation
+#
+# x = [1, 2, 3, 4], w = [2, 1, 3], b = 1, stride 1, no padding, target y = [2, 4], L = ½‖y − ŷ‖², learning rate
+# 0.01. Cross-correlation slides the kernel over the input without flipping it: ŷᵢ = Σₖ wₖ·x₍ᵢ₊ₖ₋₁₎ + b.
+# `cnnlab.experiments.xcorr1d.worked_example` computes every step from its formula and checks all of them against
+# PyTorch's `conv1d` and autograd.
+
+# %%
+from cnnlab.experiments import xcorr1d
+
+worked = xcorr1d.worked_example()
+phase = None
+for step in worked.steps:
+    if step.phase != phase:
+        phase = step.phase
+        print(f"\n{phase}")
+    print(f"  {step.name:10s} = {step.formula} = {step.value:g}")
+print(f"\nlargest difference to torch autograd: {worked.torch_max_abs_diff:.1e}")
+display(Image(xcorr1d.save_figures(worked, OUT)["windows"]))
+
+# %% [markdown]
+# The gradient of the loss with respect to each weight is the correlation of the input with the output error
+# (ŷ − y), and the gradient of the bias is the sum of the errors. One SGD step lowers the loss; the numbers above
+# show by how much.
+#
+# ## 2. The image dataset
+#
+# With convolutions the images stay images: `load_splits("mnist")` gives uint8 arrays `(N, 1, 28, 28)` — one
+# grey channel. The seed's split: the first 50,000 training images for training, the last 10,000 for validation,
+# the 10,000 `t10k` images for testing.
+
+# %%
+from cnnlab import data
+from cnnlab.plots.samples import plot_samples
+
+limits = {"train": TRAIN_IMAGES, "val": EVAL_LIMIT, "test": EVAL_LIMIT}
+mnist = data.load_splits("mnist", root=DATA_ROOT, max_datapoints=limits, progress=PROGRESS)
+for name, ds in mnist.items():
+    print(f"{name:5s}: images {ds.images.dtype} {ds.images.shape}, labels {ds.labels.shape}")
+display(Image(plot_samples(mnist["train"].images, mnist["train"].labels, OUT / "mnist-samples.png",
+                           n=16, title="MNIST: the first training images")))
+
+# %% [markdown]
+# ## 3. The output size of a convolution
+#
+# Per spatial dimension, with input size I, kernel size K, stride S, padding P on each side and dilation D
+# (1 for an ordinary kernel): **O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1**. With D = 1 this is the seed's
+# ⌊(I − K + 2P) / S⌋ + 1. `cnnlab.shapes.conv_output_size` is the one place the formula lives; every layer of both
+# engines calls it.
+
+# %%
+from cnnlab.experiments import conv_output
+from cnnlab.shapes import conv_output_size
+
+print("MNIST CNN conv1:", conv_output_size(28, 4, stride=2, padding=1))
+print("rectangular input, per-dimension settings:", conv_output_size((28, 32), (3, 5), stride=(1, 2), padding=1))
+
+table = conv_output.run()
+print(f"\n{table.formula}\n")
+
+
+def dims(values: list[int]) -> str:
+    """One value when every dimension has it, else all of them (e.g. 28x32)."""
+    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+for case in table.examples:
+    size = "x".join(map(str, case.output_size)) if case.possible else "impossible"
+    print(f"{case.name:45s} I={dims(case.input_size):6s} K={dims(case.kernel_size):4s} S={dims(case.stride):4s} "
+          f"P={dims(case.padding):4s} D={dims(case.dilation)}  ->  O={size}")
+    for line in (dict.fromkeys(case.worked) if case.possible else [case.error]):
+        print(f"{'':47s}{line}")
+
+# %% [markdown]
+# ## 4. The convolution layer
+#
+# ### 4.1 Warm-up: from one scalar product to a whole convolution
+#
+# A convolution output value is the scalar product of one filter with one window of the (padded) image. The
+# building blocks in `cnnlab.numpy_nn.warmup`, each one checked against `torch.nn.functional.conv2d` at the same
+# output position `(i, j)` (window top-left corner `(i·S, j·S)` in the padded image):
+#
+# 1. `pad_images`: zero padding of a batch `(N, C, H, W)`;
+# 2. `window_dot`: one image, one filter, one window → a number;
+# 3. `window_dot_batch`: all images at once → `(N,)`;
+# 4. `window_dot_filters`: all images and all filters → `(N, F)`, the whole output column `y[:, :, i, j]`.
+
+# %%
+from cnnlab.numpy_nn import warmup
+
+rng = np.random.default_rng(SEED)
+images = data.to_float(mnist["train"].images[:8])               # (8, 1, 28, 28) in [0, 1]
+filters = rng.standard_normal((5, 1, 4, 4)).astype(np.float32)  # (F, C, kh, kw)
+stride, padding, (i, j) = 2, 1, (6, 9)
+reference = F.conv2d(torch.from_numpy(images), torch.from_numpy(filters), stride=stride, padding=padding).numpy()
+padded = warmup.pad_images(images, padding)
+top, left = i * stride, j * stride
+print("padded:", images.shape, "->", padded.shape)
+print("1 image, 1 filter:  ", f"{warmup.window_dot(padded[0], filters[0], top, left):.5f}",
+      f"(torch {reference[0, 0, i, j]:.5f})")
+print("all images, 1 filter: max |difference|",
+      np.abs(warmup.window_dot_batch(padded, filters[0], top, left) - reference[:, 0, i, j]).max())
+print("all images, all filters: max |difference|",
+      np.abs(warmup.window_dot_filters(padded, filters, top, left) - reference[:, :, i, j]).max())
+
+# %% [markdown]
+# Looping step 4 over all output positions gives the whole convolution: two loops, everything else broadcast —
+# within the seed's limit of two nested loops.
+
+# %%
+out_h, out_w = conv_output_size((28, 28), 4, stride=stride, padding=padding)
+ours = np.empty((len(images), len(filters), out_h, out_w), dtype=np.float32)
+for i in range(out_h):
+    for j in range(out_w):
+        ours[:, :, i, j] = warmup.window_dot_filters(padded, filters, i * stride, j * stride)
+print(f"whole convolution {ours.shape}: max |ours - torch| = {np.abs(ours - reference).max():.1e}")
+
+# %% [markdown]
+# ### 4.2 The `Conv2d` layer with stride and padding
+#
+# `cnnlab.numpy_nn.Conv2d` takes `nn.Conv2d`'s arguments and offers three algorithms for the same equation:
+# `naive` (the six loops of the equation, the reference), `loops2` (the two loops above, broadcasting over batch
+# and channels) and `im2col` (every window gathered into a matrix, one matrix product). Its backward pass is
+# written by hand. We check each algorithm against `torch.nn.Conv2d` with the same weights: the forward output and
+# the three gradients (input, weight, bias) for the same upstream gradient, and the forward time relative to
+# PyTorch (fastest of several calls, the figure least disturbed by other programs sharing the CPU).
+
+# %%
+from cnnlab import numpy_nn
+from cnnlab.timing import measure
+
+torch_conv = torch.nn.Conv2d(1, 5, 4, stride=2, padding=1)
+x_t = torch.from_numpy(images).requires_grad_(True)
+y_t = torch_conv(x_t)
+upstream = rng.standard_normal(y_t.shape).astype(np.float32)
+y_t.backward(torch.from_numpy(upstream))
+torch_grads = {"dx": x_t.grad.numpy(), "dW": torch_conv.weight.grad.numpy(), "db": torch_conv.bias.grad.numpy()}
+with torch.inference_mode():
+    torch_time = measure(lambda: torch_conv(x_t), repeats=9).min_s
+
+print(f"{'algorithm':10s} {'max |Δy|':>9s} {'max |Δdx|':>9s} {'max |ΔdW|':>9s} {'max |Δdb|':>9s}  time / torch")
+for algorithm in numpy_nn.functional.CONV_ALGORITHMS:
+    conv = numpy_nn.Conv2d(1, 5, 4, stride=2, padding=1, algorithm=algorithm)
+    conv.load_state_dict(torch_conv.state_dict())
+    y = conv(images)
+    dx = conv.backward(upstream)
+    diffs = [np.abs(y - y_t.detach().numpy()).max(), np.abs(dx - torch_grads["dx"]).max(),
+             np.abs(conv.weight.grad - torch_grads["dW"]).max(), np.abs(conv.bias.grad - torch_grads["db"]).max()]
+    seconds = measure(lambda conv=conv: conv(images), warmup=1, repeats=3 if algorithm == "naive" else 9).min_s
+    print(f"{algorithm:10s} " + " ".join(f"{d:9.1e}" for d in diffs) + f"  {seconds / torch_time:10.1f}")
+
+# %% [markdown]
+# Differences of 1e-6 are float32 rounding (the sums run in a different order). A **gradient check** tests the
+# hand-written backward on its own, without PyTorch: in float64, every analytic gradient is compared with the
+# central difference (f(v + ε) − f(v − ε)) / 2ε for every input element and every parameter. Here on a small
+# layer with stride 2 and padding 1, for each algorithm; `gradcheck` raises, naming the worst element, if any
+# gradient is wrong.
+
+# %%
+x_small = rng.standard_normal((2, 2, 7, 6))
+for algorithm in numpy_nn.functional.CONV_ALGORITHMS:
+    layer = numpy_nn.Conv2d(2, 3, 3, stride=2, padding=1, algorithm=algorithm)
+    print(f"gradcheck {algorithm:6s}: {numpy_nn.gradcheck(layer, x_small)}")
+
+# %% [markdown]
+# ## 5. Experiments: training the CNN with the NumPy engine
+#
+# The seed's network: conv 1→5 (kernel 4, stride 2, padding 1) → 5×14×14, ReLU, conv 5→10 (same) → 10×7×7, ReLU,
+# flatten, linear 490→10. The seed's settings (recipe `mnist-seed`): SGD with learning rate 0.01 and momentum 0.9,
+# batch 50, 10 epochs, the first 10,000 training images, pixels in [0, 1]; the seed expects about 96% validation
+# accuracy after the tenth epoch. The better recipe (`mnist-better`): the same network and data, standardised
+# inputs and a one-cycle learning-rate schedule peaking at 0.05.
+
+# %%
+from cnnlab.experiments.train import recipe, train_model
+from cnnlab.models import build_model, count_parameters
+from cnnlab.plots.curves import plot_histories
+
+print(build_model("mnist-cnn", "numpy"))
+print(f"{count_parameters(build_model('mnist-cnn', 'numpy')):,} parameters")
+
+
+def arrays_for(normalization: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The loaded MNIST splits as model-ready arrays (x float32 (N, 1, 28, 28), y int64)."""
+    return {split: data.prepare(ds, normalization) for split, ds in mnist.items()}
+
+
+runs = {}
+for name in ("mnist-seed", "mnist-better"):
+    config = recipe(name, epochs=EPOCHS, max_datapoints=TRAIN_IMAGES, seed=SEED)
+    runs[name] = train_model(config, OUT / name, progress=PROGRESS, arrays=arrays_for(config.normalization))
+    r = runs[name]
+    print(f"\n{name}: {r.train_size} training images, {r.config.epochs} epochs, {r.seconds:.1f} s")
+    for e in r.history.records:
+        print(f"  epoch {e.epoch:2d}: train loss {e.train_loss:.4f}, train acc {e.train_acc:.2%}, "
+              f"val loss {e.val_loss:.4f}, val acc {e.val_acc:.2%}")
+    print(f"  test accuracy {r.test_acc:.2%} on {r.test_size} images")
+curves = plot_histories({name: r.history for name, r in runs.items()}, OUT / "mnist-curves.png",
+                        title="MNIST CNN, NumPy engine")
+display(Image(curves))
+
+# %% [markdown]
+# ## 6. Equivariance
+#
+# A convolution is translation *equivariant*: shifting the input shifts its feature maps by the same amount
+# (divided by the stride). An MLP has no such structure: every pixel has its own weights. The seed's experiment:
+# evaluate the MLP and the CNN on the validation set as it is and shifted 2 px right and 2 px down.
+# `cnnlab.experiments.equivariance.run_equivariance` does that and more: accuracy against shifts of 0 to 6 px,
+# an MLP trained with random shifts (augmentation) as a third model, and a direct per-layer measurement of
+# ‖f(shift(x)) − shift(f(x))‖ / ‖f(x)‖ with the border separated (the "interior" crop). The CNN is the one trained
+# with the seed's settings above; the MLPs are trained here with the same settings.
+
+# %%
+from cnnlab.experiments import equivariance
+from cnnlab.plots.equivariance import save_figures
+
+seed_cnn = build_model("mnist-cnn", "numpy")
+seed_cnn.load_state_dict(torch.load(runs["mnist-seed"].files["model"], weights_only=True))
+seed_config = runs["mnist-seed"].config
+settings = equivariance.EquivarianceSettings(
+    engine="numpy", epochs=seed_config.epochs, batch_size=seed_config.batch_size, lr=seed_config.lr,
+    momentum=seed_config.momentum, max_datapoints=TRAIN_IMAGES, seed=SEED)
+if QUICK:
+    settings = replace(settings, probe_images=50)
+result = equivariance.run_equivariance(
+    settings, models={"cnn": seed_cnn}, train=(mnist["train"].images, mnist["train"].labels),
+    val=(mnist["val"].images, mnist["val"].labels), progress=PROGRESS)
+print(f"validation images: {result.n_val}, shift {settings.shift[0]} px right and {settings.shift[1]} px down")
+for key, acc in result.accuracy.items():
+    print(f"{equivariance.MODEL_LABELS[key]:26s} original {acc['original']:.2%}   shifted {acc['shifted']:.2%}")
+figures = save_figures(result, OUT)
+display(Image(figures["curves"]))
+
+# %% [markdown]
+# **Per layer.** How far is each layer's output on the shifted image from the shifted output on the original
+# image? Full map (with the border) and interior (positions whose receptive field lies inside the image and away
+# from the vacated pixels).
+
+# %%
+print(f"{'layer':8s} {'kind':6s} {'stride':>7s} {'map shift':>10s} {'full':>8s} {'interior':>9s} {'invariance':>11s}")
+for m in result.layers["cnn"]:
+    if tuple(m.shift) != settings.shift:
+        continue
+    stride_text = "-" if m.stride is None else f"{m.stride[0]}"
+    shift_text = "-" if m.expected_shift is None else f"{m.expected_shift[0]:g}"
+    print(f"{m.layer:8s} {m.kind:6s} {stride_text:>7s} {shift_text:>10s} {m.full:8.3f} {m.interior:9.3f} "
+          f"{m.invariance:11.3f}")
+display(Image(figures["layers"]))
+display(Image(figures["example"]))
+
+# %% [markdown]
+# ### The seed's three questions, answered from the numbers above
+
+# %%
+for number, (question, answer) in enumerate(result.answers, start=1):
+    print(f"Q{number}. {question}\n{answer}\n")
