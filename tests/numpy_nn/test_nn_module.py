@@ -179,3 +179,30 @@ def test_conv_algorithm_is_settable():
         layer.algorithm = "fft"
     model = build_model("mnist-cnn", engine="numpy", conv_algorithm="loops2")
     assert model.conv1.algorithm == "loops2"
+
+
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
+    for name, shape in (("lenet", (3, 32, 32)), ("mnist-mlp", (1, 28, 28))):
+        model = build_model(name, engine="numpy", seed=0)
+        crit = nn.CrossEntropyLoss()
+        x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+        crit(model(x), np.arange(3))
+        assert model.backward(crit.backward()).shape == x.shape
+        full = {k: p.grad.copy() for k, p in model.named_parameters()}
+        model.zero_grad()
+        crit(model(x), np.arange(3))
+        assert model.backward(crit.backward(), need_input_grad=False) is None
+        for key, param in model.named_parameters():
+            np.testing.assert_array_equal(param.grad, full[key], err_msg=key)
+
+
+def test_blas_thread_control_restores_the_setting():
+    from cnnlab.numpy_nn.blas import blas_threads, get_blas_threads
+
+    before = get_blas_threads()
+    with blas_threads(1) as previous:
+        assert previous == before
+        assert get_blas_threads() in (None, 1)
+    assert get_blas_threads() == before
+    with pytest.raises(ValueError, match="positive int"), blas_threads(0):
+        pass

@@ -307,7 +307,7 @@ def conv2d_loops2_backward(grad_out: np.ndarray,
 
 #: Images per im2col chunk are chosen so that one chunk of columns takes about this many bytes: small enough to
 #: stay in the CPU caches between being written and being multiplied, large enough for efficient matrix products.
-IM2COL_CHUNK_BYTES = 4 << 20
+IM2COL_CHUNK_BYTES = 1 << 20
 
 
 class _ColumnGeometry(NamedTuple):
@@ -429,7 +429,9 @@ def conv2d_im2col_backward(grad_out: np.ndarray, cache: ConvCache,
         grad_chunk = np.zeros((out_channels, b, ho, geo.width), dtype=grad_out.dtype)
         grad_chunk[..., :wo] = grad_out[chunk].transpose(1, 0, 2, 3)  # junk columns get zero gradient
         grad_chunk = grad_chunk.reshape(groups, out_channels // groups, b * geo.length)
-        grad_w += np.matmul(grad_chunk, cols.transpose(0, 2, 1))
+        # dW^T = cols @ dy^T: with the long summed axis contiguous in both operands this is about twice as fast
+        # in OpenBLAS as dy @ cols^T for these skinny shapes
+        grad_w += np.matmul(cols, grad_chunk.transpose(0, 2, 1)).transpose(0, 2, 1)
         if grad_x is not None:
             grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_chunk)
             _chunk_col2im(grad_cols.reshape(-1, b * geo.length), grad_x[chunk], geo)
