@@ -1,12 +1,17 @@
 """How many threads NumPy's BLAS (OpenBLAS) uses for the engine's matrix products.
 
-The engine's matrix products are small (a few MFLOP each, thousands per epoch). On a busy machine -- e.g. pytest
-running two workers on two cores -- a multi-threaded BLAS waits for descheduled helper threads on every call, and
-training gets many times slower (measured here: the seed's MNIST run took 41 s with 2 OpenBLAS threads on a loaded
-2-core machine, 5.7 s with 1). :func:`blas_threads` limits the threads for a block of code::
+The engine's matrix products are small on purpose (im2col works on ~2 MB chunks so that the columns are still in
+the CPU cache when they are multiplied): a few MFLOP each, thousands per epoch. Splitting such a product over
+threads gains little, and on a busy machine -- e.g. pytest running two workers on two cores -- every call waits for
+descheduled helper threads: the seed's MNIST run took 41 s with 2 OpenBLAS threads on a loaded 2-core machine and
+5.7 s with 1; a LeNet conv1 forward+backward 1.3 s instead of 20 ms.
 
-    with blas_threads(1):
-        fit(model, ...)
+So the layers run their matrix products with :data:`engine_blas_threads` threads (1 by default), setting OpenBLAS
+for the duration of the call and restoring it after (about a microsecond). ``set_engine_blas_threads(None)`` leaves
+NumPy's setting alone; :func:`blas_threads` sets it for a block of code::
+
+    with blas_threads(4):
+        ...
 
 This talks to the OpenBLAS library that NumPy loaded (through ``ctypes``, as ``threadpoolctl`` does). With another
 BLAS (MKL, Accelerate) the functions do nothing and :func:`get_blas_threads` returns ``None``.
@@ -22,7 +27,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["blas_threads", "get_blas_threads", "set_blas_threads"]
+__all__ = ["blas_threads", "engine_blas", "get_blas_threads", "set_blas_threads", "set_engine_blas_threads"]
+
+#: OpenBLAS threads inside the engine's layers; ``None``: use NumPy's setting as it is.
+engine_blas_threads: int | None = 1
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
             "openblas_set_num_threads")
@@ -89,3 +97,31 @@ def blas_threads(threads: int) -> Iterator[int | None]:
     finally:
         if previous is not None:
             set_blas_threads(previous)
+
+
+def set_engine_blas_threads(threads: int | None) -> int | None:
+    """Threads for the engine's matrix products (``None``: NumPy's setting); returns the previous value."""
+    global engine_blas_threads
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    previous, engine_blas_threads = engine_blas_threads, threads
+    return previous
+
+
+@contextmanager
+def engine_blas() -> Iterator[None]:
+    """Run a layer's matrix products with :data:`engine_blas_threads` threads (restored afterwards)."""
+    wanted = engine_blas_threads
+    found = _find() if wanted is not None else None
+    if found is None:
+        yield
+        return
+    previous = int(found[1]())  # type: ignore[operator]
+    if previous == wanted:
+        yield
+        return
+    found[0](wanted)  # type: ignore[operator]
+    try:
+        yield
+    finally:
+        found[0](previous)  # type: ignore[operator]

@@ -307,7 +307,7 @@ def conv2d_loops2_backward(grad_out: np.ndarray,
 
 #: Images per im2col chunk are chosen so that one chunk of columns takes about this many bytes: small enough to
 #: stay in the CPU caches between being written and being multiplied, large enough for efficient matrix products.
-IM2COL_CHUNK_BYTES = 1 << 20
+IM2COL_CHUNK_BYTES = 2 << 20
 
 
 class _ColumnGeometry(NamedTuple):
@@ -382,6 +382,38 @@ def _chunk_col2im(grad_cols: np.ndarray, out: np.ndarray, geo: _ColumnGeometry) 
                 out_cb[:, :, rows, _tap(q * dw, sw, geo.wo)] += g7[:, p, q]
 
 
+def _chunk_input_grad_flat(grad_out: np.ndarray, weight: np.ndarray, groups: int, geo: _ColumnGeometry,
+                           out: np.ndarray) -> None:
+    """dL/dx of a chunk for stride 1, with every col2im add one long contiguous 1-D add.
+
+    The column gradients are computed on the full padded grid ``(hp, wp)`` of every image (zero gradient at the
+    positions that are not outputs) with rows ordered ``(p, q, c)``, into a buffer laid out ``(C, B, hp*wp)``:
+    then the contribution of kernel position ``(p, q)`` to *all* channels and images is the same array shifted by
+    ``p*dh*wp + q*dw``. The zero entries land on other pixels harmlessly; a tail absorbs the overhang.
+    """
+    b, channels, hp, wp = out.shape
+    out_channels = weight.shape[0]
+    per_group, group_channels = out_channels // groups, channels // groups
+    kh, kw, (dh, dw) = geo.kh, geo.kw, geo.dilation
+    grid = hp * wp
+    grad_full = np.zeros((out_channels, b, hp, wp), dtype=grad_out.dtype)
+    grad_full[:, :, :geo.ho, :geo.wo] = grad_out.transpose(1, 0, 2, 3)
+    grad_full = grad_full.reshape(groups, per_group, b * grid)
+    # W^T with rows ordered (p, q, c): (groups, kh*kw*C/groups, O/groups)
+    w_t = weight.reshape(groups, per_group, group_channels, kh, kw).transpose(0, 3, 4, 2, 1)
+    w_t = w_t.reshape(groups, kh * kw * group_channels, per_group)
+    grad_cols = np.matmul(w_t, grad_full).reshape(groups, kh, kw, group_channels * b * grid)
+    block = group_channels * b * grid
+    tail = (kh - 1) * dh * wp + (kw - 1) * dw
+    flat = np.zeros(channels * b * grid + tail, dtype=grad_out.dtype)
+    for g in range(groups):
+        for p in range(kh):
+            for q in range(kw):
+                start = g * block + p * dh * wp + q * dw
+                flat[start:start + block] += grad_cols[g, p, q]
+    out[...] = flat[:channels * b * grid].reshape(channels, b, hp, wp).transpose(1, 0, 2, 3)
+
+
 def _chunks(n_images: int, per_image_bytes: int) -> list[slice]:
     size = max(1, min(n_images, IM2COL_CHUNK_BYTES // max(per_image_bytes, 1)))
     return [slice(start, min(start + size, n_images)) for start in range(0, n_images, size)]
@@ -432,7 +464,11 @@ def conv2d_im2col_backward(grad_out: np.ndarray, cache: ConvCache,
         # dW^T = cols @ dy^T: with the long summed axis contiguous in both operands this is about twice as fast
         # in OpenBLAS as dy @ cols^T for these skinny shapes
         grad_w += np.matmul(cols, grad_chunk.transpose(0, 2, 1)).transpose(0, 2, 1)
-        if grad_x is not None:
+        if grad_x is None:
+            continue
+        if geo.wide:
+            _chunk_input_grad_flat(grad_out[chunk], weight, groups, geo, grad_x[chunk])
+        else:
             grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_chunk)
             _chunk_col2im(grad_cols.reshape(-1, b * geo.length), grad_x[chunk], geo)
     grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None

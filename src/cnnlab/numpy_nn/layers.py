@@ -14,6 +14,7 @@ import numpy as np
 from cnnlab.numpy_nn import functional as F
 from cnnlab.numpy_nn import init
 from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
+from cnnlab.numpy_nn.blas import engine_blas
 from cnnlab.numpy_nn.module import Module, Parameter
 from cnnlab.shapes import Conv2dSpec, check_image_batch, conv_output_size, to_pair
 
@@ -61,7 +62,8 @@ class Linear(Module):
                              f"features in the last dimension, got shape {x.shape}.{hint}")
         weight = self.weight.data
         x2 = x.reshape(-1, self.in_features).astype(weight.dtype, copy=False)
-        y = x2 @ weight.T
+        with engine_blas():
+            y = x2 @ weight.T
         if self.bias is not None:
             y += self.bias.data
         self._cache = (x2, weight.copy(), x.shape)
@@ -74,12 +76,13 @@ class Linear(Module):
         x2, weight, in_shape = self._cache
         grad = check_grad(self._label(), grad_out, (*in_shape[:-1], self.out_features), weight.dtype)
         grad2 = grad.reshape(-1, self.out_features)
-        self.weight.grad += grad2.T @ x2
-        if self.bias is not None:
-            self.bias.grad += grad2.sum(axis=0)
-        if not need_input_grad:
-            return None
-        return (grad2 @ weight).reshape(in_shape)
+        with engine_blas():
+            self.weight.grad += grad2.T @ x2
+            if self.bias is not None:
+                self.bias.grad += grad2.sum(axis=0)
+            if not need_input_grad:
+                return None
+            return (grad2 @ weight).reshape(in_shape)
 
 
 class Conv2d(Module):
@@ -180,7 +183,9 @@ class Conv2d(Module):
         x = x.astype(weight.dtype, copy=False)
         xp = F.pad2d(x, sides, self.padding_mode)
         bias = None if self.bias is None else self.bias.data
-        y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
+        with engine_blas():
+            y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation,
+                                                      self.groups)
         self._cache = (cache, x.shape, y.shape)
         return y
 
@@ -191,10 +196,11 @@ class Conv2d(Module):
             raise no_forward_error(self._label())
         cache, _, out_shape = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, cache.weight.dtype)
-        if cache.algorithm == "im2col":
-            grad_xp, grad_w, grad_b = F.conv2d_im2col_backward(grad, cache, need_input_grad)
-        else:
-            grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
+        with engine_blas():
+            if cache.algorithm == "im2col":
+                grad_xp, grad_w, grad_b = F.conv2d_im2col_backward(grad, cache, need_input_grad)
+            else:
+                grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
         self.weight.grad += grad_w
         if self.bias is not None and grad_b is not None:
             self.bias.grad += grad_b
