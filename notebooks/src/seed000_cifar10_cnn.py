@@ -234,20 +234,28 @@ for name, logits in test_logits.items():
 # %% [markdown]
 # **Inference time** for the 20 test images. `cnnlab.timing.measure` calls each network a few times untimed
 # (warm-up), then times several calls; the median is the usual figure, the minimum the least disturbed by other
-# programs sharing the CPU. The ratio own / default says how many times slower our layers are.
+# programs sharing the CPU. PyTorch runs on one thread for the measurement: on a small, busy machine its thread
+# pool spends more time waiting for a free core than computing on such small batches. The ratio own / default
+# says how many times slower our layers are.
 
 # %%
 from cnnlab.timing import measure
 
 batch = torch.from_numpy(x_test[:20])
-with torch.inference_mode():
-    default_time = measure(lambda: model(batch), repeats=TIMING_REPEATS)
-    print(f"{'network':18s} {'median ms':>9s} {'min ms':>8s}  own / default (median, min)")
-    print(f"{'default torch.nn':18s} {1000 * default_time.median_s:9.2f} {1000 * default_time.min_s:8.2f}")
-    for algorithm, twin in twins.items():
-        own_time = measure(lambda twin=twin: twin(batch), repeats=TIMING_REPEATS)
-        print(f"{'own, ' + algorithm:18s} {1000 * own_time.median_s:9.2f} {1000 * own_time.min_s:8.2f}  "
-              f"{own_time.median_s / default_time.median_s:5.1f}, {own_time.min_s / default_time.min_s:5.1f}")
+torch_threads = torch.get_num_threads()
+torch.set_num_threads(1)
+try:
+    with torch.inference_mode():
+        default_time = measure(lambda: model(batch), repeats=TIMING_REPEATS)
+        own_times = {algorithm: measure(lambda twin=twin: twin(batch), repeats=TIMING_REPEATS)
+                     for algorithm, twin in twins.items()}
+finally:
+    torch.set_num_threads(torch_threads)
+print(f"{'network':18s} {'median ms':>9s} {'min ms':>8s}  own / default (median, min)")
+print(f"{'default torch.nn':18s} {1000 * default_time.median_s:9.2f} {1000 * default_time.min_s:8.2f}")
+for algorithm, own_time in own_times.items():
+    print(f"{'own, ' + algorithm:18s} {1000 * own_time.median_s:9.2f} {1000 * own_time.min_s:8.2f}  "
+          f"{own_time.median_s / default_time.median_s:5.1f}, {own_time.min_s / default_time.min_s:5.1f}")
 
 # %% [markdown]
 # The naive layer loops in Python over every output position of every convolution (784 + 100 positions per
