@@ -140,3 +140,31 @@ def test_float32_stays_float32():
     assert layer.weight.grad.dtype == np.float32 and layer.bias.grad.dtype == np.float32
     # float64 input to a float32 layer is computed in float32 (the layer's dtype)
     assert layer(x.astype(np.float64)).dtype == np.float32
+
+
+def test_textbook_im2col_and_col2im():
+    """W @ im2col(x) is the convolution, and col2im is the adjoint of im2col (<im2col(x), c> == <x, col2im(c)>)."""
+    rng = np.random.default_rng(2)
+    x = rand(rng, 2, 3, 7, 8)
+    weight = rand(rng, 4, 3, 3, 2)
+    geometry = dict(kernel_size=(3, 2), stride=(2, 1), dilation=(1, 2))
+    cols = F.im2col(x, **geometry)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight), stride=(2, 1),
+                                          dilation=(1, 2))
+    assert_close(np.matmul(weight.reshape(4, -1), cols).reshape(expected.shape), expected)
+    c = rand(rng, *cols.shape)
+    lhs = float(np.sum(cols.astype(np.float64) * c))
+    rhs = float(np.sum(x.astype(np.float64) * F.col2im(c, x.shape, **geometry)))
+    assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", F.CONV_ALGORITHMS)
+def test_functional_conv2d_with_padding_mode(algorithm):
+    rng = np.random.default_rng(3)
+    x, weight, bias = rand(rng, 1, 2, 6, 5), rand(rng, 3, 2, 3, 3), rand(rng, 3)
+    got = F.conv2d(x, weight, bias, stride=2, padding=((1, 1), (2, 2)), padding_mode="circular", algorithm=algorithm)
+    layer = torch.nn.Conv2d(2, 3, 3, stride=2, padding=(1, 2), padding_mode="circular")
+    layer.load_state_dict({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias)})
+    assert_close(got, layer(torch.from_numpy(x)))
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        F.conv2d(x, weight, algorithm="fft")

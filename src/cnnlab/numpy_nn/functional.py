@@ -15,8 +15,11 @@ Convolution algorithms (all three give the same numbers; ``im2col`` is the fast 
 - ``naive``: the loops of the equation above (batch, output channel, output row and column, input channel,
   kernel row and column) -- the reference, very slow;
 - ``loops2``: two nested Python loops over the output positions, broadcasting over batch and channels;
-- ``im2col``: the sliding windows copied into a matrix, then one matrix product per group (batched over the
-  images); backward by matrix products and col2im (adding kernel-position slices back).
+- ``im2col``: the sliding windows copied into a matrix, then one matrix product per group, a few images at a
+  time; backward by matrix products and col2im (adding kernel-position slices back).
+
+:func:`im2col` / :func:`col2im` are the textbook versions (whole batch, one column per output position); the
+``im2col`` algorithm uses a chunked, cache-friendly variant of the same idea (see :func:`conv2d_im2col`).
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ class ConvCache(NamedTuple):
     stride: Pair
     dilation: Pair
     groups: int
-    saved: Any  # the padded input (naive, loops2) or the columns (im2col)
+    saved: Any  # the padded input (im2col rebuilds its columns from it, chunk by chunk)
 
 
 def _check_conv_geometry(xp: np.ndarray, weight: np.ndarray, groups: int) -> None:
