@@ -127,6 +127,9 @@ for r in history.records:
           f"{r.seconds:7.1f}")
 test_loss, test_acc = evaluate(model, loss_fn, (x_test, y_test))
 print(f"test: loss {test_loss:.4f}, accuracy {test_acc:.2%} on {len(y_test)} images")
+if QUICK:
+    print("Quick mode: one epoch on a few hundred images, so the accuracies are near chance (10%); the full run "
+          "trains 25 epochs on 45,000 images.")
 display(Image(plot_history(history, OUT / "cifar10-lenet-curves.png", title="LeNet on CIFAR-10 (torch.nn)")))
 
 # %% [markdown]

@@ -327,5 +327,8 @@ display(Image(figures["example"]))
 # ### The seed's three questions, answered from the numbers above
 
 # %%
+if QUICK:
+    print("Quick mode: the networks saw a few hundred images for one epoch, so these numbers only show that every "
+          "step runs; run without CNNLAB_NOTEBOOK_QUICK for the real answers.\n")
 for number, (question, answer) in enumerate(result.answers, start=1):
     print(f"Q{number}. {question}\n{answer}\n")
