@@ -318,7 +318,8 @@ class _ColumnGeometry(NamedTuple):
 
     For stride 1 the columns are "wide": each output row is computed for all ``wp`` input columns (the last
     ``wp - w_out`` of them are junk and cropped), so every kernel position reads one *contiguous* run of the
-    flattened input and col2im adds contiguous runs -- long inner loops instead of rows of ``w_out`` pixels.
+    flattened input -- long inner loops instead of rows of ``w_out`` pixels (and the input gradient is added back
+    in whole contiguous blocks, see :func:`_chunk_input_grad_flat`).
     """
 
     kh: int
@@ -365,24 +366,17 @@ def _chunk_columns(xp: np.ndarray, geo: _ColumnGeometry) -> np.ndarray:
 
 
 def _chunk_col2im(grad_cols: np.ndarray, out: np.ndarray, geo: _ColumnGeometry) -> None:
-    """Add the column gradients ``(C*kh*kw, B*L)`` back onto ``out`` ``(B, C, hp, wp)`` (zeroed by the caller)."""
-    b, c, hp, wp = out.shape
+    """Add the column gradients ``(C*kh*kw, B*L)`` back onto ``out`` ``(B, C, hp, wp)`` (zeroed by the caller):
+    one strided slice-add per kernel position (the non-"wide" layouts; stride 1 uses
+    :func:`_chunk_input_grad_flat`)."""
+    b, c, _, _ = out.shape
     kh, kw, (sh, sw), (dh, dw) = geo.kh, geo.kw, geo.stride, geo.dilation
-    g6 = grad_cols.reshape(c, kh, kw, b, geo.length)
-    if geo.wide:
-        flat = out.reshape(b, c, hp * wp).transpose(1, 0, 2)  # (C, B, hp*wp) view
-        used = geo.length - dw * (kw - 1)
-        for p in range(kh):
-            for q in range(kw):
-                offset = p * dh * wp + q * dw
-                flat[:, :, offset:offset + used] += g6[:, p, q, :, :used]
-    else:
-        g7 = g6.reshape(c, kh, kw, b, geo.ho, geo.wo)
-        out_cb = out.transpose(1, 0, 2, 3)
-        for p in range(kh):
-            rows = _tap(p * dh, sh, geo.ho)
-            for q in range(kw):
-                out_cb[:, :, rows, _tap(q * dw, sw, geo.wo)] += g7[:, p, q]
+    g7 = grad_cols.reshape(c, kh, kw, b, geo.ho, geo.wo)
+    out_cb = out.transpose(1, 0, 2, 3)
+    for p in range(kh):
+        rows = _tap(p * dh, sh, geo.ho)
+        for q in range(kw):
+            out_cb[:, :, rows, _tap(q * dw, sw, geo.wo)] += g7[:, p, q]
 
 
 def _chunk_input_grad_flat(grad_out: np.ndarray, weight: np.ndarray, groups: int, geo: _ColumnGeometry,
