@@ -1,0 +1,274 @@
+"""Seed 000, tasks 2.1, 3.1 and 3.2: own ``Linear`` / ``Conv2d`` against ``torch.nn``, alone and in the LeNet.
+
+- **Linear** (task 2.1): ``torch_nn.Linear(8, 16)`` and ``nn.Linear(8, 16)`` on the same random input, mean absolute
+  difference of the outputs before (independent initialisation) and after copying the parameters with
+  ``load_state_dict``.
+- **Conv2d** (task 3.1): the same for the LeNet's first layer ``Conv2d(3, 8, 5)``, on randomly chosen real images,
+  for every own algorithm.
+- **Networks** (task 3.2): a trained library LeNet's ``state_dict`` loaded into the twin built from the own layers;
+  accuracy of both on the first ``n_first`` test images (the seed's 20) and on the full test set passed in, and
+  their inference time (forward under ``no_grad``, the same input batch and thread count, warm-up, repeats, median;
+  CUDA synchronised) with the ratio own / library per algorithm and batch size.
+
+:func:`run_compare` returns a :class:`CompareResult` (``to_dict()`` for JSON, :func:`format_table` for text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cnnlab import torch_nn
+from cnnlab.models import build_model
+from cnnlab.timing import measure, synchronizer
+from cnnlab.training import resolve_device
+
+
+@dataclass(frozen=True)
+class LayerDifference:
+    """Own layer vs library layer on one input: ``|own(x) - library(x)|``, mean and max, before and after copying
+    the library layer's parameters into the own one (before: each has its own random initialisation)."""
+
+    layer: str
+    algorithm: str | None
+    input_shape: tuple[int, ...]
+    mean_before: float
+    max_before: float
+    mean_after: float
+    max_after: float
+
+
+@dataclass(frozen=True)
+class NetworkAccuracy:
+    """One network on the test images (accuracies in [0, 1]; ``None`` where not evaluated).
+
+    ``network``: ``"library"`` or ``"own"``; ``algorithm``: the own conv algorithm (``None`` for the library).
+    ``max_logit_diff``: largest ``|logits - library logits|`` over the first images; ``disagreements``: how many of
+    the evaluated images get another predicted class than from the library network.
+    """
+
+    network: str
+    algorithm: str | None
+    first_acc: float
+    full_acc: float | None
+    max_logit_diff: float
+    disagreements: int
+    evaluated: int
+
+
+@dataclass(frozen=True)
+class InferenceTiming:
+    """Median seconds of one forward pass of a batch, library and own network, measured alternately in one run."""
+
+    algorithm: str
+    batch_size: int
+    library_s: float
+    own_s: float
+    repeats: int
+
+    @property
+    def ratio(self) -> float:
+        """own / library: above 1 means the own network is slower."""
+        return self.own_s / self.library_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+@dataclass
+class CompareResult:
+    """Everything :func:`run_compare` measured.
+
+    - ``linear``: one :class:`LayerDifference` for ``Linear(8, 16)`` on ``(linear_batch, 8)`` standard normal input;
+    - ``conv``: one per own algorithm for ``Conv2d(3, 8, 5)`` on ``conv_images`` real images;
+    - ``accuracy``: the library network, then the own network per algorithm (the slow ones only on the first
+      images unless ``full_test_algorithms`` includes them);
+    - ``timing``: per algorithm and batch size;
+    - ``n_first`` / ``n_test``: images in the short and the full evaluation; ``device``, ``threads``: where and
+      with how many CPU threads it ran; ``settings``: the remaining arguments.
+    """
+
+    linear: LayerDifference
+    conv: list[LayerDifference]
+    accuracy: list[NetworkAccuracy]
+    timing: list[InferenceTiming]
+    n_first: int
+    n_test: int
+    device: str
+    threads: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"linear": asdict(self.linear), "conv": [asdict(c) for c in self.conv],
+                "accuracy": [asdict(a) for a in self.accuracy], "timing": [t.to_dict() for t in self.timing],
+                "n_first": self.n_first, "n_test": self.n_test, "device": self.device, "threads": self.threads,
+                "settings": dict(self.settings)}
+
+
+def _difference(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor) -> tuple[float, float, float, float]:
+    """Mean and max ``|own(x) - library(x)|`` before and after ``own.load_state_dict(library.state_dict())``."""
+    with torch.no_grad():
+        before = (own(x) - library(x)).abs()
+        own.load_state_dict(library.state_dict())
+        after = (own(x) - library(x)).abs()
+    return before.mean().item(), before.max().item(), after.mean().item(), after.max().item()
+
+
+def layer_differences(conv_images: np.ndarray, *, algorithms: Sequence[str] = torch_nn.CONV_ALGORITHMS,
+                      linear_batch: int = 32, device: str | torch.device = "cpu",
+                      seed: int = 0) -> tuple[LayerDifference, list[LayerDifference]]:
+    """Tasks 2.1 and 3.1: ``Linear(8, 16)`` on random input and ``Conv2d(3, 8, 5)`` on ``conv_images``
+    (float32 ``(N, 3, H, W)``), own vs library, before and after copying the parameters."""
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    x = torch.randn(linear_batch, 8, device=device)
+    library_linear = torch.nn.Linear(8, 16, device=device)
+    linear = LayerDifference("Linear(8, 16)", None, tuple(x.shape),
+                             *_difference(library_linear, torch_nn.Linear(8, 16, device=device), x))
+    images = torch.as_tensor(np.ascontiguousarray(conv_images, dtype=np.float32), device=device)
+    library_conv = torch.nn.Conv2d(3, 8, 5, device=device)
+    conv = [LayerDifference("Conv2d(3, 8, 5)", algorithm, tuple(images.shape),
+                            *_difference(library_conv, torch_nn.Conv2d(3, 8, 5, device=device, algorithm=algorithm),
+                                         images))
+            for algorithm in algorithms]
+    return linear, conv
+
+
+def _logits(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int) -> torch.Tensor:
+    """Logits of ``x`` (float32 ``(N, 3, 32, 32)``) in batches, on the CPU."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(np.ascontiguousarray(x[start:start + batch_size]), device=device)
+            out.append(model(xb).cpu())
+    return torch.cat(out) if out else torch.empty(0, 10)
+
+
+def _time_pair(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor, *, warmup: int, repeats: int,
+               rounds: int) -> tuple[float, float, int]:
+    """Median forward time of both networks on ``x``, measured alternately in ``rounds`` rounds (shared drift)."""
+    sync = synchronizer(x.device)
+    samples: dict[str, list[float]] = {"library": [], "own": []}
+    with torch.no_grad():
+        for _ in range(rounds):
+            for name, model in (("library", library), ("own", own)):
+                samples[name] += measure(lambda m=model: m(x), warmup=warmup, repeats=repeats,
+                                         synchronize=sync).samples
+    return float(np.median(samples["library"])), float(np.median(samples["own"])), len(samples["own"])
+
+
+def run_compare(
+    state_dict: dict[str, torch.Tensor],
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    conv_images: np.ndarray | None = None,
+    *,
+    n_first: int = 20,
+    algorithms: Sequence[str] = torch_nn.CONV_ALGORITHMS,
+    full_test_algorithms: Sequence[str] = ("im2col",),
+    timing_batches: Sequence[int] = (256, 20),
+    slow_algorithms: Sequence[str] = ("naive",),
+    slow_max_batch: int = 20,
+    warmup: int = 2,
+    repeats: int = 10,
+    rounds: int = 3,
+    eval_batch_size: int = 500,
+    device: str | torch.device | None = "cpu",
+    seed: int = 0,
+) -> CompareResult:
+    """Compare the own layers and the own LeNet with torch's (seed 000 tasks 2.1, 3.1, 3.2).
+
+    ``state_dict``: a trained library LeNet's weights (``build_model("lenet", "torch").state_dict()`` keys).
+    ``test_x`` float32 ``(N, 3, 32, 32)`` (prepared as for training) and ``test_y`` int64 ``(N,)``: the full test set;
+    the first ``n_first`` images are the seed's short evaluation. ``conv_images``: images for task 3.1 (default: 32
+    test images picked at random with ``seed``). ``algorithms``: own conv algorithms to include (``naive`` is slow:
+    it is evaluated on the full test set only if listed in ``full_test_algorithms``, and timed only at batch sizes up
+    to ``slow_max_batch`` if listed in ``slow_algorithms``). Timing: ``rounds`` alternations of ``warmup`` +
+    ``repeats`` forwards per network; the thread count is torch's current one, the same for both networks.
+    """
+    unknown = set(algorithms) - set(torch_nn.CONV_ALGORITHMS)
+    if unknown:
+        raise ValueError(f"unknown conv algorithms {sorted(unknown)}; "
+                         f"choose from {', '.join(torch_nn.CONV_ALGORITHMS)}")
+    if len(test_x) != len(test_y) or len(test_x) == 0:
+        raise ValueError("test_x and test_y must be non-empty and of equal length, "
+                         f"got {len(test_x)} and {len(test_y)}")
+    if not 1 <= n_first <= len(test_x):
+        raise ValueError(f"n_first must be between 1 and the number of test images ({len(test_x)}), got {n_first}")
+    device = resolve_device(device)
+    rng = np.random.default_rng(seed)
+    if conv_images is None:
+        conv_images = test_x[rng.choice(len(test_x), size=min(32, len(test_x)), replace=False)]
+    linear, conv = layer_differences(conv_images, algorithms=algorithms, device=device, seed=seed)
+
+    library = build_model("lenet", "torch").to(device).eval()
+    library.load_state_dict(state_dict)
+    owns = {}
+    for algorithm in algorithms:
+        owns[algorithm] = build_model("lenet", "torch-own", conv_algorithm=algorithm).to(device).eval()
+        owns[algorithm].load_state_dict(state_dict)
+
+    labels = torch.as_tensor(np.asarray(test_y))
+    library_logits = _logits(library, test_x, device, eval_batch_size)
+    library_pred = library_logits.argmax(1)
+
+    def accuracy(predicted: torch.Tensor, n: int) -> float:
+        return (predicted[:n] == labels[:n]).float().mean().item()
+
+    rows = [NetworkAccuracy("library", None, accuracy(library_pred, n_first), accuracy(library_pred, len(labels)),
+                            0.0, 0, len(labels))]
+    for algorithm, model in owns.items():
+        evaluated = len(test_x) if algorithm in full_test_algorithms else n_first
+        logits = _logits(model, test_x[:evaluated], device, eval_batch_size)
+        predicted = logits.argmax(1)
+        rows.append(NetworkAccuracy(
+            "own", algorithm, accuracy(predicted, n_first),
+            accuracy(predicted, evaluated) if evaluated == len(test_x) else None,
+            (logits[:n_first] - library_logits[:n_first]).abs().max().item(),
+            int((predicted != library_pred[:evaluated]).sum()), evaluated))
+
+    timing = []
+    for batch in timing_batches:
+        x = torch.as_tensor(np.ascontiguousarray(test_x[:batch]), device=device)
+        for algorithm, model in owns.items():
+            if algorithm in slow_algorithms and batch > slow_max_batch:
+                continue
+            library_s, own_s, count = _time_pair(library, model, x, warmup=warmup, repeats=repeats, rounds=rounds)
+            timing.append(InferenceTiming(algorithm, int(x.shape[0]), library_s, own_s, count))
+
+    settings = {"algorithms": list(algorithms), "full_test_algorithms": list(full_test_algorithms),
+                "timing_batches": list(timing_batches), "slow_algorithms": list(slow_algorithms),
+                "slow_max_batch": slow_max_batch, "warmup": warmup, "repeats": repeats, "rounds": rounds,
+                "conv_images": len(conv_images), "seed": seed, "torch": torch.__version__}
+    return CompareResult(linear, conv, rows, timing, n_first, len(test_x), str(device), torch.get_num_threads(),
+                         settings)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def format_table(result: CompareResult) -> str:
+    """The result as three plain-text tables (layer differences, accuracy, inference time)."""
+    lines = ["Own layer vs torch.nn, |own - library| on the same input (before / after copying the parameters)",
+             f"{'layer':<18}{'algorithm':<11}{'input':<20}{'mean before':>12}{'mean after':>12}{'max after':>12}"]
+    for d in (result.linear, *result.conv):
+        shape = "x".join(map(str, d.input_shape))
+        lines.append(f"{d.layer:<18}{d.algorithm or '-':<11}{shape:<20}{d.mean_before:>12.3g}{d.mean_after:>12.3g}"
+                     f"{d.max_after:>12.3g}")
+    lines += ["", f"LeNet accuracy with the trained weights: first {result.n_first} / all {result.n_test} test images",
+              f"{'network':<18}{'first':>8}{'all':>8}{'max |logit diff|':>18}{'other class':>13}"]
+    for a in result.accuracy:
+        name = a.network if a.algorithm is None else f"{a.network} ({a.algorithm})"
+        lines.append(f"{name:<18}{_percent(a.first_acc):>8}{_percent(a.full_acc):>8}{a.max_logit_diff:>18.3g}"
+                     f"{f'{a.disagreements}/{a.evaluated}':>13}")
+    lines += ["", f"Inference time per batch (median, {result.device}, {result.threads} threads)",
+              f"{'algorithm':<11}{'batch':>6}{'library ms':>12}{'own ms':>12}{'own/library':>13}"]
+    for t in result.timing:
+        lines.append(f"{t.algorithm:<11}{t.batch_size:>6}{1e3 * t.library_s:>12.3f}{1e3 * t.own_s:>12.3f}"
+                     f"{t.ratio:>12.2f}x")
+    return "\n".join(lines)
