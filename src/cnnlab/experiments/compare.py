@@ -148,9 +148,13 @@ def _logits(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_s
     return torch.cat(out) if out else torch.empty(0, 10)
 
 
-def _time_pair(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor, *, warmup: int, repeats: int,
-               rounds: int) -> tuple[float, float, int]:
-    """Median forward time of both networks on ``x``, measured alternately in ``rounds`` rounds (shared drift)."""
+def time_alternately(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor, *, warmup: int = 2,
+                     repeats: int = 10, rounds: int = 3) -> tuple[float, float, int]:
+    """Median seconds of ``library(x)`` and ``own(x)`` under ``no_grad`` and the number of timed calls of each.
+
+    The two are measured in turn, ``rounds`` times (``warmup`` + ``repeats`` calls each, CUDA synchronised), so
+    both see the same machine load and thread count; the medians are over all samples.
+    """
     sync = synchronizer(x.device)
     samples: dict[str, list[float]] = {"library": [], "own": []}
     with torch.no_grad():
@@ -237,7 +241,8 @@ def run_compare(
         for algorithm, model in owns.items():
             if algorithm in slow_algorithms and batch > slow_max_batch:
                 continue
-            library_s, own_s, count = _time_pair(library, model, x, warmup=warmup, repeats=repeats, rounds=rounds)
+            library_s, own_s, count = time_alternately(library, model, x, warmup=warmup, repeats=repeats,
+                                                        rounds=rounds)
             timing.append(InferenceTiming(algorithm, int(x.shape[0]), library_s, own_s, count))
 
     settings = {"algorithms": list(algorithms), "full_test_algorithms": list(full_test_algorithms),
