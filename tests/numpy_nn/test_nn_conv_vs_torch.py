@@ -168,3 +168,20 @@ def test_functional_conv2d_with_padding_mode(algorithm):
     assert_close(got, layer(torch.from_numpy(x)))
     with pytest.raises(ValueError, match="algorithm must be one of"):
         F.conv2d(x, weight, algorithm="fft")
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_non_contiguous_input_gives_the_same_result(stride):
+    rng = np.random.default_rng(4)
+    nhwc = rand(rng, 3, 9, 8, 2)
+    x = nhwc.transpose(0, 3, 1, 2)  # an NCHW view of channels-last data: not contiguous
+    layer = nn.Conv2d(2, 3, 3, stride=stride, padding=1)
+    grad = rand(rng, *layer(x).shape)
+    dx_view = layer.backward(grad)
+    y_view, dw_view = layer(x), layer.weight.grad.copy()
+    layer.zero_grad()
+    y = layer(np.ascontiguousarray(x))
+    dx = layer.backward(grad)
+    assert_close(y_view, y)
+    assert_close(dx_view, dx)
+    assert_close(dw_view, layer.weight.grad)

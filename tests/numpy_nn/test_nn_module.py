@@ -206,3 +206,21 @@ def test_blas_thread_control_restores_the_setting():
     assert get_blas_threads() == before
     with pytest.raises(ValueError, match="positive int"), blas_threads(0):
         pass
+
+
+def test_layers_restore_the_blas_thread_count():
+    from cnnlab.numpy_nn import blas
+
+    before = blas.get_blas_threads()
+    conv = nn.Conv2d(1, 2, 3)
+    y = conv(np.zeros((2, 1, 6, 6), np.float32))
+    conv.backward(np.ones_like(y))
+    assert blas.get_blas_threads() == before
+    previous = blas.set_engine_blas_threads(None)
+    try:
+        assert previous == 1 and blas.engine_blas_threads is None
+        conv(np.zeros((2, 1, 6, 6), np.float32))
+    finally:
+        blas.set_engine_blas_threads(previous)
+    with pytest.raises(ValueError, match="positive int or None"):
+        blas.set_engine_blas_threads(0)
