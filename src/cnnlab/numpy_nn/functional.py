@@ -396,18 +396,18 @@ def _chunk_input_grad_flat(grad_out: np.ndarray, weight: np.ndarray, groups: int
     grad_full = np.zeros((out_channels, b, hp, wp), dtype=grad_out.dtype)
     grad_full[:, :, :geo.ho, :geo.wo] = grad_out.transpose(1, 0, 2, 3)
     grad_full = grad_full.reshape(groups, per_group, b * grid)
-    # W^T with rows ordered (p, q, c): (groups, kh*kw*C/groups, O/groups)
-    w_t = weight.reshape(groups, per_group, group_channels, kh, kw).transpose(0, 3, 4, 2, 1)
-    w_t = w_t.reshape(groups, kh * kw * group_channels, per_group)
-    grad_cols = np.matmul(w_t, grad_full).reshape(groups, kh, kw, group_channels * b * grid)
+    # W^T per kernel row p, with rows ordered (q, c): (kh, groups, kw*C/groups, O/groups)
+    w_t = weight.reshape(groups, per_group, group_channels, kh, kw).transpose(3, 0, 4, 2, 1)
+    w_t = np.ascontiguousarray(w_t).reshape(kh, groups, kw * group_channels, per_group)
     block = group_channels * b * grid
     tail = (kh - 1) * dh * wp + (kw - 1) * dw
     flat = np.zeros(channels * b * grid + tail, dtype=grad_out.dtype)
-    for g in range(groups):
-        for p in range(kh):
+    for p in range(kh):  # one kernel row at a time: its column gradients stay in the CPU cache until added
+        grad_cols = np.matmul(w_t[p], grad_full).reshape(groups, kw, block)
+        for g in range(groups):
             for q in range(kw):
                 start = g * block + p * dh * wp + q * dw
-                flat[start:start + block] += grad_cols[g, p, q]
+                flat[start:start + block] += grad_cols[g, q]
     out[...] = flat[:channels * b * grid].reshape(channels, b, hp, wp).transpose(1, 0, 2, 3)
 
 
