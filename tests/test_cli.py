@@ -30,7 +30,7 @@ def results(out: Path) -> dict:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["conv-output"], ["xcorr1d"], ["train"], ["featuremaps"], ["equivariance"], ["run"], ["data"],
+    [[], ["conv-output"], ["xcorr1d"], ["train"], ["compare"], ["featuremaps"], ["equivariance"], ["run"], ["data"],
      ["data", "verify"], ["data", "show"], ["data", "download"]],
 )
 def test_help_everywhere(command):
@@ -148,3 +148,14 @@ def test_equivariance_on_tiny_mnist(tmp_path, tiny_data_root):
     assert len(data["answers"]) == 3 and "Q: " in result.output
     for path in data["figures"].values():
         assert_png(Path(path))
+
+
+def test_compare_own_layers_against_the_library(tmp_path, tiny_data_root):
+    result = invoke("--data-dir", str(tiny_data_root), "compare", "--epochs", "1", "--n-first", "10", "--out",
+                    str(tmp_path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    data = results(tmp_path)
+    assert data["linear"]["mean_after"] == 0 and data["n_first"] == 10 and data["n_test"] == 60
+    own = {row["algorithm"]: row for row in data["accuracy"] if row["network"] == "own"}
+    assert set(own) == {"naive", "im2col"} and all(row["max_logit_diff"] < 1e-4 for row in own.values())
+    assert "own/library" in result.output

@@ -256,6 +256,38 @@ def _trained_network(ctx: click.Context, weights: Path | None, epochs: int, out_
         return train.load_trained(weights)
 
 
+@main.command("compare")
+@weights_option
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs of the LeNet trained when no --weights are given.")
+@click.option("--n-first", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Test images of the seed's short accuracy check.")
+@click.option("--naive/--no-naive", default=True, show_default=True,
+              help="Include the slow reference algorithm (timed on batches of at most 20).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@out_option
+@progress_option
+@click.pass_context
+def compare_command(ctx: click.Context, weights: Path | None, epochs: int, n_first: int, naive: bool, device: str,
+                    out: Path | None, progress: bool) -> None:
+    """Seed 000 tasks 2.1-3.2: own Linear/Conv2d and LeNet vs torch.nn — differences, accuracy, inference time."""
+    from cnnlab import data
+    from cnnlab.experiments import compare
+
+    out_dir = _out_dir(out, "compare")
+    model, config = _trained_network(ctx, weights, epochs, out_dir, progress)
+    if config.model != "lenet":
+        raise click.UsageError(f"compare needs a LeNet run (cnnlab train --recipe cifar-lenet), got {config.model}")
+    with _friendly_errors():
+        test = data.load_dataset("cifar10", "test", ctx.obj["data_dir"], progress=progress)
+    x, y = data.prepare(test, config.normalization)
+    result = compare.run_compare(model.state_dict(), x, y, n_first=n_first,
+                                 algorithms=("naive", "im2col") if naive else ("im2col",), device=device)
+    write_results(out_dir, result.to_dict())
+    click.echo(compare.format_table(result))
+    click.echo(f"\nresults: {out_dir / 'results.json'}")
+
+
 @main.command("featuremaps")
 @weights_option
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
