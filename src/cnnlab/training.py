@@ -7,6 +7,7 @@ images ``x`` float32 ``(N, C, H, W)`` and labels ``y`` int64 ``(N,)``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -147,6 +148,10 @@ class _NumpySteps:
             raise ValueError(f"the NumPy engine runs on the CPU only; got device={str(device)!r}")
         self.model = model
         self.loss_fn = loss_fn
+        # Like torch, skip dL/dx of the data where the model can: nothing uses it, and it is the costliest
+        # gradient of a first convolution.
+        accepts = "need_input_grad" in inspect.signature(model.backward).parameters
+        self.backward_kwargs = {"need_input_grad": False} if accepts else {}
 
     def set_training(self, training: bool) -> None:
         self.model.train() if training else self.model.eval()
@@ -155,8 +160,7 @@ class _NumpySteps:
         optimizer.zero_grad()
         logits = self.model(x)
         loss = float(self.loss_fn(logits, y))
-        # Like torch, skip dL/dx of the data: nothing uses it, and it is the costliest gradient of a first conv.
-        self.model.backward(self.loss_fn.backward(), need_input_grad=False)
+        self.model.backward(self.loss_fn.backward(), **self.backward_kwargs)
         optimizer.step()
         return loss, int((logits.argmax(1) == y).sum())
 
