@@ -113,6 +113,22 @@ def test_im2col_batch_chunks_give_the_same_result(monkeypatch, kwargs):
     check_against(library, own, torch.randn(5, kwargs["in_channels"], 11, 12, dtype=torch.float64), 1e-12)
 
 
+@pytest.mark.parametrize("kwargs", [
+    {"in_channels": 3, "out_channels": 8, "kernel_size": 5},  # LeNet conv1: strips of 4 outputs
+    {"in_channels": 6, "out_channels": 6, "kernel_size": (3, 4), "stride": (2, 3), "groups": 2, "padding": (1, 2)},
+    {"in_channels": 6, "out_channels": 3, "kernel_size": 4, "dilation": (2, 1), "groups": 3, "bias": False,
+     "padding": "same", "padding_mode": "circular"},
+])
+def test_im2col_strips_of_several_outputs(kwargs):
+    """Narrow layers use rows holding the windows of several neighbouring outputs against a banded filter matrix."""
+    library, own = twins(kwargs, torch.float64)
+    x = torch.randn(3, kwargs["in_channels"], 12, 16, dtype=torch.float64)
+    out_w = library(x).shape[-1]
+    out_g = kwargs["out_channels"] // kwargs.get("groups", 1)
+    assert own_functional._width_tile(out_w, out_g, own.kernel_size[1], own.dilation[1]) > 1
+    check_against(library, own, x, 1e-12)
+
+
 def test_float32_small_inputs_agree_within_1e6():
     """The seed's check: mean absolute difference ~1e-8, max below 1e-6 on LeNet's first layer."""
     library, own = twins({"in_channels": 3, "out_channels": 8, "kernel_size": 5}, torch.float32)

@@ -127,6 +127,35 @@ def _conv_naive(x: torch.Tensor, weight: torch.Tensor, spec: Conv2dSpec) -> torc
     return torch.stack(columns, dim=-1).reshape(n, out_channels, out_h, out_w)
 
 
+def _width_tile(out_w: int, out_g: int, kw: int, dw: int) -> int:
+    """How many horizontally adjacent outputs one row of the column matrix serves (1 = classic im2col).
+
+    With few output channels per group the matrix product is narrow and slow; a row holding the window of ``T``
+    neighbouring outputs (a ``kw + T - 1`` wide strip, stride 1) against a banded filter matrix gives it ``T`` times
+    the columns, while the column matrix shrinks. Aim for ~32 product columns, at most ``kw - 1`` outputs per strip
+    (the band's zeros cost at most 2x the multiply-adds), a divisor of the output width (no ragged strip), and only
+    without horizontal dilation.
+    """
+    if dw != 1 or kw == 1:
+        return 1
+    target = min(-(-32 // out_g), kw - 1)
+    return max(t for t in range(1, target + 1) if out_w % t == 0)
+
+
+def _filter_matrix(weight: torch.Tensor, groups: int, tile: int, sw: int, width: int) -> torch.Tensor:
+    """Filters as ``(G, T*O/G, kh*width*C/G)``: columns ordered (kernel row, strip column, channel) like the rows
+    of the column matrix; entry ``[g, t*O/G + o, (i, w, c)] = W[g*O/G + o, c, i, w - t*sw]`` (0 outside the kernel)."""
+    out_channels, cin_g, kh, kw = weight.shape
+    out_g = out_channels // groups
+    if tile == 1:
+        return weight.reshape(groups, out_g, cin_g, kh, kw).permute(0, 1, 3, 4, 2).reshape(groups, out_g, -1)
+    taps = torch.arange(width, device=weight.device)[:, None] - sw * torch.arange(tile, device=weight.device)
+    taps = torch.where((taps >= 0) & (taps < kw), taps, kw)  # tap kw: the zero appended below
+    banded = F.pad(weight, (0, 1))[..., taps]  # (O, C/G, kh, width, T)
+    return banded.reshape(groups, out_g, cin_g, kh, width, tile).permute(0, 5, 1, 3, 4, 2).reshape(
+        groups, tile * out_g, -1)
+
+
 def _conv_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: Conv2dSpec) -> torch.Tensor:
     """All windows as rows of a column matrix (channels-last), times the filters as a matrix (``x`` padded)."""
     n, _, height, width = x.shape
@@ -135,38 +164,39 @@ def _conv_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     out_h, out_w = _output_size(x, spec)
     out_channels, cin_g = weight.shape[:2]
     out_g = out_channels // groups
-    k = kh * kw * cin_g
-    # Filters as (G, kh*kw*C/G, O/G), rows ordered (kernel row, kernel column, channel) like the windows below; a
-    # transposed view of a (G, O/G, K) matrix, the layout MKL multiplies fastest for few output channels.
-    w = weight.reshape(groups, out_g, cin_g, kh, kw).permute(0, 1, 3, 4, 2).reshape(groups, out_g, k).transpose(1, 2)
-    # Channels-last: a window row (kernel column, channel) is then one contiguous run of memory (dilation 1).
+    tile = _width_tile(out_w, out_g, kw, dw)
+    span = (tile - 1) * sw + (kw - 1) * dw + 1  # input columns under one row's strip (dilation gaps included)
+    strip = (span - 1) // dw + 1  # columns kept per strip: every dw-th
+    k = kh * strip * cin_g
+    # A transposed view of a (G, T*O/G, K) matrix: the layout MKL multiplies fastest for few output channels.
+    w = _filter_matrix(weight, groups, tile, sw, strip).transpose(1, 2)
+    b = None if bias is None else bias.view(groups, 1, out_g).repeat(1, tile, 1).view(groups, tile * out_g)
+    # Channels-last: a strip row (columns, channels) is then one contiguous run of memory (dilation 1).
     x = x.permute(0, 2, 3, 1).contiguous().view(n, height, width, groups, cin_g)
 
     limit = IM2COL_CHUNK_BYTES.get(x.device.type)
-    image_bytes = out_h * out_w * k * groups * x.element_size()
-    step = n if limit is None else max(1, limit // max(1, image_bytes))
-    rows = out_h * out_w
-    out = None if step >= n else torch.empty(n * rows, out_channels, dtype=x.dtype, device=x.device)
+    rows = out_h * out_w // tile  # column-matrix rows per image
+    step = n if limit is None else max(1, limit // max(1, rows * k * groups * x.element_size()))
+    out = None if step >= n else torch.empty(n * out_h * out_w, out_channels, dtype=x.dtype, device=x.device)
     for start in range(0, max(n, 1), step):
         chunk = x[start:start + step]
         m = chunk.shape[0]
-        # (m, out_h, out_w, G, C/G, kh_eff, kw_eff) sliding windows, a view; then keep every D-th tap.
-        windows = chunk.unfold(1, (kh - 1) * dh + 1, sh).unfold(2, (kw - 1) * dw + 1, sw)
+        # (m, out_h, out_w / T, G, C/G, kh_eff, span) sliding strips, a view; then keep every D-th tap.
+        windows = chunk.unfold(1, (kh - 1) * dh + 1, sh).unfold(2, span, tile * sw)
         if dh > 1 or dw > 1:
             windows = windows[..., ::dh, ::dw]
         if groups == 1:
             cols = windows.permute(0, 1, 2, 3, 5, 6, 4).reshape(m * rows, k)
-            part = torch.mm(cols, w[0]) if bias is None else torch.addmm(bias, cols, w[0])
+            part = torch.mm(cols, w[0]) if b is None else torch.addmm(b[0], cols, w[0])
         else:
             cols = windows.permute(3, 0, 1, 2, 5, 6, 4).reshape(groups, m * rows, k)
-            part = torch.bmm(cols, w)
-            if bias is not None:
-                part = part + bias.view(groups, 1, out_g)
-            part = part.permute(1, 0, 2).reshape(m * rows, out_channels)
+            part = torch.bmm(cols, w) if b is None else torch.baddbmm(b[:, None], cols, w)
+            part = part.view(groups, m * rows * tile, out_g).permute(1, 0, 2)
+        part = part.reshape(m * out_h * out_w, out_channels)  # rows (image, y, x), a view for groups == 1
         if out is None:
             out = part
         else:
-            out[start * rows:(start + m) * rows] = part
+            out[start * out_h * out_w:(start + m) * out_h * out_w] = part
     return out.view(n, out_h, out_w, out_channels).permute(0, 3, 1, 2)
 
 
