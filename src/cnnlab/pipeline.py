@@ -203,6 +203,18 @@ class _Runner:
         figures = save_figures(result, self.folder("equivariance"))
         return equivariance.section(result, figures), result.to_dict()
 
+    def compare(self) -> tuple[Section, dict]:
+        from cnnlab.experiments import compare
+
+        model = self._trained_model("cifar-lenet")
+        test = data.load_dataset("cifar10", "test", self.root, progress=self.progress)
+        x, y = data.prepare(test, self.plan.cifar.normalization)
+        if not self.plan.compare_full_test:
+            x, y = x[:1000], y[:1000]
+        result = compare.run_compare(model.state_dict(), x, y, n_first=min(self.plan.compare_images, len(y)),
+                                     device=self.plan.device)
+        return compare.section(result), result.to_dict()
+
     def featuremaps(self) -> tuple[Section, dict]:
         from cnnlab.experiments import featuremaps
         from cnnlab.plots.featuremaps import save_figures
@@ -227,6 +239,7 @@ PARTS: tuple[tuple[str, str, str, str | None], ...] = (
     ("equivariance", "Translation equivariance", "equivariance", "mnist"),
     ("cifar_data", "CIFAR-10 images", "cifar_data", "cifar10"),
     ("cifar_training", "CIFAR-10 LeNet training", "cifar_training", "cifar10"),
+    ("compare", "Own layers vs torch.nn", "compare", "cifar10"),
     ("featuremaps", "Feature maps", "featuremaps", "cifar10"),
 )
 PART_KEYS = tuple(part[0] for part in PARTS)
