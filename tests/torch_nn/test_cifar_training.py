@@ -3,8 +3,10 @@
 Seed 000 task 1.2: conv 8@5x5, pool, conv 16@5x5, pool, fc 128, fc 64, fc 10 (``build_model("lenet")``), trained on
 the 45000 training images (5000 held out for validation), tested on the official 10000 test images. Here: 3 epochs
 of SGD (momentum 0.9, weight decay 5e-4) with a one-cycle schedule peaking at lr 0.05, batch 64, standardised inputs,
-no augmentation (it slows learning in so few epochs). The floor (50% test accuracy) proves learning, not the best
-accuracy: the full recipe (25 epochs with crop+flip augmentation) reaches about 65%, see the issue notes.
+no augmentation (it slows learning in so few epochs). Measured (seed 0): validation 41.8 / 51.5 / 60.3% after
+epochs 1 / 2 / 3, test 60.6%; about 7 s per epoch on an idle 2-core CPU. The floor (50% test accuracy) proves
+learning with a wide margin, not the best accuracy: the full recipe (25 epochs with crop+flip augmentation) reaches
+more, see the issue notes.
 """
 
 from __future__ import annotations

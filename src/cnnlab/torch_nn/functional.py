@@ -1,8 +1,8 @@
 """Linear and 2-D convolution written with plain tensor operations; autograd derives the backward passes.
 
 No ``torch.nn.functional.linear`` / ``conv*`` / ``unfold`` and no ``nn.Linear`` / ``nn.Conv*``: the forward passes
-below use only matrix products, sliding-window views (``Tensor.unfold``), reshapes and sums. ``F.pad`` is used to
-apply the non-zero padding modes ("pad, then convolve without padding", as torch defines them).
+below use only matrix products, sliding-window views (``Tensor.unfold``), reshapes and sums. ``F.pad`` applies the
+padding of every mode (torch defines the non-zero modes as "pad, then convolve without padding").
 
 Convolution algorithms (all give the same numbers up to float rounding):
 
@@ -10,10 +10,21 @@ Convolution algorithms (all give the same numbers up to float rounding):
   ``y[s, d, i, j] = sum_{c, n, m} x[s, c, i*S + n*D, j*S + m*D] * W[d, c, n, m] + b[d]``:
   a Python loop over output positions ``(i, j)``, each a sum over the window of elementwise products.
 - ``"im2col"`` (default): every window is gathered from a channels-last sliding-window view into a row of a
-  column matrix, and one matrix product per group and batch chunk computes all outputs at once. The batch is cut into
-  chunks whose column matrix stays small (a few MB on CPU): it stays in cache for the product, and allocations
-  above glibc's mmap threshold (32 MB), which cost a page fault per 4 KiB page on every call, are avoided. The
-  result is returned channels-last (a permuted view, logically NCHW), which pooling layers process fastest.
+  column matrix, and one matrix product per group and batch chunk computes all outputs at once. Two refinements
+  make it fast on the CPU:
+
+  * narrow layers (few output channels per group) put the windows of ``T`` horizontally adjacent outputs into one
+    row (a strip ``kw + T - 1`` columns wide) and multiply by a banded filter matrix with ``T`` times the columns:
+    matrix products with only 8 or 16 columns run far below the BLAS's speed, and the column matrix gets smaller;
+  * the batch is cut into chunks whose column matrix stays small (a few MB): allocations above glibc's mmap
+    threshold (32 MB), which cost a page fault per 4 KiB page on every call, are avoided, and the chunks write into
+    one preallocated output.
+
+  The result is returned channels-last (a permuted view, logically NCHW), which pooling layers process fastest.
+
+Tried and slower here (2-core AMD EPYC, MKL): ``einsum`` over the window view (about 2.5x), a per-image NCHW
+column matrix with a batched product (about 4x), one unchunked column matrix (page faults), and the transposed
+product ``W @ cols^T`` (the transpose back costs what it saves).
 """
 
 from __future__ import annotations
