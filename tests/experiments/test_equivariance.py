@@ -315,3 +315,11 @@ def test_section(tiny_result):
     assert sec.tables[0].rows[0][2] == f"{100 * tiny_result.accuracy['mlp']['original']:.1f}%"
     assert "\n(2) Strides" in sec.paragraphs[2]
     assert isinstance(LayerEquivariance, type)
+
+
+def test_answer_wording_follows_the_sign_of_the_change():
+    from cnnlab.experiments.equivariance import _moves
+
+    assert _moves(0.9, 0.5) == "falls to 50.0% (-40.0 points)"
+    assert _moves(0.5, 0.546) == "rises to 54.6% (+4.6 points)"
+    assert _moves(0.5, 0.5001) == "stays at 50.0%"

@@ -510,7 +510,7 @@ def run_equivariance(
     files, else a missing file raises ``cnnlab.data.DataNotFoundError`` saying how to get it). ``progress``:
     progress bars (training epochs and the shifted evaluations).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from cnnlab.models import build_model
     from cnnlab.training import fit
@@ -649,6 +649,14 @@ def _pts(v: float) -> str:
     return f"{100 * v:.1f} points"
 
 
+def _moves(before: float, after: float) -> str:
+    """'falls to X (-d points)', 'rises to X (+d points)' or 'stays at X': the wording follows the numbers."""
+    if abs(after - before) < 0.0005:
+        return f"stays at {_pct(after)}"
+    verb, sign = ("falls", "-") if after < before else ("rises", "+")
+    return f"{verb} to {_pct(after)} ({sign}{_pts(abs(after - before))})"
+
+
 def _err(v: float) -> str:
     if math.isnan(v):
         return "n/a"
@@ -676,10 +684,11 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
         mlp, cnn = acc["mlp"], acc["cnn"]
         drop_mlp, drop_cnn = mlp["original"] - mlp["shifted"], cnn["original"] - cnn["shifted"]
         parts.append(f"Unshifted, the MLP reaches {_pct(mlp['original'])} and the CNN {_pct(cnn['original'])} "
-                     f"validation accuracy. Shifted {shift_text}, the MLP falls to {_pct(mlp['shifted'])} "
-                     f"(-{_pts(drop_mlp)}) and the CNN to {_pct(cnn['shifted'])} (-{_pts(drop_cnn)}).")
+                     f"validation accuracy. Shifted {shift_text}, the MLP {_moves(mlp['original'], mlp['shifted'])} "
+                     f"and the CNN {_moves(cnn['original'], cnn['shifted'])}.")
         if drop_cnn < drop_mlp - 0.005:
-            parts.append(f"Both suffer, but the CNN loses {_pts(drop_mlp - drop_cnn)} less than the MLP.")
+            both = "Both suffer, but the" if min(drop_mlp, drop_cnn) > 0.005 else "The"
+            parts.append(f"{both} CNN loses {_pts(drop_mlp - drop_cnn)} less than the MLP.")
         elif drop_mlp < drop_cnn - 0.005:
             parts.append(f"In this run the CNN loses {_pts(drop_cnn - drop_mlp)} more than the MLP, so its "
                          "convolutions alone did not make it the more shift-robust model (see question 3).")
@@ -805,8 +814,8 @@ def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
         if "cnn" in acc:
             c = result.curve("cnn", "diagonal")
             parts.append(f"(4) Data: MNIST digits are centred, so the classifier never saw a moved digit during "
-                         f"training; the CNN's accuracy falls from {_pct(c.at(0))} to {_pct(c.at(c.shifts[-1]))} "
-                         f"at {c.shifts[-1]} px diagonally.")
+                         f"training; at {c.shifts[-1]} px diagonally the CNN's accuracy "
+                         f"{_moves(c.at(0), c.at(c.shifts[-1]))} from {_pct(c.at(0))}.")
     # One line per point: the report keeps line breaks.
     out.append((QUESTIONS[2], "\n".join(parts) or "Not measured (no CNN)."))
     return out
