@@ -8,17 +8,20 @@
    ``nn.Conv2d`` on the two LeNet layer shapes at batch 256.
 
 Minor page faults per call are printed with the times: glibc returns freed memory above its thresholds to the
-system, and a call that has to fault its buffers in again is several times slower; the im2col column matrix is
-built in chunks for that reason (see ``cnnlab.torch_nn.functional``).
+system, and a call that has to fault its buffers in again is slower; the im2col column matrix is built in chunks
+for that reason (see ``cnnlab.torch_nn.functional``), yet at batch 256 whether the own network's buffers land on
+trimmed memory depends on the allocation history (0 to ~3000 faults per call, about 1-4 ms). ``--keep-memory``
+asks glibc to keep freed memory (``mallopt``: no trimming, no mmap), which removes that noise for both networks.
 
 Runs with torch's default threads and with one thread (steadier on a busy machine), on the CPU and on CUDA when
 available. Run: ``python benchmarks/bench_torch_engine.py`` (``--quick``: fewer repeats; ``--threads``;
-``--device``).
+``--device``; ``--keep-memory``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import platform
 import resource
@@ -32,6 +35,16 @@ from cnnlab.models import build_model
 from cnnlab.timing import measure, synchronizer
 
 SLOW = {"naive"}  # algorithms timed at the small batch only
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory in the process (no heap trimming, no mmap for large blocks); True if it took."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_threshold, 1 << 30))
 
 
 def faults_per_call(fn: Callable[[], object], calls: int = 5) -> float:
@@ -109,10 +122,15 @@ def main() -> None:
                         help="torch's default thread count, one thread, or both (default)")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                         help="all = the CPU, and CUDA when available")
+    parser.add_argument("--keep-memory", action="store_true",
+                        help="ask glibc to keep freed memory (no page faults from re-allocated buffers)")
     args = parser.parse_args()
+    if args.keep_memory and not keep_freed_memory():
+        raise SystemExit("--keep-memory: mallopt is not available here (not glibc?)")
     repeats, rounds = (5, 2) if args.quick else (15, 3)
     print(f"cnnlab torch_nn vs torch.nn -- torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+          f"{os.cpu_count()} CPUs" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+          + (", glibc keeps freed memory" if args.keep_memory else ""))
     if args.device in ("all", "cpu"):
         default_threads = torch.get_num_threads()
         for threads in {"both": (default_threads, 1), "default": (default_threads,), "1": (1,)}[args.threads]:
