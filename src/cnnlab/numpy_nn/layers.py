@@ -233,6 +233,15 @@ class _Pool2d(Module):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
         return text + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
 
+    def backward(self, grad_out: Any) -> np.ndarray:
+        """dL/dx ``(N, C, H, W)`` from dL/dy: each window's share (``_window_backward``), then unpadded."""
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        cache, out_shape = self._cache
+        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
+        ph, pw = self.padding
+        return F.pad2d_backward(self._window_backward(grad, cache), ((ph, ph), (pw, pw)))
+
     def _output_hw(self, layer: str, shape: tuple[int, ...]) -> tuple[int, int]:
         check_image_batch(layer, shape)
         try:
@@ -265,13 +274,7 @@ class MaxPool2d(_Pool2d):
         self._cache = (cache, y.shape)
         return y
 
-    def backward(self, grad_out: Any) -> np.ndarray:
-        if self._cache is None:
-            raise no_forward_error(self._label())
-        cache, out_shape = self._cache
-        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
-        ph, pw = self.padding
-        return F.pad2d_backward(F.max_pool2d_backward(grad, cache), ((ph, ph), (pw, pw)))
+    _window_backward = staticmethod(F.max_pool2d_backward)
 
 
 class AvgPool2d(_Pool2d):
@@ -304,13 +307,7 @@ class AvgPool2d(_Pool2d):
         self._cache = (cache, y.shape)
         return y
 
-    def backward(self, grad_out: Any) -> np.ndarray:
-        if self._cache is None:
-            raise no_forward_error(self._label())
-        cache, out_shape = self._cache
-        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
-        ph, pw = self.padding
-        return F.pad2d_backward(F.avg_pool2d_backward(grad, cache), ((ph, ph), (pw, pw)))
+    _window_backward = staticmethod(F.avg_pool2d_backward)
 
 
 class ReLU(Module):
