@@ -159,3 +159,9 @@ def test_compare_own_layers_against_the_library(tmp_path, tiny_data_root):
     own = {row["algorithm"]: row for row in data["accuracy"] if row["network"] == "own"}
     assert set(own) == {"naive", "im2col"} and all(row["max_logit_diff"] < 1e-4 for row in own.values())
     assert "own/library" in result.output
+
+
+def test_data_dir_works_after_the_command_name_too(tmp_path, tiny_data_root):
+    result = invoke("data", "show", "mnist", "--data-dir", str(tiny_data_root), "-n", "4", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert_png(tmp_path / "mnist-train-samples.png")

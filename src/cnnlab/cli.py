@@ -106,6 +106,15 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None:
+        ctx.obj["data_dir"] = value
+    return value
+
+
+#: ``--data-dir`` also after the command name (``cnnlab train --data-dir X``), overriding the global one.
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+                               callback=_set_data_dir, help="Data root (same as cnnlab --data-dir).")
 out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                           help="Output folder [default: runs/<command>-<time>].")
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True,
@@ -185,6 +194,7 @@ def xcorr1d_command(x: str, w: str, b: float, y: str, lr: float, stride: int, ou
 
 # ------------------------------------------------------------------------------------------------------------- train
 @main.command("train")
+@data_dir_option
 @click.option("--recipe", default="mnist-seed", show_default=True,
               type=click.Choice(["mnist-seed", "mnist-better", "mlp-seed", "cifar-lenet"]),
               help="Starting settings; the options below override them.")
@@ -257,6 +267,7 @@ def _trained_network(ctx: click.Context, weights: Path | None, epochs: int, out_
 
 
 @main.command("compare")
+@data_dir_option
 @weights_option
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the LeNet trained when no --weights are given.")
@@ -289,6 +300,7 @@ def compare_command(ctx: click.Context, weights: Path | None, epochs: int, n_fir
 
 
 @main.command("featuremaps")
+@data_dir_option
 @weights_option
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the LeNet trained when no --weights are given.")
@@ -320,6 +332,7 @@ def featuremaps_command(ctx: click.Context, weights: Path | None, epochs: int, n
 
 
 @main.command("equivariance")
+@data_dir_option
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="numpy", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
@@ -366,6 +379,7 @@ dataset_argument = click.argument("dataset", type=click.Choice(["mnist", "cifar1
 
 
 @data_group.command("download")
+@data_dir_option
 @dataset_argument
 @click.option("--force", is_flag=True, help="Download again even if the files are present.")
 @progress_option
@@ -380,6 +394,7 @@ def data_download(ctx: click.Context, dataset: str, force: bool, progress: bool)
 
 
 @data_group.command("verify")
+@data_dir_option
 @dataset_argument
 @click.pass_context
 def data_verify(ctx: click.Context, dataset: str) -> None:
@@ -395,6 +410,7 @@ def data_verify(ctx: click.Context, dataset: str) -> None:
 
 
 @data_group.command("show")
+@data_dir_option
 @dataset_argument
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
 @click.option("-n", "count", type=click.IntRange(1, 200), default=24, show_default=True, help="Number of images.")
@@ -415,6 +431,7 @@ def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Pat
 
 # --------------------------------------------------------------------------------------------------------------- run
 @main.command("run")
+@data_dir_option
 @click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part in under 2 minutes.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
