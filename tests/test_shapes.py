@@ -131,3 +131,20 @@ def test_check_image_batch_messages():
     with pytest.raises(ValueError, match=r"expected input with 3 channels .* got shape \(4, 1, 32, 32\).*grayscale"):
         check_image_batch("conv1", (4, 1, 32, 32), 3)
     check_image_batch("conv1", (4, 3, 32, 32), 3)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_assigning_a_conv_attribute_changes_the_geometry_it_computes(engine):
+    from cnnlab import numpy_nn, torch_nn
+
+    conv = (numpy_nn if engine == "numpy" else torch_nn).Conv2d(2, 3, 3)
+    x = np.ones((1, 2, 8, 8), np.float32)
+    x = torch.from_numpy(x) if engine == "torch" else x
+    assert tuple(conv(x).shape) == (1, 3, 6, 6)
+    conv.padding = 1  # as torch users do; the layer must not keep computing with the old padding
+    conv.stride = 2
+    assert (conv.padding, conv.stride) == ((1, 1), (2, 2))
+    assert tuple(conv(x).shape) == (1, 3, 4, 4)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        conv.stride = 0
+    assert conv.stride == (2, 2)

@@ -202,3 +202,34 @@ def check_image_batch(layer: str, shape: Sequence[int], expected_channels: int |
             f"{layer}: expected input with {expected_channels} channels (N, {expected_channels}, H, W), "
             f"got shape {shape} with {shape[1]} channels.{channel_hint(shape, expected_channels)}"
         )
+
+
+def _spec_field(name: str) -> property:
+    def get(self: ConvArguments) -> object:
+        return getattr(self.spec, name)
+
+    def set_(self: ConvArguments, value: object) -> None:
+        args = {field: getattr(self.spec, field) for field in _CONV_ARGUMENTS}
+        self.spec = Conv2dSpec.from_args(**{**args, name: value})
+
+    return property(get, set_, doc=f"``{name}`` as torch names it; assigning re-validates the geometry.")
+
+
+_CONV_ARGUMENTS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                   "padding_mode")
+
+
+class ConvArguments:
+    """Mixin for conv layers of both engines: torch's attribute names (``stride``, ``padding``, ...) read the layer's
+    validated ``spec``, and assigning one (``conv.padding = 2``) rebuilds it, so the geometry a layer computes can
+    never disagree with what its attributes say."""
+
+    spec: Conv2dSpec
+    in_channels = _spec_field("in_channels")
+    out_channels = _spec_field("out_channels")
+    kernel_size = _spec_field("kernel_size")
+    stride = _spec_field("stride")
+    padding = _spec_field("padding")
+    dilation = _spec_field("dilation")
+    groups = _spec_field("groups")
+    padding_mode = _spec_field("padding_mode")

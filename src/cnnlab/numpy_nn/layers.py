@@ -16,7 +16,7 @@ from cnnlab.numpy_nn import init
 from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
 from cnnlab.numpy_nn.blas import engine_blas
 from cnnlab.numpy_nn.module import Module, Parameter
-from cnnlab.shapes import Conv2dSpec, check_image_batch, conv_output_size, to_pair
+from cnnlab.shapes import Conv2dSpec, ConvArguments, check_image_batch, conv_output_size, to_pair
 
 __all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "ReLU"]
 
@@ -85,7 +85,7 @@ class Linear(Module):
             return (grad2 @ weight).reshape(in_shape)
 
 
-class Conv2d(Module):
+class Conv2d(ConvArguments, Module):
     r"""2-D convolution (cross-correlation, as ``torch.nn.Conv2d``) over inputs ``(N, C_in, H, W)``.
 
     Output ``(N, C_out, H_out, W_out)`` with, per spatial dimension,
@@ -112,9 +112,6 @@ class Conv2d(Module):
         except (TypeError, ValueError) as error:
             raise type(error)(f"Conv2d: {error}") from None
         self.spec = spec
-        self.in_channels, self.out_channels = spec.in_channels, spec.out_channels
-        self.kernel_size, self.stride, self.dilation = spec.kernel_size, spec.stride, spec.dilation
-        self.padding, self.groups, self.padding_mode = spec.padding, spec.groups, spec.padding_mode
         self.algorithm = algorithm
         self.weight = Parameter(np.zeros((spec.out_channels, spec.in_channels // spec.groups, *spec.kernel_size)),
                                 dtype=dtype)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import init
 
-from cnnlab.shapes import Conv2dSpec
+from cnnlab.shapes import Conv2dSpec, ConvArguments
 from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d, linear
 
 
@@ -56,7 +56,7 @@ class Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class Conv2d(nn.Module):
+class Conv2d(ConvArguments, nn.Module):
     """2-D cross-correlation over ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``) inputs, like ``nn.Conv2d``.
 
     ``weight``: ``(out_channels, in_channels / groups, kH, kW)``, ``bias``: ``(out_channels,)``, both
@@ -84,14 +84,6 @@ class Conv2d(nn.Module):
             raise ValueError(f"algorithm must be one of {list(CONV_ALGORITHMS)}, but got algorithm={algorithm!r}")
         self.spec = spec
         self.algorithm = algorithm
-        self.in_channels = spec.in_channels
-        self.out_channels = spec.out_channels
-        self.kernel_size = spec.kernel_size
-        self.stride = spec.stride
-        self.padding = spec.padding
-        self.dilation = spec.dilation
-        self.groups = spec.groups
-        self.padding_mode = spec.padding_mode
         self.weight = nn.Parameter(torch.empty((out_channels, in_channels // groups, *spec.kernel_size), **factory))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels, **factory))
