@@ -99,12 +99,12 @@ display(Image(plot_samples(mnist["train"].images, mnist["train"].labels, OUT / "
 #
 # Per spatial dimension, with input size I, kernel size K, stride S, padding P on each side and dilation D
 # (1 for an ordinary kernel): **O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1**. With D = 1 this is the seed's
-# ⌊(I − K + 2P) / S⌋ + 1. `cnnlab.shapes.conv_output_size` is the one place the formula lives; every layer of both
+# ⌊(I − K + 2P) / S⌋ + 1. `cnnlab.geometry.conv_output_size` is the one place the formula lives; every layer of both
 # engines calls it.
 
 # %%
 from cnnlab.experiments import conv_output
-from cnnlab.shapes import conv_output_size
+from cnnlab.geometry import conv_output_size
 
 print("MNIST CNN conv1:", conv_output_size(28, 4, stride=2, padding=1))
 print("rectangular input, per-dimension settings:", conv_output_size((28, 32), (3, 5), stride=(1, 2), padding=1))

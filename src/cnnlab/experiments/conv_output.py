@@ -3,7 +3,7 @@ examples — the seeds' own layers, the padding/stride/dilation variants, a 'sam
 
     O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1        (I input, K kernel, S stride, P padding per side, D dilation)
 
-The sizes come from :func:`cnnlab.shapes.conv_output_size`, the one place the formula lives; this module only
+The sizes come from :func:`cnnlab.geometry.conv_output_size`, the one place the formula lives; this module only
 lays the arithmetic out so it can be followed by hand.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cnnlab.shapes import IntOrSeq, conv_output_size
+from cnnlab.geometry import IntOrSeq, conv_output_size
 
 FORMULA = "O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1"
 
@@ -78,7 +78,7 @@ def conv_output(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 
                 dilation: IntOrSeq = 1, *, name: str = "", note: str = "") -> ConvCase:
     """The output size of one geometry per dimension, with the worked formula.
 
-    Arguments as :func:`cnnlab.shapes.conv_output_size` (an int, or one entry per dimension; ints are broadcast).
+    Arguments as :func:`cnnlab.geometry.conv_output_size` (an int, or one entry per dimension; ints are broadcast).
     An impossible or malformed geometry does not raise: the case comes back with ``output_size=None`` and
     ``error`` saying why (check ``case.possible``).
     """

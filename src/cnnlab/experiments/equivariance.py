@@ -113,7 +113,7 @@ class AxisGeometry:
 
 def _layer_window(layer: Any) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]] | None:
     """``(kernel, stride, padding before, dilation)`` as (y, x) pairs of a conv or pooling layer, else None."""
-    from cnnlab.shapes import resolve_padding, to_pair
+    from cnnlab.geometry import resolve_padding, to_pair
 
     spec = getattr(layer, "spec", None)
     if spec is not None and hasattr(spec, "padding_sides"):

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cnnlab.shapes import conv_output_size
+from cnnlab.geometry import conv_output_size
 
 DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
                             "stride": 1}

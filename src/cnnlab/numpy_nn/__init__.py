@@ -22,7 +22,7 @@ from cnnlab.numpy_nn.layers import AvgPool2d, Conv2d, Dropout, Flatten, Identity
 from cnnlab.numpy_nn.losses import CrossEntropyLoss, MSELoss
 from cnnlab.numpy_nn.module import Module, Parameter, Sequential, to_numpy_state_dict, to_torch_state_dict
 from cnnlab.numpy_nn.optim import SGD, Adam, OneCycleLR, Optimizer
-from cnnlab.shapes import conv_output_size
+from cnnlab.geometry import conv_output_size
 
 __all__ = [
     "SGD", "Adam", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GradcheckError", "Identity",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.plots.style import new_figure, save_figure
-from cnnlab.shapes import channel_hint
+from cnnlab.geometry import channel_hint
 
 
 def _check_images(images: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnlab.plots.style import COLORS, new_figure, save_figure
-from cnnlab.shapes import conv_output_size
+from cnnlab.geometry import conv_output_size
 
 #: Longest input drawn; beyond this the cells get too small to read.
 MAX_CELLS = 40

@@ -34,7 +34,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from cnnlab.shapes import Conv2dSpec, channel_hint, conv_output_size
+from cnnlab.geometry import Conv2dSpec, channel_hint, conv_output_size
 
 CONV_ALGORITHMS = ("im2col", "naive")
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import init
 
-from cnnlab.shapes import Conv2dSpec, ConvArguments
+from cnnlab.geometry import Conv2dSpec, ConvArguments
 from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d, linear
 
 

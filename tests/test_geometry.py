@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from cnnlab.shapes import Conv2dSpec, channel_hint, check_image_batch, conv_output_size, resolve_padding, to_pair
+from cnnlab.geometry import Conv2dSpec, channel_hint, check_image_batch, conv_output_size, resolve_padding, to_pair
 
 
 @pytest.mark.parametrize(
