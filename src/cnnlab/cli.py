@@ -1,15 +1,21 @@
-"""The ``cnnlab`` command line: parse, call the library, print a short summary. No logic lives here.
+"""The ``cnnlab`` command line: parse, call the library, print. No experiment logic lives here.
+
+Every experiment command is generated from its registry entry (:mod:`cnnlab.registry`): its options come from the
+settings' fields (:mod:`cnnlab.options`), so a new experiment appears here, in ``--help`` and in ``cnnlab run``
+without touching this file. ``train`` takes its options from :class:`~cnnlab.training.TrainConfig` the same way.
 
 Each command writes ``results.json`` and its figures into its own output folder (``--out``, default
-``runs/<command>-<time>``). Bad arguments are usage errors (exit 2); data and training problems print one clear
-message (exit 1).
+``runs/<command>-<time>``). Bad arguments are usage errors (exit 2), checked before any data is read; expected
+failures (missing data, a wrong weights folder, a diverged run) print one clear message (exit 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+import types
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +24,10 @@ from typing import Any
 import click
 
 from cnnlab import __version__
+from cnnlab.options import OptionInfo, option_info
 
-ENGINE_CHOICES = ("torch", "torch-own", "numpy")
 
-
+# ------------------------------------------------------------------------------------------------------ output
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
@@ -49,66 +55,102 @@ def _out_dir(out: Path | None, command: str) -> Path:
 def _friendly_errors() -> Iterator[None]:
     """Turn the library's expected failures into one-line CLI errors (exit 1) instead of tracebacks."""
     from cnnlab.data import DataError
+    from cnnlab.errors import UserError
     from cnnlab.training import TrainingDiverged
 
     try:
         yield
-    except (DataError, TrainingDiverged, FileNotFoundError) as error:
+    except (DataError, TrainingDiverged, UserError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
 
 
-def _int_list(text: str, name: str) -> tuple[int, ...]:
+# ------------------------------------------------------------------------------------- options from settings
+def _inner_type(annotation: Any) -> tuple[Any, bool]:
+    """``(type, optional)`` of a field annotation: ``int | None`` -> ``(int, True)``."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def _sequence_parser(item: type, name: str, length: int | None) -> Callable[[Any, Any, Any], Any]:
+    """A click callback turning ``"1,2,3"`` (or ``"1 2 3"``) into a tuple of ``item``."""
+    def parse(_ctx: Any, _param: Any, text: str | None) -> tuple[Any, ...] | None:
+        if text is None:
+            return None
+        if not isinstance(text, str):  # the field's default, already a tuple
+            return tuple(text)
+        parts = text.replace(",", " ").split()
+        try:
+            values = tuple(item(v) for v in parts)
+        except ValueError:
+            raise click.BadParameter(f"expected {item.__name__}s separated by commas, like '1,2', got {text!r}",
+                                     param_hint=name) from None
+        if not values or (length is not None and len(values) != length):
+            raise click.BadParameter(f"expected {length or 'at least one'} value(s), got {text!r}", param_hint=name)
+        return values
+    return parse
+
+
+def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionInfo, *,
+                  overrides: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option for one settings field; with ``overrides`` its default is None (= keep the base value)."""
+    name = "--" + field.name.replace("_", "-")
+    kind, optional = _inner_type(annotation)
+    default = None if overrides else field.default
+    shown: Any = not overrides
+    choices = info.choice_list()
+    kwargs: dict[str, Any] = {"help": info.help, "default": default}
+    if kind is bool:
+        return click.option(f"{name}/--no-{field.name.replace('_', '-')}", show_default=shown, **kwargs)
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        length = None if len(args) == 2 and args[1] is Ellipsis else len(args)
+        if isinstance(default, tuple):
+            kwargs["default"] = ",".join(map(str, default))
+        metavar = info.metavar or (",".join(choices[:2]) + ",..." if choices else "A,B,...")
+        return click.option(name, type=str, callback=_sequence_parser(args[0], name, length), metavar=metavar,
+                            show_default=shown and default is not None, **kwargs)
+    click_type: Any
+    if choices is not None:
+        click_type = click.Choice(choices)
+    elif kind is int:
+        click_type = click.IntRange(min=info.minimum, max=info.maximum)  # type: ignore[arg-type]
+    elif kind is float:
+        click_type = click.FloatRange(min=info.minimum, max=info.maximum, min_open=info.min_open)
+    elif kind is Path:
+        click_type = click.Path(exists=True, path_type=Path)
+    else:
+        click_type = str
+    return click.option(name, type=click_type, metavar=info.metavar, show_default=shown and not optional,
+                        **kwargs)
+
+
+def settings_options(settings_type: type, *, overrides: bool = False) -> list[Callable[..., Any]]:
+    """Click options for every CLI field of a settings dataclass (see :mod:`cnnlab.options`)."""
+    hints = typing.get_type_hints(settings_type)
+    decorators = []
+    for field in dataclasses.fields(settings_type):
+        info = option_info(field)
+        if info is not None and info.cli:
+            decorators.append(_click_option(field, hints[field.name], info, overrides=overrides))
+    return decorators
+
+
+def _make_settings(settings_type: type, values: dict[str, Any], base: Any = None) -> Any:
+    """Settings from parsed options (``None`` = keep ``base``'s value); a bad value or combination is a usage
+    error naming the option."""
+    given = {k: v for k, v in values.items() if v is not None}
     try:
-        values = tuple(int(v) for v in text.replace(",", " ").split())
-    except ValueError as error:
-        raise click.BadParameter(f"expected integers like '28' or '28,20', got {text!r}", param_hint=name) from error
-    if not values:
-        raise click.BadParameter("expected at least one integer", param_hint=name)
-    return values
+        return dataclasses.replace(base, **given) if base is not None else settings_type(**given)
+    except (ValueError, TypeError) as error:
+        raise click.UsageError(str(error)) from error
 
 
-def _float_list(text: str, name: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.replace(",", " ").split()]
-    except ValueError as error:
-        raise click.BadParameter(f"expected numbers like '1,2,3', got {text!r}", param_hint=name) from error
-    if not values:
-        raise click.BadParameter("expected at least one number", param_hint=name)
-    return values
-
-
-def _scalar_or_tuple(values: tuple[int, ...]) -> int | tuple[int, ...]:
-    return values[0] if len(values) == 1 else values
-
-
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as aligned plain-text columns."""
-    from cnnlab.report import format_value
-
-    cells = [[str(c) for c in columns]] + [[format_value(v).replace("\n", "; ") for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _echo_tables(section: Any) -> None:
-    """Print a report section's tables as text (the CLI shows what the report shows)."""
-    for table in section.tables:
-        if table.caption:
-            click.echo(f"\n{table.caption}:")
-        click.echo(_table(table.columns, table.rows))
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
+# ---------------------------------------------------------------------------------------------- common options
 def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
     if value is not None:
-        ctx.obj["data_dir"] = value
+        ctx.ensure_object(dict)["data_dir"] = value
     return value
 
 
@@ -121,261 +163,143 @@ progress_option = click.option("--progress/--no-progress", default=True, show_de
                                help="Show progress bars on stderr.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def _apply(decorators: list[Callable[..., Any]], fn: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+# -------------------------------------------------------------------------------------------- experiment commands
+def experiment_command(name: str) -> click.Command:
+    """The ``cnnlab NAME`` command of registry entry ``name``: its settings as options, then run, figures,
+    ``results.json`` and the section printed as text."""
+    from cnnlab.registry import get_entry
+
+    entry = get_entry(name)
+    experiment = entry.experiment
+
+    def callback(out: Path | None, progress: bool, train: bool = False, **values: Any) -> None:
+        from cnnlab.experiments.base import Context
+        from cnnlab.report import render_text
+
+        settings = _make_settings(experiment.settings, values)
+        out_dir = _out_dir(out, name)
+        context = Context(out_dir, click.get_current_context().obj.get("data_dir"), progress=progress,
+                          train_missing=train)
+        with _friendly_errors():
+            result = experiment.run(settings, context)
+        figures = entry.figures(result, out_dir)
+        section = entry.section(result, figures)
+        path = write_results(out_dir, {**result.to_dict(), "figures": {k: str(p) for k, p in figures.items()}})
+        click.echo(render_text(section))
+        lines = [f"figures: {', '.join(str(p) for p in figures.values())}"] if figures else []
+        click.echo("\n" + "\n".join([*lines, f"results: {path}"]))
+
+    options = [data_dir_option, *settings_options(experiment.settings), out_option, progress_option]
+    if experiment.uses_networks:
+        options.append(click.option("--train", is_flag=True,
+                                    help="Train the network now when --weights is not given (its recipe's settings)."))
+    return click.command(name, help=experiment.summary)(_apply(options, callback))
+
+
+class _LabGroup(click.Group):
+    """The top-level group: the hand-written commands plus one generated command per registered experiment."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from cnnlab.registry import entries
+
+        return sorted({*super().list_commands(ctx), *(e.name for e in entries() if e.command)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        from cnnlab.registry import entries
+
+        if any(e.name == cmd_name and e.command for e in entries()):
+            return experiment_command(cmd_name)
+        return None
+
+
+@click.group(cls=_LabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="cnnlab")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CNNLAB_DATA",
               help="Data root holding MNIST/raw and cifar-10-batches-py [default: $CNNLAB_DATA, else ./data].")
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
-    ctx.obj = {"data_dir": data_dir}
+    ctx.ensure_object(dict)
+    ctx.obj.setdefault("data_dir", data_dir)
 
 
-# ---------------------------------------------------------------------------------------------- conv-output, xcorr1d
-@main.command("conv-output")
-@click.option("--input", "input_size", help="Input size per dimension, e.g. 28 or 32,20.")
-@click.option("--kernel", "kernel_size", help="Kernel size per dimension, e.g. 5 or 3,5.")
-@click.option("--stride", default="1", show_default=True, help="Stride per dimension.")
-@click.option("--padding", default="0", show_default=True, help="Zero padding per side, per dimension.")
-@click.option("--dilation", default="1", show_default=True, help="Dilation per dimension.")
-@out_option
-def conv_output_command(input_size: str | None, kernel_size: str | None, stride: str, padding: str, dilation: str,
-                        out: Path | None) -> None:
-    """Output size of a convolution, O = floor((I + 2P - D(K-1) - 1)/S) + 1, and the seed's table of examples."""
-    from cnnlab.experiments import conv_output
+# ------------------------------------------------------------------------------------------------------- train
+def _recipe_choices() -> list[str]:
+    from cnnlab.training import RECIPES
 
-    if (input_size is None) != (kernel_size is None):
-        raise click.UsageError("give both --input and --kernel (or neither, for the table of examples)")
-    args = {}
-    if input_size is not None:
-        args = {name: _scalar_or_tuple(_int_list(text, f"--{name.split('_')[0]}")) for name, text in
-                (("input_size", input_size), ("kernel_size", kernel_size), ("stride", stride), ("padding", padding),
-                 ("dilation", dilation))}
-    try:
-        result = conv_output.run(**args)
-    except (ValueError, TypeError) as error:
-        raise click.UsageError(str(error)) from error
-    out_dir = _out_dir(out, "conv-output")
-    write_results(out_dir, result.to_dict())
-    click.echo(f"formula: {result.formula}")
-    if result.query is not None:
-        query = result.query
-        answer = " x ".join(map(str, query.output_size)) if query.possible else f"impossible: {query.error}"
-        click.echo(f"\nyour geometry: output {answer}\n")
-    _echo_tables(conv_output.section(result))
-    click.echo(f"\nresults: {out_dir / 'results.json'}")
+    return list(RECIPES)
 
 
-@main.command("xcorr1d")
-@click.option("--x", "x", default="1,2,3,4", show_default=True, help="Input vector.")
-@click.option("--w", "w", default="2,1,3", show_default=True, help="Kernel (not flipped: cross-correlation).")
-@click.option("--b", "b", default=1.0, show_default=True, type=float, help="Scalar bias.")
-@click.option("--y", "y", default="2,4", show_default=True, help="Targets, one per output.")
-@click.option("--lr", default=0.01, show_default=True, type=float, help="Learning rate of the update.")
-@click.option("--stride", default=1, show_default=True, type=int, help="Stride (no padding).")
-@out_option
-def xcorr1d_command(x: str, w: str, b: float, y: str, lr: float, stride: int, out: Path | None) -> None:
-    """Seed 004's pen-and-paper task: 1-D cross-correlation forward, loss, backward, update, second forward."""
-    from cnnlab.experiments import xcorr1d
+def _train_options() -> list[Callable[..., Any]]:
+    from cnnlab.training import TrainConfig
 
-    try:
-        result = xcorr1d.worked_example(_float_list(x, "--x"), _float_list(w, "--w"), b, _float_list(y, "--y"), lr,
-                                        stride)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from error
-    out_dir = _out_dir(out, "xcorr1d")
-    figures = xcorr1d.save_figures(result, out_dir)
-    write_results(out_dir, {**result.to_dict(), "figures": figures})
-    for step in result.steps:
-        click.echo(f"{step.name:>8}  {step.formula} = {step.value:g}")
-    click.echo(f"\nloss {result.loss:g} -> {result.loss_new:g} after one step (autograd agrees to "
-               f"{result.torch_max_abs_diff:.1e})\nresults: {out_dir / 'results.json'}")
+    return settings_options(TrainConfig, overrides=True)
 
 
-# ------------------------------------------------------------------------------------------------------------- train
-@main.command("train")
-@data_dir_option
-@click.option("--recipe", default="mnist-seed", show_default=True,
-              type=click.Choice(["mnist-seed", "mnist-better", "mlp-seed", "cifar-lenet"]),
-              help="Starting settings; the options below override them.")
-@click.option("--model", type=click.Choice(["lenet", "mnist-cnn", "mnist-mlp"]), help="Network (sets the dataset).")
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), help="Layer family: torch.nn, own torch, or NumPy.")
-@click.option("--epochs", type=click.IntRange(min=1))
-@click.option("--batch-size", type=click.IntRange(min=1))
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]))
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (peak lr for onecycle).")
-@click.option("--momentum", type=click.FloatRange(min=0, max=1))
-@click.option("--weight-decay", type=click.FloatRange(min=0))
-@click.option("--schedule", type=click.Choice(["none", "onecycle"]))
-@click.option("--normalization", type=click.Choice(["unit", "standard"]), help="[0,1] pixels or per-channel z-score.")
-@click.option("--augment/--no-augment", default=None, help="Random crop (pad 4) and horizontal flip.")
-@click.option("--max-datapoints", type=click.IntRange(min=1), help="Use only the first N training images.")
-@click.option("--val-source", type=click.Choice(["holdout", "test"]), help="CIFAR-10: validate on a holdout or test.")
-@click.option("--seed", type=int)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--conv-algorithm", type=click.Choice(["im2col", "loops2", "naive"]),
-              help="Own Conv2d algorithm (engines torch-own and numpy).")
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
-@out_option
-@progress_option
-@click.pass_context
-def train_command(ctx: click.Context, recipe: str, out: Path | None, resume: bool, progress: bool,
-                  **overrides: Any) -> None:
-    """Train a seed network with either engine; writes model.pt, curves.png, results.json."""
-    from cnnlab.experiments import train
+def _train_callback(recipe: str, out: Path | None, resume: bool, progress: bool, **overrides: Any) -> None:
+    from cnnlab.plots.curves import plot_history
+    from cnnlab.plots.training import run_title
+    from cnnlab.report import text_table
+    from cnnlab.training import get_recipe, train_model
 
     if resume and out is None:
         raise click.UsageError("--resume needs --out pointing at the folder of the run to continue")
+    config = _make_settings(type(get_recipe(recipe).config), overrides, base=get_recipe(recipe).config)
     try:
-        config = train.recipe(recipe, **overrides)
         config.validate()
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     out_dir = _out_dir(out, "train")
     click.echo(f"training {config.model} ({config.engine} engine) on {config.dataset} -> {out_dir}", err=True)
     with _friendly_errors():
-        result = train.train_model(config, out_dir, root=ctx.obj["data_dir"], resume=resume, progress=progress)
+        result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"), resume=resume,
+                             progress=progress)
+    result.files["curves"] = plot_history(result.history, out_dir / "curves.png", title=run_title(result))
     write_results(out_dir, result.to_dict())
     history = result.history
     rows = [[r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.seconds] for r in history.records]
-    click.echo(_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
+    click.echo(text_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
     if history.interrupted:
         click.echo(f"interrupted: {history.epochs} finished epochs kept (resume with --resume --out {out_dir})")
     click.echo(f"test accuracy {result.test_acc:.4f} on {result.test_size} images; {result.parameters} parameters; "
                f"{result.seconds:.1f} s\nfiles: {', '.join(str(p) for p in result.files.values())}")
 
 
-# ----------------------------------------------------------------------------------------- featuremaps, equivariance
-weights_option = click.option(
-    "--weights", type=click.Path(exists=True, path_type=Path),
-    help="Folder of a 'cnnlab train' run (model.pt + config.json) [default: train the CIFAR-10 LeNet first].")
+train_command = click.command(
+    "train", help="Train a seed network with any engine; writes model.pt, config.json, curves.png, results.json.",
+)(_apply([
+    data_dir_option,
+    click.option("--recipe", default="mnist-seed", show_default=True, type=click.Choice(_recipe_choices()),
+                 help="Starting settings; the options below override them."),
+    *_train_options(),
+    click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
+    out_option, progress_option,
+], _train_callback))
+main.add_command(train_command)
 
 
-def _trained_network(ctx: click.Context, weights: Path | None, epochs: int, out_dir: Path, progress: bool) -> tuple:
-    """The network in ``weights``, or a LeNet trained now with the cifar-lenet recipe for ``epochs`` epochs."""
-    from cnnlab.experiments import train
+# -------------------------------------------------------------------------------------------------------- data
+def _dataset_choices() -> list[str]:
+    from cnnlab.data import DATASETS
 
-    if weights is None:
-        click.echo(f"no --weights given: training the CIFAR-10 LeNet for {epochs} epochs first", err=True)
-        config = train.recipe("cifar-lenet", epochs=epochs)
-        with _friendly_errors():
-            result = train.train_model(config, out_dir / "lenet", root=ctx.obj["data_dir"], progress=progress)
-        click.echo(f"trained: test accuracy {result.test_acc:.4f}", err=True)
-        weights = result.out_dir
-    with _friendly_errors():
-        return train.load_trained(weights)
+    return list(DATASETS)
 
 
-@main.command("compare")
-@data_dir_option
-@weights_option
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Epochs of the LeNet trained when no --weights are given.")
-@click.option("--n-first", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Test images of the seed's short accuracy check.")
-@click.option("--naive/--no-naive", default=True, show_default=True,
-              help="Include the slow reference algorithm (timed on batches of at most 20).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@out_option
-@progress_option
-@click.pass_context
-def compare_command(ctx: click.Context, weights: Path | None, epochs: int, n_first: int, naive: bool, device: str,
-                    out: Path | None, progress: bool) -> None:
-    """Seed 000 tasks 2.1-3.2: own Linear/Conv2d and LeNet vs torch.nn — differences, accuracy, inference time."""
-    from cnnlab import data
-    from cnnlab.experiments import compare
-
-    out_dir = _out_dir(out, "compare")
-    model, config = _trained_network(ctx, weights, epochs, out_dir, progress)
-    if config.model != "lenet":
-        raise click.UsageError(f"compare needs a LeNet run (cnnlab train --recipe cifar-lenet), got {config.model}")
-    with _friendly_errors():
-        test = data.load_dataset("cifar10", "test", ctx.obj["data_dir"], progress=progress)
-    x, y = data.prepare(test, config.normalization)
-    result = compare.run_compare(model.state_dict(), x, y, n_first=n_first,
-                                 algorithms=("naive", "im2col") if naive else ("im2col",), device=device)
-    write_results(out_dir, result.to_dict())
-    click.echo(compare.format_table(result))
-    click.echo(f"\nresults: {out_dir / 'results.json'}")
-
-
-@main.command("featuremaps")
-@data_dir_option
-@weights_option
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Epochs of the LeNet trained when no --weights are given.")
-@click.option("--images", "n_images", type=click.IntRange(1, 10), default=3, show_default=True)
-@click.option("--channels", type=click.IntRange(min=1), default=5, show_default=True, help="Channels per layer.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Picks the test images.")
-@out_option
-@progress_option
-@click.pass_context
-def featuremaps_command(ctx: click.Context, weights: Path | None, epochs: int, n_images: int, channels: int,
-                        seed: int, out: Path | None, progress: bool) -> None:
-    """Seed 000 task 3.3: feature maps after every conv and pooling layer, and the first-layer filters."""
-    from cnnlab import data
-    from cnnlab.experiments import featuremaps
-    from cnnlab.plots.featuremaps import save_figures
-
-    out_dir = _out_dir(out, "featuremaps")
-    model, config = _trained_network(ctx, weights, epochs, out_dir, progress)
-    with _friendly_errors():
-        test = data.load_dataset(config.dataset, "test", ctx.obj["data_dir"], progress=progress)
-    chosen = featuremaps.choose_images(test.labels, n=n_images, seed=seed)
-    x, _ = data.prepare(test, config.normalization)
-    result = featuremaps.feature_maps(model, x[chosen], n_channels=channels, labels=test.labels[chosen],
-                                      class_names=test.classes, display=test.images[chosen], model_name=config.model)
-    figures = save_figures(result, out_dir)
-    write_results(out_dir, {**result.to_dict(), "figures": figures})
-    _echo_tables(featuremaps.section(result, figures))
-    click.echo("\nfigures: " + ", ".join(str(p) for p in figures.values()))
-
-
-@main.command("equivariance")
-@data_dir_option
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="numpy", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
-@click.option("--max-datapoints", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Training images (the first N of the training split).")
-@click.option("--max-shift", type=click.IntRange(min=0, max=14), default=6, show_default=True,
-              help="Largest shift of the accuracy curves, in pixels.")
-@click.option("--augmented-mlp/--no-augmented-mlp", default=True, show_default=True,
-              help="Also train an MLP with random shifts.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@out_option
-@progress_option
-@click.pass_context
-def equivariance_command(ctx: click.Context, engine: str, epochs: int, batch_size: int, lr: float,
-                         max_datapoints: int, max_shift: int, augmented_mlp: bool, seed: int, out: Path | None,
-                         progress: bool) -> None:
-    """Seed 004 task 6: MLP vs CNN on MNIST digits shifted 2 px right and down, and how equivariant each layer is."""
-    from cnnlab.experiments import equivariance
-    from cnnlab.plots.equivariance import save_figures
-
-    data_dir = ctx.obj["data_dir"]
-    settings = equivariance.EquivarianceSettings(
-        engine=engine, epochs=epochs, batch_size=batch_size, lr=lr, max_datapoints=max_datapoints,
-        max_shift=max_shift, augmented_mlp=augmented_mlp, seed=seed, data_root=str(data_dir) if data_dir else None)
-    out_dir = _out_dir(out, "equivariance")
-    with _friendly_errors():
-        result = equivariance.run_equivariance(settings, progress=progress, download=True)
-    figures = save_figures(result, out_dir)
-    write_results(out_dir, {**result.to_dict(), "figures": figures})
-    _echo_tables(equivariance.section(result, figures))
-    for question, answer in result.answers:
-        click.echo(f"\nQ: {question}\nA: {answer}")
-    click.echo("\nfigures: " + ", ".join(str(p) for p in figures.values()))
-
-
-# -------------------------------------------------------------------------------------------------------------- data
 @main.group("data")
 def data_group() -> None:
     """Datasets: fetch, verify checksums, look at samples."""
 
 
-dataset_argument = click.argument("dataset", type=click.Choice(["mnist", "cifar10"]))
+dataset_argument = click.argument("dataset", type=click.Choice(_dataset_choices()))
 
 
 @data_group.command("download")
@@ -425,36 +349,37 @@ def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Pat
         ds = load_dataset(dataset, split, ctx.obj["data_dir"], max_datapoints=count)
     out_dir = _out_dir(out, "data-show")
     path = plot_samples(ds.images, ds.labels, out_dir / f"{dataset}-{split}-samples.png", class_names=ds.classes,
-                        title=f"{dataset} {split}: first {len(ds)} images")
+                        n=len(ds), title=f"{dataset} {split}: first {len(ds)} images")
     click.echo(str(path))
 
 
-# --------------------------------------------------------------------------------------------------------------- run
+# --------------------------------------------------------------------------------------------------------- run
+def _part_choices() -> list[str]:
+    from cnnlab.pipeline import part_names
+
+    return list(part_names())
+
+
 @main.command("run")
 @data_dir_option
-@click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part in under 2 minutes.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part (its numbers mean little).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--only", "only", multiple=True, metavar="PART",
-              help="Run only this part (repeatable): xcorr1d, mnist_data, conv_output, engine_check, mnist_training, "
-                   "equivariance, cifar_data, cifar_training, compare, featuremaps.")
+@click.option("--only", "only", multiple=True, type=click.Choice(_part_choices()), metavar="PART",
+              help=f"Run only this part (repeatable): {', '.join(_part_choices())}.")
 @out_option
 @progress_option
 @click.pass_context
 def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
                 progress: bool) -> None:
-    """The main job: every experiment of both seeds into one folder with a self-contained report.html."""
-    from cnnlab.pipeline import PART_KEYS, run_all
-
-    unknown = sorted(set(only) - set(PART_KEYS))
-    if unknown:
-        raise click.BadParameter(f"unknown parts {unknown}; choose from {', '.join(PART_KEYS)}", param_hint="--only")
+    """The main job: every experiment of both assignments into one folder with a self-contained report.html."""
+    from cnnlab.pipeline import PartOutcome, run_all
 
     out_dir = _out_dir(out, "run")
     click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
 
-    def report_part(part: Any) -> None:
-        line = f"[{part.status:>7}] {part.title} ({part.seconds:.1f} s)"
+    def report_part(part: PartOutcome) -> None:
+        line = f"[{part.status:>7}] {part.key}: {part.title} ({part.seconds:.1f} s)"
         if part.message:
             line += f": {part.message}"
         click.echo(line)
@@ -462,7 +387,7 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: t
     result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device, progress=progress,
                      only=only or None, on_part=report_part)
     write_results(out_dir, result.to_dict())
-    skipped = [p.title for p in result.parts if p.status == "skipped"]
+    skipped = [p.key for p in result.parts if p.status == "skipped"]
     click.echo(f"\nreport: {result.report}\ntotal {result.seconds:.0f} s"
                + (f"; skipped (data missing): {', '.join(skipped)}" if skipped else ""))
     if not result.ok:

@@ -10,20 +10,24 @@
   their inference time (forward under ``no_grad``, the same input batch and thread count, warm-up, repeats, median;
   CUDA synchronised) with the ratio own / library per algorithm and batch size.
 
-:func:`run_compare` returns a :class:`CompareResult` (``to_dict()`` for JSON, :func:`format_table` for text).
+:func:`run_compare` returns a :class:`CompareResult` (``to_dict()`` for JSON); :func:`run` is the experiment: it
+takes the trained LeNet from the run (or ``--weights``) and the CIFAR-10 test set from the data root.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from cnnlab import torch_nn
+from cnnlab import data, torch_nn
+from cnnlab.experiments.base import Context, Experiment
 from cnnlab.models import build_model
+from cnnlab.options import option
 from cnnlab.timing import measure, synchronizer
 from cnnlab.training import resolve_device
 
@@ -253,62 +257,35 @@ def run_compare(
                          settings)
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+@dataclass(frozen=True)
+class CompareSettings:
+    """Which trained LeNet, how many test images, which own algorithms, where and how long to time."""
+
+    weights: Path | None = option(None, "Folder of a 'cnnlab train --recipe cifar-lenet' run [default: the run's "
+                                  "own LeNet, or --train].", metavar="RUN_DIR")
+    n_first: int = option(20, "Test images of the seed's short accuracy check.", minimum=1)
+    naive: bool = option(True, "Include the slow reference algorithm (timed on batches of at most 20).")
+    full_test: bool = option(True, "Evaluate on the whole test set (else its first 1000 images).")
+    device: str = option("auto", "Where to run (auto: CUDA when available).", choices=("auto", "cpu", "cuda"))
+    repeats: int = option(10, "Timed forwards per network and round.", minimum=1)
+
+    def quick(self) -> CompareSettings:
+        return replace(self, full_test=False, repeats=3)
 
 
-def format_table(result: CompareResult) -> str:
-    """The result as three plain-text tables (layer differences, accuracy, inference time)."""
-    lines = ["Own layer vs torch.nn, |own - library| on the same input (before / after copying the parameters)",
-             f"{'layer':<18}{'algorithm':<11}{'input':<20}{'mean before':>12}{'mean after':>12}{'max after':>12}"]
-    for d in (result.linear, *result.conv):
-        shape = "x".join(map(str, d.input_shape))
-        lines.append(f"{d.layer:<18}{d.algorithm or '-':<11}{shape:<20}{d.mean_before:>12.3g}{d.mean_after:>12.3g}"
-                     f"{d.max_after:>12.3g}")
-    lines += ["", f"LeNet accuracy with the trained weights: first {result.n_first} / all {result.n_test} test images",
-              f"{'network':<18}{'first':>8}{'all':>8}{'max |logit diff|':>18}{'other class':>13}"]
-    for a in result.accuracy:
-        name = a.network if a.algorithm is None else f"{a.network} ({a.algorithm})"
-        lines.append(f"{name:<18}{_percent(a.first_acc):>8}{_percent(a.full_acc):>8}{a.max_logit_diff:>18.3g}"
-                     f"{f'{a.disagreements}/{a.evaluated}':>13}")
-    lines += ["", f"Inference time per batch (median, {result.device}, {result.threads} threads)",
-              f"{'algorithm':<11}{'batch':>6}{'library ms':>12}{'own ms':>12}{'own/library':>13}"]
-    for t in result.timing:
-        lines.append(f"{t.algorithm:<11}{t.batch_size:>6}{1e3 * t.library_s:>12.3f}{1e3 * t.own_s:>12.3f}"
-                     f"{t.ratio:>12.2f}x")
-    return "\n".join(lines)
+def run(settings: CompareSettings, context: Context) -> CompareResult:
+    """Seed 000 tasks 2.1-3.2 on the trained LeNet (``cifar-lenet``) and the CIFAR-10 test set."""
+    network = context.network("cifar-lenet", settings.weights, model="lenet", purpose="compare")
+    test = context.dataset(network.config.dataset, "test")
+    x, y = data.prepare(test, network.config.normalization)
+    if not settings.full_test:
+        x, y = x[:1000], y[:1000]
+    algorithms = torch_nn.CONV_ALGORITHMS if settings.naive else tuple(a for a in torch_nn.CONV_ALGORITHMS
+                                                                         if a != "naive")
+    return run_compare(network.load("torch").state_dict(), x, y, n_first=min(settings.n_first, len(y)),
+                       algorithms=algorithms, repeats=settings.repeats, device=settings.device)
 
 
-def section(result: CompareResult, *, seconds: float | None = None) -> Any:
-    """The report section of seed 000 tasks 2.1, 3.1 and 3.2: differences, accuracies and speed as tables."""
-    from cnnlab.report import Section, Table
-
-    differences = [[d.layer, d.algorithm or "-", " x ".join(map(str, d.input_shape)), d.mean_before, d.mean_after,
-                    d.max_after] for d in (result.linear, *result.conv)]
-    accuracy = [["torch.nn" if a.algorithm is None else f"own ({a.algorithm})", a.first_acc, a.full_acc,
-                 a.max_logit_diff, f"{a.disagreements} / {a.evaluated}"] for a in result.accuracy]
-    timing = [[t.algorithm, t.batch_size, 1e3 * t.library_s, 1e3 * t.own_s, t.ratio] for t in result.timing]
-    fast = [t for t in result.timing if t.algorithm != "naive"]
-    naive = [t for t in result.timing if t.algorithm == "naive"]
-    speed = "; ".join(f"{t.algorithm} at batch {t.batch_size}: {t.ratio:.2f}x" for t in fast + naive)
-    return Section(
-        title="Own layers vs torch.nn (seed 000, tasks 2.1, 3.1, 3.2)",
-        intro=("cnnlab.torch_nn.Linear and Conv2d are built from tensor operations only (matmul, sliding-window "
-               "views), with the same constructor, parameter names and state_dict as torch.nn. Before copying "
-               "the parameters the layers differ only by their random initialisation; after load_state_dict they "
-               "agree to float32 rounding, and the LeNet twin built from them reproduces the trained network."),
-        paragraphs=[f"Inference time own / torch.nn (median of alternating runs, {result.device}, {result.threads} "
-                    f"threads): {speed}. The naive algorithm loops over output positions straight from the "
-                    "seed's equation 4, which is why it is far slower."],
-        tables=[
-            Table(["layer", "algorithm", "input", "mean |Δ| before copy", "mean |Δ| after copy", "max |Δ| after"],
-                  differences, caption="Mean absolute difference of the outputs, own minus torch.nn"),
-            Table(["network", f"accuracy, first {result.n_first}", f"accuracy, all {result.n_test}",
-                   "max |Δ logit|", "other prediction"], accuracy,
-                  caption="LeNet with the trained weights (accuracies in [0, 1]; '-' = not evaluated)"),
-            Table(["algorithm", "batch", "torch.nn ms", "own ms", "own / torch.nn"], timing,
-                  caption="Inference time per batch"),
-        ],
-        settings=dict(result.settings),
-        seconds=seconds,
-    )
+EXPERIMENT = Experiment("compare", "Own layers vs torch.nn (seed 000, tasks 2.1, 3.1, 3.2)",
+                        "Seed 000 tasks 2.1-3.2: own Linear/Conv2d and LeNet vs torch.nn: differences, accuracy, "
+                        "inference time.", CompareSettings, run, uses_networks=True)

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cnnlab.experiments.base import Context, Experiment
 from cnnlab.geometry import IntOrSeq, conv_output_size
+from cnnlab.options import option
 
 FORMULA = "O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1"
 
@@ -123,70 +125,54 @@ def example_table() -> list[ConvCase]:
     return [conv_output(i, k, s, p, d, name=name, note=note) for name, i, k, s, p, d, note in EXAMPLES]
 
 
-def run(input_size: IntOrSeq | None = None, kernel_size: IntOrSeq | None = None, stride: IntOrSeq = 1,
-        padding: IntOrSeq = 0, dilation: IntOrSeq = 1) -> ConvOutputResult:
-    """The table of examples, plus the geometry asked for when ``input_size`` and ``kernel_size`` are given.
+@dataclass(frozen=True)
+class ConvOutputSettings:
+    """The geometry to work out (input and kernel both, or neither for the table of examples alone).
 
-    Raises ``ValueError`` if only one of ``input_size`` and ``kernel_size`` is given. An impossible query is not an
-    exception: ``result.query.possible`` is ``False`` and ``result.query.error`` says why.
+    Each value is one entry per spatial dimension, or a single entry for all of them.
     """
-    if (input_size is None) != (kernel_size is None):
-        raise ValueError("conv-output: give both the input size and the kernel size (or neither, for the table)")
+
+    input: tuple[int, ...] | None = option(None, "Input size per dimension, e.g. 28 or 32,20.", metavar="I[,I]")
+    kernel: tuple[int, ...] | None = option(None, "Kernel size per dimension, e.g. 5 or 3,5.", metavar="K[,K]")
+    stride: tuple[int, ...] = option((1,), "Stride per dimension.", metavar="S[,S]")
+    padding: tuple[int, ...] = option((0,), "Zero padding per side, per dimension.", metavar="P[,P]")
+    dilation: tuple[int, ...] = option((1,), "Dilation per dimension.", metavar="D[,D]")
+
+    def __post_init__(self) -> None:
+        if (self.input is None) != (self.kernel is None):
+            raise ValueError("give both --input and --kernel (or neither, for the table of examples)")
+        given = {"input": self.input, "kernel": self.kernel, "stride": self.stride,
+                 "padding": self.padding, "dilation": self.dilation}
+        for name, values in given.items():
+            if values is None:
+                continue
+            low = 0 if name == "padding" else 1
+            if not values or any(v < low for v in values):
+                bound = "non-negative" if low == 0 else "positive"
+                raise ValueError(f"--{name} must be {bound} in every dimension, got {values}")
+        lengths = {len(v) for v in given.values() if v is not None} - {1}
+        if len(lengths) > 1:
+            raise ValueError(f"the per-dimension values disagree on the number of dimensions: {given}")
+
+
+def _scalar_or_tuple(values: tuple[int, ...]) -> IntOrSeq:
+    return values[0] if len(values) == 1 else values
+
+
+def run(settings: ConvOutputSettings, context: Context) -> ConvOutputResult:
+    """The table of examples, plus the geometry asked for when ``input`` and ``kernel`` are given.
+
+    An impossible query is not an exception: ``result.query.possible`` is ``False`` and ``result.query.error``
+    says why.
+    """
     query = None
-    if input_size is not None:
-        query = conv_output(input_size, kernel_size, stride, padding, dilation, name="your geometry")
+    if settings.input is not None and settings.kernel is not None:
+        query = conv_output(*(_scalar_or_tuple(v) for v in (settings.input, settings.kernel,
+                                                              settings.stride, settings.padding, settings.dilation)),
+                            name="your geometry")
     return ConvOutputResult(FORMULA, query, example_table())
 
 
-def _dims(values: Sequence[Any]) -> str:
-    return " x ".join(str(v) for v in values) if len(set(map(str, values))) > 1 else str(values[0])
-
-
-def _row(case: ConvCase) -> list[Any]:
-    if case.output_size is None:
-        output, worked = "impossible", case.error or ""
-    else:
-        output = " x ".join(map(str, case.output_size))
-        unique = list(dict.fromkeys(case.worked))
-        names = ("H", "W") if len(case.worked) == 2 else [f"dim {d}" for d in range(len(case.worked))]
-        worked = unique[0] if len(unique) == 1 else "\n".join(
-            f"{n}: {w}" for n, w in zip(names, case.worked, strict=True))
-    return [case.name, " x ".join(map(str, case.input_size)), _dims(case.kernel_size), _dims(case.stride),
-            _dims(case.padding), _dims(case.dilation), output, worked, case.note]
-
-
-COLUMNS = ["case", "input I", "kernel K", "stride S", "padding P", "dilation D", "output O", "worked", "note"]
-
-
-def section(result: ConvOutputResult, *, seconds: float | None = None) -> Any:
-    """The report section: the formula, the query (if any) and the table of examples."""
-    from cnnlab.report import Section, Table
-
-    tables = []
-    settings: dict[str, Any] = {}
-    if result.query is not None:
-        tables.append(Table(COLUMNS, [_row(result.query)], caption="The geometry asked for"))
-        q = result.query
-        settings = {"input": q.input_size, "kernel": q.kernel_size, "stride": q.stride, "padding": q.padding,
-                    "dilation": q.dilation}
-    tables.append(Table(COLUMNS, [_row(case) for case in result.examples],
-                        caption="Examples (one value per column means the same in every dimension)"))
-    impossible = [case.name for case in result.examples if not case.possible]
-    return Section(
-        title="Convolution output size (seed 004, task 3)",
-        intro=(f"{result.formula} per spatial dimension: I input size, K kernel size, S stride, P zero padding on "
-               "each side, D dilation (1 = contiguous kernel). Pooling windows follow the same formula."),
-        paragraphs=[
-            "The numerator counts the positions the kernel's first tap can take, less one; dividing by the stride "
-            "and adding 1 counts the windows. The floor means an incomplete last window is dropped, so the last "
-            "few pixels of the input may never be seen when the stride does not divide.",
-            "At stride 1, padding P = D·(K − 1)/2 (odd K) keeps the size: 'same' padding. With no padding every "
-            "layer loses D·(K − 1) pixels.",
-            f"When the dilated kernel D·(K − 1) + 1 is larger than the padded input I + 2P there is no window at "
-            f"all; such geometries are reported as impossible ({len(impossible)} in the table), not as a size of 0 "
-            "or less.",
-        ],
-        tables=tables,
-        settings=settings,
-        seconds=seconds,
-    )
+EXPERIMENT = Experiment("conv-output", "Convolution output size (seed 004, task 3)",
+                        "Output size of a convolution, O = floor((I + 2P - D(K-1) - 1)/S) + 1, worked, and a table "
+                        "of examples.", ConvOutputSettings, run)

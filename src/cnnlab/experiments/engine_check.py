@@ -1,25 +1,27 @@
 """Seed 004 task 4: the NumPy engine's Conv2d against PyTorch — same numbers, and how fast each algorithm is.
 
 For a set of layer geometries (the seeds' own layers and the options beyond them: stride, padding modes,
-dilation, groups) the NumPy ``Conv2d`` runs forward and backward with each algorithm (``naive`` six loops,
-``loops2`` two loops, ``im2col`` one matrix product) on the same random float32 input as ``torch.nn.Conv2d``
-with the same weights; the result holds the largest absolute differences of ``y``, ``dx``, ``dW``, ``db`` and the
-forward time of each algorithm relative to torch, measured in one run.
+dilation, groups) the NumPy ``Conv2d`` runs forward and backward with each algorithm (``naive`` seven loops,
+``loops2`` two loops, ``im2col`` the textbook matrix product, ``fast`` the chunked default) on the same random
+float32 input as ``torch.nn.Conv2d`` with the same weights; the result holds the largest absolute differences of
+``y``, ``dx``, ``dW``, ``db`` and the forward time of each algorithm relative to torch, measured in one run.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from cnnlab import numpy_nn
+from cnnlab.experiments.base import Context, Experiment
 from cnnlab.numpy_nn import warmup
+from cnnlab.options import option
 from cnnlab.timing import measure
 
-ALGORITHMS = ("naive", "loops2", "im2col")
+ALGORITHMS: tuple[str, ...] = tuple(numpy_nn.functional.CONV_ALGORITHMS)  # MERGE: numpy_nn.CONV_ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -124,47 +126,27 @@ def _check_warmup(rng: np.random.Generator) -> float:
     return worst
 
 
-def run(seed: int = 0, repeats: int = 5) -> EngineCheckResult:
+@dataclass(frozen=True)
+class EngineCheckSettings:
+    """How the check runs: the random seed of inputs and weights, and the timed repeats per algorithm."""
+
+    seed: int = option(0, "Seed of the random inputs and weights.", minimum=0)
+    repeats: int = option(5, "Timed forward calls per algorithm (naive: one).", minimum=1)
+
+    def quick(self) -> EngineCheckSettings:
+        return replace(self, repeats=2)
+
+
+def run(settings: EngineCheckSettings, context: Context) -> EngineCheckResult:
     """Check every case of :data:`CASES` with every algorithm (a few seconds; naive is timed once)."""
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    cases = [_check_case(case, rng, repeats) for case in CASES]
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    cases = [_check_case(case, rng, settings.repeats) for case in CASES]
     warm = _check_warmup(rng)
     worst = max([warm] + [max(a.max_abs_diff.values()) for c in cases for a in c.algorithms])
     return EngineCheckResult(cases, warm, worst)
 
 
-def section(result: EngineCheckResult, *, seconds: float | None = None) -> Any:
-    """The report section: one table of differences, one of speed."""
-    from cnnlab.report import Section, Table
-
-    diff_rows, speed_rows = [], []
-    for check in result.cases:
-        shape = " x ".join(map(str, check.case.input_shape))
-        for algo in check.algorithms:
-            d = algo.max_abs_diff
-            diff_rows.append([check.case.name, shape, algo.algorithm, d["y"], d["dx"], d["dW"], d["db"]])
-        speed_rows.append([check.case.name, shape, check.torch_forward_s * 1e3,
-                           *[a.ratio_to_torch for a in check.algorithms]])
-    return Section(
-        title="NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
-        intro=("The NumPy Conv2d computes y[s,d,i,j] = Σ_c Σ_n Σ_m x[s,c,i·S+n·D,j·S+m·D] · W[d,c,n,m] + b[d] (cross-"
-               "correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran forward and "
-               "backward on the same random input and weights as torch.nn.Conv2d."),
-        paragraphs=[
-            f"Largest absolute difference to PyTorch over every case, algorithm, output and gradient: "
-            f"{result.worst_diff:.2e} (float32 rounding). The warm-up's batched many-filter window product "
-            f"reproduces torch's output positions to {result.warmup_max_abs_diff:.2e}.",
-            "naive is the six-loop reference straight from the equation; loops2 loops only over the kernel "
-            "offsets and broadcasts over batch and channels (the seed's two-loop limit); im2col gathers every "
-            "window once and does one matrix product per group, with col2im for the backward pass.",
-        ],
-        tables=[
-            Table(["case", "input", "algorithm", "max |Δy|", "max |Δdx|", "max |ΔdW|", "max |Δdb|"], diff_rows,
-                  caption="Own minus torch, forward output and gradients (float32)"),
-            Table(["case", "input", "torch forward (ms)", *[f"{a} / torch" for a in ALGORITHMS]], speed_rows,
-                  caption="Forward time relative to torch.nn.Conv2d (median; naive timed once)"),
-        ],
-        settings={"cases": len(result.cases), "algorithms": ", ".join(ALGORITHMS)},
-        seconds=seconds,
-    )
+EXPERIMENT = Experiment("engine-check", "NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
+                        "The NumPy engine's Conv2d against torch.nn.Conv2d: forward and gradients of every algorithm "
+                        "on the seeds' layers and beyond, and their speed.", EngineCheckSettings, run)

@@ -8,124 +8,27 @@ Works for any engine: a ``torch.nn.Sequential`` (run under ``no_grad`` in eval m
 ``cnnlab.numpy_nn`` ``Sequential`` (layers called on float32 arrays). Only ``named_children()`` is needed, so any
 sequential container whose children are applied in order will do.
 
-The per-layer helpers (:func:`layer_activations`, :func:`layer_kind`) are shared with the equivariance experiment.
+The per-layer helpers live in :mod:`cnnlab.models.introspect` (shared with the equivariance experiment).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnlab import data
+from cnnlab.errors import UserError
+from cnnlab.experiments.base import Context, Experiment
+from cnnlab.models import Model
+from cnnlab.models.introspect import LAYER_KINDS, check_images, first_conv, layer_activations, layer_kind, named_layers
+from cnnlab.options import option
+
 #: Layer kinds whose outputs are feature maps worth showing, by default.
 DEFAULT_KINDS = ("conv", "pool")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Engine-neutral access to a sequential model
-# ---------------------------------------------------------------------------------------------------------------------
-
-def _is_torch_module(obj: Any) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(obj, torch.nn.Module)
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    """A parameter or activation of either engine as a NumPy array (detached, on the CPU)."""
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach"):  # torch tensor / Parameter
-        return value.detach().float().cpu().numpy()
-    data = getattr(value, "data", value)  # numpy_nn Parameter keeps its array in .data
-    if hasattr(data, "detach"):
-        return data.detach().float().cpu().numpy()
-    return np.asarray(data)
-
-
-def layer_kind(layer: Any) -> str:
-    """Classify a layer by its class name: ``conv``, ``pool``, ``relu``, ``linear``, ``flatten`` or ``other``."""
-    name = type(layer).__name__.lower()
-    if "conv" in name:
-        return "conv"
-    if "pool" in name:
-        return "pool"
-    if "relu" in name:
-        return "relu"
-    if "linear" in name:
-        return "linear"
-    if "flatten" in name:
-        return "flatten"
-    return "other"
-
-
-def named_layers(model: Any) -> list[tuple[str, Any]]:
-    """The ``(name, layer)`` children of a sequential model of either engine, in order."""
-    if not hasattr(model, "named_children"):
-        raise TypeError(f"expected a sequential model with named_children() (torch.nn.Sequential or "
-                        f"cnnlab.numpy_nn.Sequential), got {type(model).__name__}")
-    layers = list(model.named_children())
-    if not layers:
-        raise ValueError(f"the model {type(model).__name__} has no layers")
-    return layers
-
-
-def _check_images(images: Any) -> np.ndarray:
-    x = _to_numpy(images)
-    if x.ndim != 4:
-        raise ValueError(f"images must be a batch (N, C, H, W), got shape {x.shape}"
-                         + (" (a single image? add a batch axis: x[None])" if x.ndim == 3 else ""))
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"images must be floating point as the model was trained on them (e.g. float32 in [0, 1]), "
-                        f"got {x.dtype}; convert uint8 images with cnnlab.data.to_float or prepare first")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def layer_activations(model: Any, images: Any) -> OrderedDict[str, np.ndarray]:
-    """Output of every child of ``model`` for ``images`` ``(N, C, H, W)``, as float32 NumPy arrays, in order.
-
-    torch models run in eval mode under ``no_grad`` on the device of their parameters; the training flag is
-    restored afterwards. NumPy-engine models run in eval mode too (when they have one).
-    """
-    x = _check_images(images)
-    layers = named_layers(model)
-    outputs: OrderedDict[str, np.ndarray] = OrderedDict()
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        if _is_torch_module(model):
-            import torch
-
-            params = list(model.parameters())
-            device = params[0].device if params else torch.device("cpu")
-            with torch.no_grad():
-                h = torch.from_numpy(x).to(device)
-                for name, layer in layers:
-                    h = layer(h)
-                    outputs[name] = h.detach().float().cpu().numpy()
-        else:
-            h = x
-            for name, layer in layers:
-                h = layer(h)
-                outputs[name] = np.asarray(_to_numpy(h), dtype=np.float32)
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
-    return outputs
-
-
-def first_conv(model: Any) -> tuple[str, np.ndarray]:
-    """Name and weight ``(out, in, kh, kw)`` of the first convolution of ``model``."""
-    for name, layer in named_layers(model):
-        if layer_kind(layer) == "conv":
-            return name, _to_numpy(layer.weight).astype(np.float32)
-    raise ValueError(f"the model has no convolution layer (layers: {[n for n, _ in named_layers(model)]})")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -144,20 +47,6 @@ def normalize_maps(maps: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     span = a.max(axis=(2, 3), keepdims=True) - lo
     safe = np.where(span > eps, span, 1.0)
     out = np.where(span > eps, (a - lo) / safe, 0.0)
-    return out.astype(np.float32)
-
-
-def normalize_filters(weight: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Each filter ``weight[o]`` (all its input channels together) min-max scaled to [0, 1] for display.
-
-    Scaling the channels of a filter jointly keeps its colour balance: an RGB filter shows which colour it prefers.
-    """
-    w = np.asarray(weight, dtype=np.float64)
-    if w.ndim != 4:
-        raise ValueError(f"filters must be (out, in, kh, kw), got shape {w.shape}")
-    lo = w.min(axis=(1, 2, 3), keepdims=True)
-    span = w.max(axis=(1, 2, 3), keepdims=True) - lo
-    out = np.where(span > eps, (w - lo) / np.where(span > eps, span, 1.0), 0.0)
     return out.astype(np.float32)
 
 
@@ -288,7 +177,7 @@ def choose_images(labels: Sequence[int], n: int = 3, seed: int = 0) -> list[int]
 
 
 def feature_maps(
-    model: Any,
+    model: Model,
     images: Any,
     *,
     n_channels: int = 5,
@@ -307,9 +196,9 @@ def feature_maps(
     """
     if not isinstance(n_channels, int) or n_channels < 1:
         raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
-    x = _check_images(images)
+    x = check_images(images)
     wanted = set(kinds) | ({"relu"} if include_relu else set())
-    unknown = wanted - {"conv", "pool", "relu", "linear", "flatten", "other"}
+    unknown = wanted - set(LAYER_KINDS)
     if unknown:
         raise ValueError(f"unknown layer kinds {sorted(unknown)}; use conv, pool, relu")
     if labels is not None and len(labels) != len(x):
@@ -351,74 +240,45 @@ def feature_maps(
     )
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Report section
-# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeatureMapsSettings:
+    """Which trained network, how many images and channels, and which images (by seed)."""
 
-def _figure_items(figure_paths: Any) -> list[tuple[str, Any]]:
-    if figure_paths is None:
-        return []
-    if isinstance(figure_paths, dict):
-        return list(figure_paths.items())
-    return [(str(i), p) for i, p in enumerate(figure_paths)]
-
-
-FIGURE_CAPTIONS = {
-    "feature_maps": "Feature maps: rows are layer x channel, columns are the images (input on top). Every map is "
-                    "normalised to [0, 1] on its own, so brightness compares positions within one map, not maps.",
-    "filters": "The learned filters of the first convolution, each scaled to [0, 1] on its own (all input channels "
-               "together, so an RGB filter shows the colour it responds to).",
-}
+    weights: Path | None = option(None, "Folder of a 'cnnlab train' run with a CNN [default: the run's own "
+                                  "CIFAR-10 LeNet, or --train].", metavar="RUN_DIR")
+    images: int = option(3, "Test images to show.", minimum=1, maximum=10)
+    channels: int = option(5, "Channels per layer.", minimum=1)
+    seed: int = option(0, "Picks the test images.", minimum=0)
 
 
-def section(result: FeatureMapsResult, figure_paths: Any = None, *, seconds: float | None = None,
-            settings: dict[str, Any] | None = None) -> Any:
-    """The report section of seed 000 task 3.3 (a :class:`cnnlab.report.Section`).
+@dataclass
+class FeatureMapsRun:
+    """The experiment's result: the feature maps and the run folder of the network they come from."""
 
-    ``figure_paths``: the mapping returned by :func:`cnnlab.plots.featuremaps.save_figures` (or a list of paths).
-    """
-    from cnnlab.report import Figure, Section, Table
+    maps: FeatureMapsResult
+    weights: Path
 
-    rows = []
-    for layer in result.layers:
-        frac_zero = float(layer.zero_fraction.mean())
-        n_const = int(layer.constant.sum())
-        rows.append([layer.name, layer.kind, " x ".join(str(s) for s in layer.shape[1:]), len(layer.channels),
-                     f"{float(layer.raw_min.min()):.3g} .. {float(layer.raw_max.max()):.3g}",
-                     f"{frac_zero:.0%}", n_const])
-    table = Table(
-        columns=["layer", "kind", "output (C x H x W)", "channels shown", "raw range", "zero pixels",
-                 "constant maps"],
-        rows=rows,
-        caption="Shown layers and their activations before normalisation (over the shown images and channels).",
-    )
-    image_lines = [result.image_title(n).replace("\n", ", ") for n in range(result.images.shape[0])]
-    w = result.filters
-    paragraphs = [
-        "Images: " + "; ".join(image_lines) + ".",
-        f"First-layer filters ({result.filter_layer}): {w.shape[0]} filters of {w.shape[1]} x {w.shape[2]} x "
-        f"{w.shape[3]}, weights between {float(w.min()):.3g} and {float(w.max()):.3g}.",
-        "Reading the maps: each map is scaled on its own, so a bright spot means 'strongest response of this "
-        "channel for this image', not a large value in absolute terms; the raw range in the table gives the scale. "
-        "As the seed warns, patterns seen in a few maps (a channel that lights up on edges, or on eyes) are "
-        "hypotheses, not findings: testing them needs many images and a measurement.",
-    ]
-    zero_layers = [layer for layer in result.layers if float(layer.zero_fraction.mean()) > 0.5]
-    if zero_layers:
-        paragraphs.append("Mostly zero after ReLU/pooling (more than half of the pixels are 0): "
-                          + ", ".join(f"{layer.name} ({float(layer.zero_fraction.mean()):.0%})"
-                                      for layer in zero_layers) + ".")
-    figures = [Figure(path, FIGURE_CAPTIONS.get(key, "")) for key, path in _figure_items(figure_paths)]
-    return Section(
-        title="Feature maps and filters (seed 000, task 3.3)",
-        intro=(f"The activations of {result.images.shape[0]} images after every convolution and pooling layer"
-               + (f" of the trained {result.model_name}" if result.model_name else "")
-               + f", first {result.n_channels} channels of each, every map normalised to [0, 1] individually; "
-                 "and the learned first-layer filters."),
-        paragraphs=paragraphs,
-        tables=[table],
-        figures=figures,
-        settings=dict(settings or {}, n_channels=result.n_channels, layers=", ".join(result.layer_names)),
-        seconds=seconds,
-        skipped=None,
-    )
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.maps.to_dict(), "weights": str(self.weights)}
+
+
+def run(settings: FeatureMapsSettings, context: Context) -> FeatureMapsRun:
+    """Seed 000 task 3.3 on a trained CNN (default: the ``cifar-lenet`` recipe's) and test images of distinct
+    classes."""
+    network = context.network("cifar-lenet", settings.weights, purpose="featuremaps")
+    model = network.load()
+    if not any(layer_kind(layer) == "conv" for _, layer in named_layers(model)):
+        raise UserError(f"{network.folder}: the {network.config.model} network has no convolution, so it has no "
+                        "feature maps; use a CNN run (e.g. cnnlab train --recipe cifar-lenet or mnist-seed)")
+    test = context.dataset(network.config.dataset, "test")
+    chosen = choose_images(test.labels, n=settings.images, seed=settings.seed)
+    x, _ = data.prepare(test, network.config.normalization)
+    maps = feature_maps(model, x[chosen], n_channels=settings.channels, labels=test.labels[chosen],
+                        class_names=test.classes, display=test.images[chosen],
+                        model_name=f"{network.config.model} ({network.config.dataset})")
+    return FeatureMapsRun(maps, network.folder)
+
+
+EXPERIMENT = Experiment("featuremaps", "Feature maps and filters (seed 000, task 3.3)",
+                        "Seed 000 task 3.3: feature maps after every conv and pooling layer, and the learned "
+                        "first-layer filters.", FeatureMapsSettings, run, uses_networks=True)

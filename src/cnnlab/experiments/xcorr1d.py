@@ -19,27 +19,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from cnnlab.experiments.base import Context, Experiment
+from cnnlab.formatting import hand_number as num
 from cnnlab.geometry import conv_output_size
+from cnnlab.options import option
 
 DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
                             "stride": 1}
-
-PHASES = ("forward", "loss", "backward", "update", "second forward")
-
-GENERAL_FORMULAS = (
-    ("ŷ_i", "Σ_k w_k · x_((i−1)·s+k) + b"),
-    ("L", "½ Σ_i (y_i − ŷ_i)²"),
-    ("∂L/∂ŷ_i", "ŷ_i − y_i"),
-    ("∂L/∂w_k", "Σ_i ∂L/∂ŷ_i · x_((i−1)·s+k)"),
-    ("∂L/∂b", "Σ_i ∂L/∂ŷ_i"),
-    ("∂L/∂x_j", "Σ_i ∂L/∂ŷ_i · w_(j−(i−1)·s)  (windows that contain x_j)"),
-    ("w_k′, b′", "w_k − η · ∂L/∂w_k,  b − η · ∂L/∂b"),
-)
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -106,15 +96,6 @@ def _scalar(value: Any, name: str) -> float:
     return float(value)
 
 
-def _num(value: float, *, paren: bool = True) -> str:
-    """A number as written by hand: ``2`` not ``2.0``, up to 6 significant digits; a negative number goes in
-    parentheses when it stands inside a formula (``paren``)."""
-    text = f"{float(value):.6g}".replace("-", "−")
-    if text == "−0":
-        text = "0"
-    return f"({text})" if paren and text.startswith("−") else text
-
-
 def _sub(symbol: str, index: int) -> str:
     return f"{symbol}{str(index).translate(_SUBSCRIPTS)}"
 
@@ -168,21 +149,11 @@ def _cross_check(ours: dict[str, Any], reference: dict[str, Any]) -> float:
     return worst
 
 
-def worked_example(
-    x: Sequence[float] = DEFAULTS["x"],
-    w: Sequence[float] = DEFAULTS["w"],
-    b: float = DEFAULTS["b"],
-    y: Sequence[float] = DEFAULTS["y"],
-    lr: float = DEFAULTS["lr"],
-    stride: int = DEFAULTS["stride"],
-) -> Xcorr1dResult:
-    """Work seed 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
-    ``stride`` (no padding). Defaults: the seed's numbers.
-
-    Raises ``ValueError`` for bad input (empty or non-numeric vectors, a kernel longer than the input, a stride
-    below 1, a ``y`` whose length is not the number of outputs, a learning rate that is not positive) and
-    ``RuntimeError`` should the formulas ever disagree with torch autograd.
-    """
+def _checked(x: Any, w: Any, b: Any, y: Any, lr: Any,
+             stride: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int, np.ndarray]:
+    """The inputs as float64 arrays and numbers, and the window index ``idx`` -- or ``ValueError`` naming the
+    problem (empty or non-numeric vectors, a kernel longer than the input, a stride below 1, a ``y`` whose length
+    is not the number of outputs, a learning rate that is not positive)."""
     xv, wv, yv = _vector(x, "x"), _vector(w, "w"), _vector(y, "y")
     b, lr = _scalar(b, "b"), _scalar(lr, "lr")
     if lr <= 0:
@@ -199,6 +170,25 @@ def worked_example(
         raise ValueError(f"xcorr1d: y must have one target per output: input {xv.size}, kernel {wv.size}, stride "
                          f"{stride} give floor(({xv.size} − {wv.size}) / {stride}) + 1 = {n_out} outputs, "
                          f"got y of length {yv.size}")
+
+    return xv, wv, yv, b, lr, stride, idx
+
+
+def worked_example(
+    x: Sequence[float] = DEFAULTS["x"],
+    w: Sequence[float] = DEFAULTS["w"],
+    b: float = DEFAULTS["b"],
+    y: Sequence[float] = DEFAULTS["y"],
+    lr: float = DEFAULTS["lr"],
+    stride: int = DEFAULTS["stride"],
+) -> Xcorr1dResult:
+    """Work seed 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
+    ``stride`` (no padding). Defaults: the seed's numbers.
+
+    Raises ``ValueError`` for bad input (see :func:`_checked`) and ``RuntimeError`` should the formulas ever
+    disagree with torch autograd.
+    """
+    xv, wv, yv, b, lr, stride, idx = _checked(x, w, b, y, lr, stride)
 
     # Forward, loss, backward, update, second forward — each line is the formula in the module docstring.
     y_hat = _forward(xv, wv, b, idx)
@@ -235,100 +225,64 @@ def _steps(r: Xcorr1dResult, idx: np.ndarray) -> list[Step]:
         for i in range(n_out):
             taps = [(k, int(idx[i, k])) for k in range(n_kernel)]
             symbols = " + ".join(f"{_sub('w', k + 1)}{prime}·{_sub('x', j + 1)}" for k, j in taps) + f" + b{prime}"
-            numbers = " + ".join(f"{_num(w[k])}·{_num(r.x[j])}" for k, j in taps) + f" + {_num(b)}"
+            numbers = " + ".join(f"{num(w[k])}·{num(r.x[j])}" for k, j in taps) + f" + {num(b)}"
             steps.append(Step(_sub("ŷ", i + 1) + prime, f"{symbols} = {numbers}", y_hat[i], phase))
 
     def loss(phase: str, y_hat: list[float], value: float, prime: str) -> None:
         symbols = " + ".join(f"({_sub('y', i + 1)} − {_sub('ŷ', i + 1)}{prime})²" for i in range(n_out))
-        numbers = " + ".join(f"({_num(r.y[i])} − {_num(y_hat[i])})²" for i in range(n_out))
+        numbers = " + ".join(f"({num(r.y[i])} − {num(y_hat[i])})²" for i in range(n_out))
         steps.append(Step("L" + prime, f"½·({symbols}) = ½·({numbers})", value, phase))
 
     forward("forward", r.w, r.b, r.y_hat, "")
     loss("loss", r.y_hat, r.loss, "")
     for i in range(n_out):
         steps.append(Step(f"∂L/∂{_sub('ŷ', i + 1)}", f"{_sub('ŷ', i + 1)} − {_sub('y', i + 1)} = "
-                          f"{_num(r.y_hat[i])} − {_num(r.y[i])}", r.grad_y_hat[i], "backward"))
+                          f"{num(r.y_hat[i])} − {num(r.y[i])}", r.grad_y_hat[i], "backward"))
     for k in range(n_kernel):
         symbols = " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}·{_sub('x', int(idx[i, k]) + 1)}" for i in range(n_out))
-        numbers = " + ".join(f"{_num(r.grad_y_hat[i])}·{_num(r.x[int(idx[i, k])])}" for i in range(n_out))
+        numbers = " + ".join(f"{num(r.grad_y_hat[i])}·{num(r.x[int(idx[i, k])])}" for i in range(n_out))
         steps.append(Step(f"∂L/∂{_sub('w', k + 1)}", f"{symbols} = {numbers}", r.grad_w[k], "backward"))
     steps.append(Step("∂L/∂b", " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}" for i in range(n_out)) + " = "
-                      + " + ".join(_num(g) for g in r.grad_y_hat), r.grad_b, "backward"))
+                      + " + ".join(num(g) for g in r.grad_y_hat), r.grad_b, "backward"))
     for j in range(len(r.x)):
         uses = [(i, k) for i in range(n_out) for k in range(n_kernel) if idx[i, k] == j]
         if uses:
             symbols = " + ".join(f"∂L/∂{_sub('ŷ', i + 1)}·{_sub('w', k + 1)}" for i, k in uses)
-            numbers = " + ".join(f"{_num(r.grad_y_hat[i])}·{_num(r.w[k])}" for i, k in uses)
+            numbers = " + ".join(f"{num(r.grad_y_hat[i])}·{num(r.w[k])}" for i, k in uses)
             formula = f"{symbols} = {numbers}"
         else:
             formula = f"0 ({_sub('x', j + 1)} lies in no window)"
         steps.append(Step(f"∂L/∂{_sub('x', j + 1)}", formula, r.grad_x[j], "backward"))
     for k in range(n_kernel):
         w_k = _sub("w", k + 1)
-        steps.append(Step(w_k + "′", f"{w_k} − η·∂L/∂{w_k} = {_num(r.w[k])} − {_num(r.lr)}·{_num(r.grad_w[k])}",
+        steps.append(Step(w_k + "′", f"{w_k} − η·∂L/∂{w_k} = {num(r.w[k])} − {num(r.lr)}·{num(r.grad_w[k])}",
                           r.w_new[k], "update"))
-    steps.append(Step("b′", f"b − η·∂L/∂b = {_num(r.b)} − {_num(r.lr)}·{_num(r.grad_b)}", r.b_new, "update"))
+    steps.append(Step("b′", f"b − η·∂L/∂b = {num(r.b)} − {num(r.lr)}·{num(r.grad_b)}", r.b_new, "update"))
     forward("second forward", r.w_new, r.b_new, r.y_hat_new, "′")
     loss("second forward", r.y_hat_new, r.loss_new, "′")
     return steps
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Figures and report section
-# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Xcorr1dSettings:
+    """The pen-and-paper task's numbers (the seed's by default), checked on construction."""
 
-def save_figures(result: Xcorr1dResult, out_dir: str | Path) -> dict[str, Path]:
-    """The sliding-window diagram of the first forward pass as ``xcorr1d.png`` in ``out_dir`` (none for inputs
-    too long to draw legibly: see :data:`cnnlab.plots.xcorr.MAX_CELLS`)."""
-    from cnnlab.plots.xcorr import MAX_CELLS, plot_xcorr1d
+    x: tuple[float, ...] = option(DEFAULTS["x"], "Input vector.", metavar="X1,X2,...")
+    w: tuple[float, ...] = option(DEFAULTS["w"], "Kernel (not flipped: cross-correlation).", metavar="W1,W2,...")
+    b: float = option(DEFAULTS["b"], "Scalar bias.")
+    y: tuple[float, ...] = option(DEFAULTS["y"], "Targets, one per output.", metavar="Y1,Y2,...")
+    lr: float = option(DEFAULTS["lr"], "Learning rate of the update.")
+    stride: int = option(DEFAULTS["stride"], "Stride (no padding).")
 
-    if len(result.x) > MAX_CELLS:
-        return {}
-    return {"windows": plot_xcorr1d(result.x, result.w, result.b, result.y_hat, Path(out_dir) / "xcorr1d.png",
-                                    stride=result.stride)}
-
-
-def section(result: Xcorr1dResult, figure_paths: dict[str, Path] | None = None, *,
-            seconds: float | None = None) -> Any:
-    """The report section: general formulas, then every step with its numbers, one table per phase."""
-    from cnnlab.report import Figure, Section, Table
-
-    tables = [Table(["quantity", "formula"], [list(row) for row in GENERAL_FORMULAS],
-                    caption="The formulas (1-based indices, s = stride, η = learning rate)")]
-    for phase in PHASES:
-        rows = [[step.name, step.formula, _num(step.value, paren=False)] for step in result.steps
-                if step.phase == phase]
-        if rows:
-            tables.append(Table(["quantity", "formula with the numbers", "value"], rows, caption=phase.capitalize()))
-    change = "fell" if result.loss_new < result.loss else "rose" if result.loss_new > result.loss else "stayed"
-    paragraphs = [
-        f"Result: ŷ = {_vector_text(result.y_hat)}, L = {_num(result.loss)}; ∂L/∂w = {_vector_text(result.grad_w)}, "
-        f"∂L/∂b = {_num(result.grad_b, paren=False)}; after one step with η = {_num(result.lr)}: w′ = "
-        f"{_vector_text(result.w_new)}, b′ = {_num(result.b_new, paren=False)}, ŷ′ = "
-        f"{_vector_text(result.y_hat_new)}, and the loss {change} from {_num(result.loss)} to "
-        f"{_num(result.loss_new)}.",
-        "The gradient of w is itself a cross-correlation: of the input x with the output gradient ∂L/∂ŷ (dilated by "
-        "the stride); the gradient of x is a full convolution of ∂L/∂ŷ with w. That is why a convolution layer's "
-        "backward pass is built from convolutions too.",
-        f"Cross-check: the same quantities from torch autograd (conv1d, float64) differ from these by at most "
-        f"{result.torch_max_abs_diff:.2g}.",
-    ]
-    figures = []
-    for key, path in (figure_paths or {}).items():
-        caption = ("Sliding the kernel over the input: each row is one output position; the highlighted cells "
-                   "are the window, the kernel weights stand below them.") if key == "windows" else ""
-        figures.append(Figure(Path(path), caption))
-    return Section(
-        title="Worked example: 1-D cross-correlation forward and backward (seed 004, pen and paper)",
-        intro=("A kernel slides over the input without padding and without flipping (cross-correlation). One "
-               "forward pass, the loss L = ½‖y − ŷ‖², the backward pass, one gradient step and a second forward "
-               "pass, each with its formula and its numbers."),
-        paragraphs=paragraphs, tables=tables, figures=figures,
-        settings={"x": result.x, "w": result.w, "b": result.b, "y": result.y, "lr": result.lr,
-                  "stride": result.stride},
-        seconds=seconds,
-    )
+    def __post_init__(self) -> None:
+        _checked(self.x, self.w, self.b, self.y, self.lr, self.stride)
 
 
-def _vector_text(values: Sequence[float]) -> str:
-    return "[" + ", ".join(_num(v, paren=False) for v in values) + "]"
+def run(settings: Xcorr1dSettings, context: Context) -> Xcorr1dResult:
+    """The worked example for ``settings`` (see :func:`worked_example`)."""
+    return worked_example(settings.x, settings.w, settings.b, settings.y, settings.lr, settings.stride)
+
+
+EXPERIMENT = Experiment("xcorr1d", "Worked example: 1-D cross-correlation forward and backward (seed 004, pen and "
+                        "paper)", "Seed 004's pen-and-paper task: 1-D cross-correlation forward, loss, backward, "
+                        "update, second forward.", Xcorr1dSettings, run)

@@ -16,13 +16,13 @@ The API follows PyTorch so that people, tests and weights move freely between th
 ``model.state_dict()`` has torch's keys and shapes; ``load_state_dict`` takes NumPy arrays or torch tensors.
 """
 
+from cnnlab.geometry import conv_output_size
 from cnnlab.numpy_nn import functional, init, warmup
 from cnnlab.numpy_nn.gradcheck import GradcheckError, gradcheck
 from cnnlab.numpy_nn.layers import AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU
 from cnnlab.numpy_nn.losses import CrossEntropyLoss, MSELoss
 from cnnlab.numpy_nn.module import Module, Parameter, Sequential, to_numpy_state_dict, to_torch_state_dict
 from cnnlab.numpy_nn.optim import SGD, Adam, OneCycleLR, Optimizer
-from cnnlab.geometry import conv_output_size
 
 __all__ = [
     "SGD", "Adam", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GradcheckError", "Identity",

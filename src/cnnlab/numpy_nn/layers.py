@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.geometry import Conv2dSpec, ConvArguments, check_image_batch, conv_output_size, to_pair
 from cnnlab.numpy_nn import functional as F
 from cnnlab.numpy_nn import init
 from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
 from cnnlab.numpy_nn.blas import engine_blas
 from cnnlab.numpy_nn.module import Module, Parameter
-from cnnlab.geometry import Conv2dSpec, ConvArguments, check_image_batch, conv_output_size, to_pair
 
 __all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "ReLU"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.numpy_nn.functional import pad2d
 from cnnlab.geometry import to_pair
+from cnnlab.numpy_nn.functional import pad2d
 
 __all__ = ["pad_images", "window_dot", "window_dot_batch", "window_dot_filters"]
 

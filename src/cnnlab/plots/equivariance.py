@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from cnnlab.experiments.equivariance import DIRECTIONS, MODEL_LABELS, EquivarianceResult
 from cnnlab.plots.style import COLORS, ROW_HEIGHT, WIDTH, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from cnnlab.experiments.equivariance import EquivarianceResult
 
 #: Smallest value drawn on the log axes (an exact zero cannot be drawn on a log scale).
 LOG_FLOOR = 1e-9
@@ -28,7 +31,7 @@ LOG_FLOOR = 1e-9
 
 def curves_figure(result: EquivarianceResult) -> Figure:
     """Accuracy (%) against shift (px), one panel per direction, one line per model."""
-    directions = [d for d in DIRECTIONS if any(c.direction == d for c in result.curves)]
+    directions = list(dict.fromkeys(c.direction for c in result.curves))
     fig, axes = new_figure(1, len(directions), width=WIDTH, height=ROW_HEIGHT)
     models = list(dict.fromkeys(c.model for c in result.curves))
     s = result.settings
@@ -36,7 +39,7 @@ def curves_figure(result: EquivarianceResult) -> Figure:
         for index, model in enumerate(models):
             c = result.curve(model, direction)
             ax.plot(c.shifts, c.accuracy, marker="o", ms=4, color=COLORS[index % len(COLORS)],
-                    label=MODEL_LABELS.get(model, model))
+                    label=result.labels.get(model, model))
         if "mlp_augmented" in models:
             ax.axvline(s.augment_shift, color="grey", ls=":", lw=1,
                        label=f"±{s.augment_shift} px: augmentation range")
@@ -98,7 +101,7 @@ def layers_figure(result: EquivarianceResult, model: str = "cnn") -> Figure:
     axes[0][0].set_ylabel("relative distance (log; 0 drawn at the floor)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{MODEL_LABELS.get(model, model)}: how far each layer is from equivariance "
+    fig.suptitle(f"{result.labels.get(model, model)}: how far each layer is from equivariance "
                  "(k: the shift its map should show)", fontsize=11)
     return fig
 
@@ -167,8 +170,8 @@ def plot_example(result: EquivarianceResult, path: str | Path) -> Path:
 
 
 def save_figures(result: EquivarianceResult, out_dir: str | Path, prefix: str = "equivariance") -> dict[str, Path]:
-    """All figures into ``out_dir``; returns ``{"curves": path, "layers": path, "example": path}`` (for
-    :func:`cnnlab.experiments.equivariance.section`); figures that need a missing part (no CNN) are left out."""
+    """All figures into ``out_dir``; returns ``{"curves": path, "layers": path, "example": path}``; figures that
+    need a missing part (no CNN) are left out."""
     out_dir = Path(out_dir)
     paths = {"curves": plot_curves(result, out_dir / f"{prefix}_accuracy_vs_shift.png")}
     if "cnn" in result.layers:
@@ -178,5 +181,6 @@ def save_figures(result: EquivarianceResult, out_dir: str | Path, prefix: str = 
     return paths
 
 
-__all__ = ["curves_figure", "example_figure", "layers_figure", "plot_curves", "plot_example", "plot_layers",
-           "save_figures"]
+def figures(result: EquivarianceResult, folder: Path) -> dict[str, Path]:
+    """The experiment's figures (:func:`save_figures`) into ``folder``."""
+    return save_figures(result, folder)

@@ -8,16 +8,32 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from cnnlab.experiments.featuremaps import FeatureMapsResult, normalize_filters
 from cnnlab.plots.style import save_figure
+
+if TYPE_CHECKING:
+    from cnnlab.experiments.featuremaps import FeatureMapsResult, FeatureMapsRun
 
 #: Colour map of the (normalised) feature maps.
 MAP_CMAP = "viridis"
+
+
+def normalize_filters(weight: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Each filter ``weight[o]`` (all its input channels together) min-max scaled to [0, 1] for display.
+
+    Scaling the channels of a filter jointly keeps its colour balance: an RGB filter shows which colour it prefers.
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"filters must be (out, in, kh, kw), got shape {w.shape}")
+    lo = w.min(axis=(1, 2, 3), keepdims=True)
+    span = w.max(axis=(1, 2, 3), keepdims=True) - lo
+    out = np.where(span > eps, (w - lo) / np.where(span > eps, span, 1.0), 0.0)
+    return out.astype(np.float32)
 
 
 def _as_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -126,9 +142,14 @@ def plot_filters(result: FeatureMapsResult, path: str | Path) -> Path:
 
 
 def save_figures(result: FeatureMapsResult, out_dir: str | Path, prefix: str = "featuremaps") -> dict[str, Path]:
-    """Both figures into ``out_dir``; returns ``{"feature_maps": path, "filters": path}`` (for ``section``)."""
+    """Both figures into ``out_dir``; returns ``{"feature_maps": path, "filters": path}``."""
     out_dir = Path(out_dir)
     return {
         "feature_maps": plot_feature_maps(result, out_dir / f"{prefix}_grid.png"),
         "filters": plot_filters(result, out_dir / f"{prefix}_filters.png"),
     }
+
+
+def figures(result: FeatureMapsRun, folder: Path) -> dict[str, Path]:
+    """The experiment's figures: :func:`save_figures` of its maps into ``folder``."""
+    return save_figures(result.maps, folder)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.plots.style import new_figure, save_figure
 from cnnlab.geometry import channel_hint
+from cnnlab.plots.style import new_figure, save_figure
 
 
 def _check_images(images: Any) -> np.ndarray:

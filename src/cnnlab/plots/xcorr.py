@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from cnnlab.plots.style import COLORS, new_figure, save_figure
 from cnnlab.geometry import conv_output_size
+from cnnlab.plots.style import COLORS, new_figure, save_figure
+
+if TYPE_CHECKING:
+    from cnnlab.experiments.xcorr1d import Xcorr1dResult
 
 #: Longest input drawn; beyond this the cells get too small to read.
 MAX_CELLS = 40
@@ -74,3 +78,12 @@ def plot_xcorr1d(x: Sequence[float], w: Sequence[float], b: float, y_hat: Sequen
     ax.set_ylim(bottom, top_edge)
     ax.set_aspect("equal")
     return save_figure(fig, path)
+
+
+def figures(result: Xcorr1dResult, folder: Path) -> dict[str, Path]:
+    """The sliding-window diagram of the first forward pass as ``xcorr1d.png`` in ``folder`` (none for inputs too
+    long to draw legibly: see :data:`MAX_CELLS`)."""
+    if len(result.x) > MAX_CELLS:
+        return {}
+    return {"windows": plot_xcorr1d(result.x, result.w, result.b, result.y_hat, Path(folder) / "xcorr1d.png",
+                                    stride=result.stride)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,11 +20,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cnnlab import numpy_nn
+from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+
 Arrays = tuple[np.ndarray, np.ndarray]
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-CHECKPOINT_NAME = "checkpoint.pt"
-
 
 @dataclass
 class EpochRecord:
@@ -97,10 +96,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-def _is_torch(model: Any) -> bool:
+def _is_torch(model: object) -> bool:
     if isinstance(model, torch.nn.Module):
         return True
-    if callable(model) and hasattr(model, "backward") and hasattr(model, "parameters"):
+    if isinstance(model, numpy_nn.Module):
         return False
     raise TypeError(f"expected a torch.nn.Module or a cnnlab.numpy_nn Module, got {type(model).__name__}")
 
@@ -223,23 +222,6 @@ def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
     return total_loss / len(y), correct / len(y)
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`fit` (a file of our own: it is unpickled in full)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: nothing to resume; run without --resume to start afresh")
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def fit(
     model: Any,
     loss_fn: Any,
@@ -257,6 +239,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     eval_batch_size: int = 1000,
+    label: str = "",
 ) -> History:
     """Train ``model`` for ``epochs`` epochs of seeded shuffled mini-batches and return its :class:`History`.
 
@@ -268,6 +251,7 @@ def fit(
     - Ctrl-C ends training early: the finished epochs are returned with ``history.interrupted = True`` (the
       checkpoint holds the last finished epoch; the model keeps the weights of the interrupted one).
     - A NaN or infinite loss raises :class:`TrainingDiverged` carrying the history so far.
+    - ``label`` names the network in the progress bar and the epoch lines (e.g. ``"lenet (torch)"``).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -294,13 +278,14 @@ def fit(
             torch.set_rng_state(state["torch_rng"])
         history = History.from_dict(state["history"])
     n_batches = math.ceil(len(x) / batch_size)
+    prefix = f"{label}: " if label else ""
     try:
         for epoch in range(history.epochs + 1, epochs + 1):
             start = time.perf_counter()
             steps.set_training(True)
             order = rng.permutation(len(x))
             total_loss, correct, seen = 0.0, 0, 0
-            bar = tqdm(_batches(len(x), batch_size, order), total=n_batches, desc=f"epoch {epoch}/{epochs}",
+            bar = tqdm(_batches(len(x), batch_size, order), total=n_batches, desc=f"{prefix}epoch {epoch}/{epochs}",
                        disable=not progress, leave=False, unit="batch", dynamic_ncols=True)
             for batch_number, index in enumerate(bar, start=1):
                 xb, yb = x[index], y[index]
@@ -327,10 +312,10 @@ def fit(
             history.records.append(record)
             if progress:
                 val_text = f", val loss {val_loss:.4f}, val acc {val_acc:.4f}" if val is not None else ""
-                tqdm.write(f"epoch {epoch}/{epochs}: train loss {record.train_loss:.4f}, train acc "
+                tqdm.write(f"{prefix}epoch {epoch}/{epochs}: train loss {record.train_loss:.4f}, train acc "
                            f"{record.train_acc:.4f}{val_text} ({record.seconds:.1f} s)", file=sys.stderr)
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, {
+                save_checkpoint(checkpoint, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "rng": rng.bit_generator.state, "history": history.to_dict(),

@@ -1,7 +1,7 @@
 """One self-contained HTML report: sections of text, tables and figures, nothing fetched from elsewhere.
 
-Experiments describe what they found as :class:`Section` objects (plain data); :func:`write_report` turns a list
-of them into a single HTML page with a table of contents, each section's settings and running time, figures
+Sections (:mod:`cnnlab.report.document`, plain data built from experiment results) become, with
+:func:`write_report`, a single HTML page with a table of contents, each section's settings and running time, figures
 embedded as base64 ``data:`` URIs and skipped sections stated plainly with the reason. All text is plain text and
 is HTML-escaped; a span between backticks (```like this```) is shown in a monospace font, handy for formulas.
 """
@@ -10,104 +10,16 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figure", "Section", "Table", "format_seconds", "format_value", "render_report", "write_report"]
+from cnnlab.report.document import Figure, Section, Table, format_seconds, format_value
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".svg": "image/svg+xml"}
-
-
-@dataclass
-class Table:
-    """A table of ``rows``, each a list with one cell per entry of ``columns``; cells are formatted by
-    :func:`format_value` (numbers to 4 significant digits, ``None`` as a dash)."""
-
-    columns: list[str]
-    rows: list[list]
-    caption: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.columns:
-            raise ValueError("Table: needs at least one column")
-        for index, row in enumerate(self.rows):
-            if isinstance(row, str | bytes) or not isinstance(row, Sequence):
-                raise ValueError(f"Table: row {index} must be a list of cells, got {type(row).__name__}")
-            if len(row) != len(self.columns):
-                raise ValueError(f"Table: row {index} has {len(row)} cells but there are {len(self.columns)} "
-                                 f"columns {list(self.columns)}")
-
-
-@dataclass
-class Figure:
-    """An image file (PNG usually) embedded into the report, with a caption below it."""
-
-    path: Path
-    caption: str = ""
-
-
-@dataclass
-class Section:
-    """One part of the report (one seed task, one experiment).
-
-    ``settings`` are the arguments it ran with, ``seconds`` how long it took. A section with ``skipped`` set did
-    not run; ``skipped`` says why and how to make it run (e.g. where to put the data), and is shown as such.
-    """
-
-    title: str
-    intro: str = ""
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-    seconds: float | None = None
-    skipped: str | None = None
-
-
-def format_value(value: Any) -> str:
-    """A table cell or setting as text: ints as is, other reals to 4 significant digits (no decimals from
-    10,000 on, so a large float never turns into an exponent), ``None`` as a dash,
-    lists and dicts compactly (JSON-like), anything else with ``str``."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Integral):
-        return str(int(value))
-    if isinstance(value, Real):
-        number = float(value)
-        if math.isnan(number) or math.isinf(number):
-            return str(number)
-        if number == int(number) and abs(number) < 1e15:
-            return str(int(number))
-        if abs(number) >= 1e4:
-            return f"{number:.0f}"
-        return f"{number:.4g}"
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(format_value(item) for item in value) + "]"
-    return str(value)
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration for people: ``0.012 s``, ``4.2 s``, ``3 min 05 s``."""
-    if seconds < 0 or not math.isfinite(seconds):
-        raise ValueError(f"format_seconds: need a finite, non-negative number of seconds, got {seconds!r}")
-    if seconds < 10:
-        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
 
 
 def _text(value: str) -> str:

@@ -1,0 +1,172 @@
+"""What defines a training run: :class:`TrainConfig` (validated before any data is loaded) and the named recipes.
+
+The fields describe themselves (:func:`cnnlab.options.option`), so ``cnnlab train``'s options are generated from
+them and their choices come from the registries (models, layer families, conv algorithms).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from cnnlab.data import NORMALIZATIONS, VAL_SOURCES, random_crop_flip
+from cnnlab.models import MODELS, all_conv_algorithms, get_family, get_model_info
+from cnnlab.options import check_options, option
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("none", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+#: Training augmentations by name: each takes ``augment_pixels`` and returns ``augment(x_batch, rng)``.
+AUGMENTATIONS: dict[str, Callable[[int], Augment | None]] = {
+    "none": lambda pixels: None,
+    # Pad by `pixels`, crop back at a random offset, mirror left-right with probability 1/2 (CIFAR-style).
+    "crop-flip": lambda pixels: random_crop_flip(padding=pixels, flip=True),
+    # A random whole-pixel shift of up to ±pixels in x and y, vacated pixels 0 (the shift experiment's remedy).
+    "shift": lambda pixels: random_crop_flip(padding=pixels, flip=False),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (the dataset follows from the model)."""
+
+    model: str = option("mnist-cnn", "Network (sets the dataset).", choices=lambda: tuple(MODELS))
+    engine: str = option("torch", "Layer family: torch.nn, the own torch layers, or the NumPy engine.",
+                         choices=lambda: tuple(_families()))
+    epochs: int = option(10, "Training epochs.", minimum=1)
+    batch_size: int = option(50, "Images per mini-batch.", minimum=1)
+    optimizer: str = option("sgd", "Optimiser.", choices=OPTIMIZERS)
+    lr: float = option(0.01, "Learning rate (the peak for onecycle).", minimum=0, min_open=True)
+    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
+    weight_decay: float = option(0.0, "L2 weight decay.", minimum=0)
+    schedule: str = option("none", "Learning-rate schedule.", choices=SCHEDULES)
+    normalization: str = option("unit", "Pixels in [0, 1] (unit) or per-channel z-scores (standard).",
+                                choices=NORMALIZATIONS)
+    augment: str = option("none", "Training augmentation: random crop + flip, or random shifts.",
+                          choices=lambda: tuple(AUGMENTATIONS))
+    augment_pixels: int = option(4, "Crop padding / largest shift of the augmentation, in pixels.", minimum=0)
+    max_datapoints: int | None = option(None, "Use only the first N training images.", minimum=1)
+    val_source: str = option("holdout", "Validate on a holdout of the training set or on the test set.",
+                             choices=VAL_SOURCES)
+    seed: int = option(0, "Random seed (initial weights, shuffling, augmentation).", minimum=0, maximum=2**32 - 1)
+    device: str = option("auto", "Where the torch engines run (auto: CUDA when available).", choices=DEVICES)
+    conv_algorithm: str | None = option(None, "The own Conv2d's algorithm (engines torch-own and numpy).",
+                                        choices=all_conv_algorithms)
+
+    @property
+    def dataset(self) -> str:
+        return get_model_info(self.model).dataset
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad setting or combination (e.g. an algorithm the engine lacks)."""
+        check_options(self)
+        get_family(self.engine).check(self.conv_algorithm, self.device)
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"--device cuda: CUDA is not available here (torch {torch.__version__}); use "
+                                 "--device cpu or auto")
+
+    def augmentation(self) -> Augment | None:
+        """The training augmentation ``augment(x_batch, rng)``, or None."""
+        return AUGMENTATIONS[self.augment](self.augment_pixels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """The settings in words: ``"lenet on the torch engine, 25 epochs of batch 64, SGD lr 0.05, ..."``."""
+        optimizer = (f"SGD lr {self.lr:g}, momentum {self.momentum:g}" if self.optimizer == "sgd"
+                     else f"Adam lr {self.lr:g}")
+        augment = {"none": None, "crop-flip": f"random crop (padding {self.augment_pixels}) and horizontal flip",
+                   "shift": f"random shifts of up to ±{self.augment_pixels} px"}[self.augment]
+        parts = [f"{self.model} on the {self.engine} engine", f"{self.epochs} epochs of batch {self.batch_size}",
+                 optimizer + (f", weight decay {self.weight_decay:g}" if self.weight_decay else ""),
+                 "one-cycle schedule (peak = lr)" if self.schedule == "onecycle" else "constant lr",
+                 "inputs standardised per channel" if self.normalization == "standard" else "pixels scaled to [0, 1]",
+                 *([augment] if augment else []),
+                 *([f"first {self.max_datapoints} training images"] if self.max_datapoints else []),
+                 f"seed {self.seed}"]
+        return ", ".join(parts)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """A config from :meth:`to_dict` output (e.g. a run's ``config.json``); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; expected some of {sorted(known)}")
+        values = dict(data)
+        if isinstance(values.get("augment"), bool):  # runs of cnnlab 0.1.0: augment was a crop+flip switch
+            values["augment"] = "crop-flip" if values["augment"] else "none"
+        return cls(**values)
+
+
+def _families() -> tuple[str, ...]:
+    from cnnlab.models import FAMILIES
+
+    return tuple(FAMILIES)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named starting point for ``cnnlab train``: its settings, what it is, and its smoke-test size."""
+
+    name: str
+    config: TrainConfig
+    summary: str
+    #: Overrides for quick runs (``cnnlab run --quick``): a few epochs on a few images.
+    quick: dict[str, Any] = field(default_factory=dict)
+    #: The validation accuracy the assignment expects after training with these settings, if it names one.
+    expected_val_acc: float | None = None
+
+
+_MNIST_QUICK = {"epochs": 2, "max_datapoints": 3000}
+
+#: Named recipes; ``train`` starts from one and applies the user's overrides.
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("mnist-seed", TrainConfig(model="mnist-cnn", engine="numpy", epochs=10, batch_size=50, lr=0.01,
+                                         momentum=0.9, max_datapoints=10_000),
+               "seed 004 task 5: MNIST CNN, NumPy engine, SGD lr 0.01 momentum 0.9, batch 50, 10 epochs, the first "
+               "10000 training images, pixels in [0, 1]", _MNIST_QUICK, expected_val_acc=0.96),
+        Recipe("mnist-better", TrainConfig(model="mnist-cnn", engine="numpy", epochs=10, batch_size=50, lr=0.05,
+                                           momentum=0.9, schedule="onecycle", normalization="standard",
+                                           max_datapoints=10_000),
+               "the same net and data, standardised inputs, one-cycle schedule (peak lr 0.05)", _MNIST_QUICK),
+        Recipe("mlp-seed", TrainConfig(model="mnist-mlp", engine="numpy", epochs=10, batch_size=50, lr=0.01,
+                                       momentum=0.9, max_datapoints=10_000),
+               "seed 004's MLP baseline (784→100→10) with the seed's optimiser settings", _MNIST_QUICK),
+        Recipe("mlp-shift", TrainConfig(model="mnist-mlp", engine="numpy", epochs=10, batch_size=50, lr=0.01,
+                                        momentum=0.9, max_datapoints=10_000, augment="shift", augment_pixels=3),
+               "the MLP baseline trained on digits shifted at random by up to ±3 px (the equivariance remedy)",
+               _MNIST_QUICK),
+        Recipe("cifar-lenet", TrainConfig(model="lenet", engine="torch", epochs=25, batch_size=64, lr=0.05,
+                                          momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+                                          normalization="standard", augment="crop-flip", augment_pixels=4),
+               "seed 000: LeNet on CIFAR-10 with torch.nn, SGD momentum 0.9, one-cycle (peak 0.05), weight decay "
+               "5e-4, batch 64, crop+flip augmentation, 25 epochs", {"epochs": 2, "max_datapoints": 8000}),
+    )
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; ``ValueError`` listing the choices otherwise."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def recipe(name: str, *, quick: bool = False, **overrides: Any) -> TrainConfig:
+    """The named recipe's config, made small when ``quick``, with ``overrides`` applied (``None`` values ignored)."""
+    entry = get_recipe(name)
+    config = replace(entry.config, **entry.quick) if quick else entry.config
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
