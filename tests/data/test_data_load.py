@@ -9,7 +9,7 @@ import pytest
 from datafixtures import make_cifar, make_mnist
 
 from cnnlab.data import (
-    CHANNEL_STATS,
+    CIFAR10,
     DATASETS,
     DataError,
     DataNotFoundError,
@@ -23,7 +23,8 @@ from cnnlab.data import (
 
 
 def test_dataset_names():
-    assert DATASETS == ("mnist", "cifar10")
+    assert tuple(DATASETS) == ("mnist", "cifar10")
+    assert DATASETS["cifar10"] is CIFAR10
 
 
 def test_resolve_root_order(monkeypatch, tmp_path):
@@ -189,7 +190,8 @@ def test_prepare(tmp_path, no_data_env):
     assert x.dtype == np.float32 and x.shape == ds.images.shape and x.min() >= 0 and x.max() <= 1
     np.testing.assert_allclose(x, ds.images / 255, rtol=1e-6)
     x, y = prepare(ds)
-    mean, std = CHANNEL_STATS["cifar10"]
+    assert ds.spec is CIFAR10
+    mean, std = CIFAR10.stats
     expected = (ds.images / 255 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
     np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
     assert y.dtype == np.int64
@@ -201,13 +203,14 @@ def test_prepare(tmp_path, no_data_env):
 
 def test_load_splits_reads_each_file_once(tmp_path, no_data_env, monkeypatch):
     make_mnist(tmp_path, n_train=12, n_test=5)
-    from cnnlab.data import mnist
+    from cnnlab.data import idx
 
     calls = []
-    real = mnist.load_pair
-    monkeypatch.setattr(mnist, "load_pair", lambda *a: calls.append(a[0].name) or real(*a))
+    real = idx.read_idx
+    monkeypatch.setattr(idx, "read_idx", lambda path: calls.append(path.name) or real(path))
     out = load_splits("mnist", root=tmp_path, download=False, val_size=3, max_datapoints={"train": 4})
-    assert calls == ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"]
+    assert calls == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                     "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert {k: len(v) for k, v in out.items()} == {"train": 4, "val": 3, "test": 5}
     single = load_dataset("mnist", "val", tmp_path, download=False, val_size=3)
     np.testing.assert_array_equal(out["val"].images, single.images)
