@@ -175,6 +175,8 @@ def test_failed_download_is_one_clear_error(http_server, tmp_path, no_data_env):
     assert "t10k-labels-idx1-ubyte.gz: md5 mismatch" in msg
     assert f"Expected in {(tmp_path / 'MNIST' / 'raw').resolve()}" in msg
     assert "9fb629c4189551a2d022fa330f9573f3" in msg and "How to get them" in msg
+    assert "train-images-idx3-ubyte.gz  (md5 f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg  # all missing files, at once
+    assert len(info.value.missing) == 4
     assert isinstance(info.value, DataNotFoundError)
     assert list((tmp_path / "MNIST" / "raw").iterdir()) == []
 

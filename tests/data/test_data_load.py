@@ -135,11 +135,13 @@ def test_missing_mnist_lists_files_where_and_how(tmp_path, no_data_env):
     assert "MNIST files are missing (download is off)" in msg
     assert f"Expected in {folder}" in msg
     assert "train-images-idx3-ubyte.gz" in msg and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg
-    assert "train-labels-idx1-ubyte.gz" in msg and "t10k" not in msg  # only what this split needs
+    assert "train-labels-idx1-ubyte.gz" in msg
+    assert "t10k-images-idx3-ubyte.gz  (md5 9fb629c4189551a2d022fa330f9573f3" in msg  # every missing file at once
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/" in msg and "--data-dir" in msg
     assert "given explicitly" in msg
-    assert info.value.missing == [tmp_path / "MNIST/raw/train-images-idx3-ubyte.gz",
-                                  tmp_path / "MNIST/raw/train-labels-idx1-ubyte.gz"]
+    raw = tmp_path / "MNIST" / "raw"
+    assert info.value.missing == [raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz",
+                                  raw / "t10k-images-idx3-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz"]
     assert isinstance(info.value, DataError) and isinstance(info.value, FileNotFoundError)
 
 
@@ -162,6 +164,17 @@ def test_missing_cifar_lists_files_and_archive(tmp_path, no_data_env):
         assert f"data_batch_{n}" in msg
     assert "cifar-10-python.tar.gz" in msg and "c58f30108f718f92721af3b95e74349a" in msg
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in msg
+    assert "    test_batch" in msg  # the test split's file too, though only train was asked for
+
+
+def test_missing_message_lists_only_the_absent_files(tmp_path, no_data_env):
+    files = make_mnist(tmp_path, n_train=12, n_test=5)
+    files.paths["t10k-images-idx3-ubyte"].unlink()
+    assert len(load_dataset("mnist", "train", tmp_path, download=False, val_size=3)) == 9  # train files suffice
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("mnist", "test", tmp_path, download=False)
+    assert info.value.missing == [tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"]
+    assert "t10k-images-idx3-ubyte.gz" in str(info.value) and "train-" not in str(info.value)
 
 
 def test_misplaced_files_get_a_hint(tmp_path, no_data_env):

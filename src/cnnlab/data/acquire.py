@@ -3,8 +3,8 @@
 :class:`FileDownload`: each missing file is fetched from ``<mirror>/<file name>`` into the dataset folder (MNIST).
 :class:`ArchiveDownload`: one archive is fetched into the data root and the dataset folder extracted from it; an
 archive already there is extracted on first use (CIFAR-10). Downloads are md5-checked (:mod:`cnnlab.data.download`).
-When files are missing and cannot be fetched, one :class:`DataNotFoundError` lists the missing files, where they
-are expected, and how to get them.
+When files are missing and cannot be fetched, one :class:`DataNotFoundError` lists every missing file of the
+dataset, where they are expected, and how to get them.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def ensure_files(
 
     Files on disk are used as they are (no md5 check). When some of ``files`` are missing and cannot be fetched
     (``download=False``, or the download failed), the :class:`DataNotFoundError` / :class:`DownloadError` lists
-    the missing ones.
+    every missing file of the dataset (:attr:`~DatasetSpec.required_files` and ``files``), not only ``files``.
     ``origin`` says where ``root`` came from, for that message.
     """
     if force and not download:
@@ -194,14 +194,14 @@ def ensure_files(
         spec.acquisition.unpack_local(spec, root, [*files, *spec.extra_files])
         if not _absent(spec, root, files):
             return _located(spec, root, files)
-    listed = _absent(spec, root, files)
+    listed = _absent(spec, root, tuple(dict.fromkeys((*spec.required_files, *files))))
     if not download:
         raise DataNotFoundError(missing_message(spec, root, listed, origin),
                                 missing=[spec.path(root, f) for f in listed])
     todo = list(files) if force else _absent(spec, root, files)
     urls = resolve_mirrors(spec.mirrors, mirrors)
     failures = spec.acquisition.fetch(spec, root, todo, urls, progress=progress, force=force)
-    listed = _absent(spec, root, files)
+    listed = _absent(spec, root, tuple(dict.fromkeys((*spec.required_files, *files))))
     if failures:
         raise DownloadError(missing_message(spec, root, listed or todo, origin, failures),
                             missing=[spec.path(root, f) for f in listed])

@@ -142,9 +142,9 @@ def load_dataset(
     ``max_datapoints``: keep the first N of the split (after splitting). Missing files are downloaded
     (``download=True``; md5-verified, progress bar unless ``progress=False``, ``mirrors`` or
     ``$CNNLAB_DATA_MIRRORS`` replace the official URLs); otherwise, or if that fails, one
-    :class:`DataNotFoundError` lists the expected files, where, and how to get them. Unreadable files raise
-    :class:`DataCorruptError` naming the file and the problem. Existing files are read without md5 checks
-    (re-packed copies are fine); use :func:`verify_dataset` for checksums.
+    :class:`DataNotFoundError` lists every missing file of the dataset, where, and how to get them. Unreadable
+    files raise :class:`DataCorruptError` naming the file and the problem. Existing files are read without md5
+    checks (re-packed copies are fine); use :func:`verify_dataset` for checksums.
     """
     return load_splits(
         name, (split,), root, max_datapoints=max_datapoints, download=download, val_source=val_source,
