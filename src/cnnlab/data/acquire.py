@@ -141,7 +141,7 @@ def _misplaced_hints(root: Path, filenames: Sequence[str], expected_dir: Path) -
     return hints[:4]
 
 
-def missing_message(
+def _missing_message(
     spec: DatasetSpec, root: Path, files: Sequence[FileSpec], origin: str, failures: Sequence[str] = ()
 ) -> str:
     """The missing-file message: what failed (``failures``), the expected ``files`` and where, how to get them."""
@@ -188,25 +188,25 @@ def ensure_files(
     """
     if force and not download:
         raise ValueError("force=True needs download=True")
-    if not force and not _absent(spec, root, files):
-        return _located(spec, root, files)
     if not force:
-        spec.acquisition.unpack_local(spec, root, [*files, *spec.extra_files])
+        if _absent(spec, root, files):
+            spec.acquisition.unpack_local(spec, root, [*files, *spec.extra_files])
         if not _absent(spec, root, files):
             return _located(spec, root, files)
-    listed = _absent(spec, root, tuple(dict.fromkeys((*spec.required_files, *files))))
+    everything = tuple(dict.fromkeys((*spec.required_files, *files)))
+    listed = _absent(spec, root, everything)
     if not download:
-        raise DataNotFoundError(missing_message(spec, root, listed, origin),
+        raise DataNotFoundError(_missing_message(spec, root, listed, origin),
                                 missing=[spec.path(root, f) for f in listed])
     todo = list(files) if force else _absent(spec, root, files)
     urls = resolve_mirrors(spec.mirrors, mirrors)
     failures = spec.acquisition.fetch(spec, root, todo, urls, progress=progress, force=force)
-    listed = _absent(spec, root, tuple(dict.fromkeys((*spec.required_files, *files))))
+    listed = _absent(spec, root, everything)
     if failures:
-        raise DownloadError(missing_message(spec, root, listed or todo, origin, failures),
+        raise DownloadError(_missing_message(spec, root, listed or todo, origin, failures),
                             missing=[spec.path(root, f) for f in listed])
     if _absent(spec, root, files):  # an acquisition that reports success must have delivered the files
-        raise DataNotFoundError(missing_message(spec, root, listed, origin),
+        raise DataNotFoundError(_missing_message(spec, root, listed, origin),
                                 missing=[spec.path(root, f) for f in listed])
     return _located(spec, root, files)
 
