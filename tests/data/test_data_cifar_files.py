@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from datafixtures import CIFAR_NAMES, cifar_archive_bytes, cifar_batch_bytes, make_cifar, meta_bytes, tar_gz_bytes
 
-from cnnlab.data import DataCorruptError, DataError, DataNotFoundError, cifar10, load_dataset
+from cnnlab.data import CIFAR10, DataCorruptError, DataError, DataNotFoundError, archive, load_dataset
 
 
 @pytest.mark.parametrize("keys", ["str", "bytes"])
@@ -19,7 +19,7 @@ def test_reads_str_and_bytes_keys(tmp_path, keys, protocol):
     labels = [0, 1, 2, 3, 9, 8, 7]
     path = tmp_path / "data_batch_1"
     path.write_bytes(cifar_batch_bytes(data, labels, keys, protocol))
-    images, y = cifar10.read_batch(path)
+    images, y = CIFAR10.read_batch(path)
     assert images.shape == (7, 3, 32, 32) and images.dtype == np.uint8
     # row layout: 1024 red, 1024 green, 1024 blue, each row-major 32x32
     np.testing.assert_array_equal(images[:, 1, 0, 0], data[:, 1024])
@@ -28,7 +28,7 @@ def test_reads_str_and_bytes_keys(tmp_path, keys, protocol):
     assert y.dtype == np.int64
     meta = tmp_path / "batches.meta"
     meta.write_bytes(meta_bytes(keys))
-    assert cifar10.read_meta(meta) == CIFAR_NAMES
+    assert CIFAR10.read_meta(meta) == CIFAR_NAMES
 
 
 @pytest.mark.parametrize("keys", ["str", "bytes"])
@@ -57,7 +57,7 @@ def test_archive_is_extracted_on_first_use(tmp_path, no_data_env):
     assert sorted(p.name for p in folder.iterdir()) == ["batches.meta", "test_batch"]  # only what was needed
     load_dataset("cifar10", "train", tmp_path, download=False, val_size=2)
     assert len(list(folder.iterdir())) == 7
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cifar-extract-")]  # temp folder removed
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".extract-")]  # temp folder removed
 
 
 def test_archive_members_outside_the_folder_are_ignored(tmp_path, no_data_env):
@@ -100,7 +100,7 @@ def _batch_path(tmp_path, payload: bytes):
 
 def _raises(path, pattern):
     with pytest.raises(DataCorruptError, match=pattern) as info:
-        cifar10.read_batch(path)
+        CIFAR10.read_batch(path)
     assert str(path) in str(info.value), str(info.value)
     assert info.value.path == path
     return str(info.value)
@@ -157,7 +157,7 @@ def test_bad_meta(tmp_path):
     path = tmp_path / "batches.meta"
     path.write_bytes(meta_bytes(names=["a", "b"]))
     with pytest.raises(DataCorruptError, match="should list 10 class names") as info:
-        cifar10.read_meta(path)
+        CIFAR10.read_meta(path)
     assert str(path) in str(info.value)
 
 
@@ -176,7 +176,7 @@ def test_archive_in_a_read_only_root_is_a_clear_error(tmp_path, no_data_env, mon
     root = tmp_path / "ro"
     root.mkdir()
     (root / "cifar-10-python.tar.gz").write_bytes(cifar_archive_bytes(files))
-    monkeypatch.setattr(cifar10.os, "access", lambda path, mode: False)  # works when tests run as root, too
+    monkeypatch.setattr(archive.os, "access", lambda path, mode: False)  # works when tests run as root, too
     with pytest.raises(DataError, match=r"must be extracted before use, but .*ro is not writable") as info:
         load_dataset("cifar10", "test", root, download=False)
     assert str(root / "cifar-10-python.tar.gz") in str(info.value)

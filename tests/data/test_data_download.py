@@ -3,6 +3,7 @@ transfer, server error, dead mirror; files appear only when complete and verifie
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import socket
@@ -11,9 +12,17 @@ import numpy as np
 import pytest
 from datafixtures import cifar_archive_bytes, cifar_contents, idx_bytes, md5
 
-from cnnlab.data import DataNotFoundError, DownloadError, datasets, download_dataset, load_dataset, sources
+from cnnlab.data import (
+    CIFAR10,
+    MNIST,
+    ArchiveDownload,
+    DataNotFoundError,
+    DownloadError,
+    FileSpec,
+    download_dataset,
+    load_dataset,
+)
 from cnnlab.data.download import download_file
-from cnnlab.data.sources import Resource
 
 PAYLOAD = b"0123456789" * 5000
 
@@ -106,8 +115,8 @@ def test_unwritable_destination(http_server, tmp_path):
 
 
 @pytest.fixture
-def mnist_server(http_server, monkeypatch):
-    """Serve four tiny MNIST .gz files and make them the 'published' ones."""
+def mnist_server(http_server, use_spec):
+    """Serve four tiny MNIST .gz files and make them the 'published' ones (an MNIST spec with their md5s)."""
     rng = np.random.default_rng(5)
     arrays = {
         "train-images": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
@@ -115,11 +124,13 @@ def mnist_server(http_server, monkeypatch):
         "test-images": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
         "test-labels": np.array([3, 1, 4, 1], np.uint8),
     }
-    for key, arr in arrays.items():
-        name = sources.MNIST_RESOURCES[key].filename
-        body = gzip.compress(idx_bytes(arr))
-        http_server.add("mnist/" + name, body)
-        monkeypatch.setitem(sources.MNIST_RESOURCES, key, Resource(name, md5(body), len(body)))
+    published = {}
+    for key, file in zip(arrays, (*MNIST.train, *MNIST.test), strict=True):
+        body = gzip.compress(idx_bytes(arrays[key]))
+        http_server.add("mnist/" + file.name, body)
+        published[key] = FileSpec(file.name, md5(body), len(body))
+    use_spec(dataclasses.replace(MNIST, train=(published["train-images"], published["train-labels"]),
+                                 test=(published["test-images"], published["test-labels"])))
     http_server.arrays = arrays
     return http_server
 
@@ -164,19 +175,38 @@ def test_failed_download_is_one_clear_error(http_server, tmp_path, no_data_env):
     assert "t10k-labels-idx1-ubyte.gz: md5 mismatch" in msg
     assert f"Expected in {(tmp_path / 'MNIST' / 'raw').resolve()}" in msg
     assert "9fb629c4189551a2d022fa330f9573f3" in msg and "How to get them" in msg
+    assert "train-images-idx3-ubyte.gz  (md5 f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg  # all missing files, at once
+    assert len(info.value.missing) == 4
     assert isinstance(info.value, DataNotFoundError)
     assert list((tmp_path / "MNIST" / "raw").iterdir()) == []
 
 
-def test_cifar_download_extracts_the_archive(http_server, tmp_path, monkeypatch, no_data_env):
+def test_cifar_download_extracts_the_archive(http_server, tmp_path, use_spec, no_data_env):
     files = cifar_contents(n_per_batch=3, n_test=4)
     body = cifar_archive_bytes(files)
     http_server.add("c/cifar-10-python.tar.gz", body)
-    monkeypatch.setattr(datasets, "CIFAR10_ARCHIVE", Resource("cifar-10-python.tar.gz", md5(body), len(body)))
+    archive = FileSpec("cifar-10-python.tar.gz", md5(body), len(body))
+    use_spec(dataclasses.replace(CIFAR10, acquisition=ArchiveDownload(archive)))
     ds = load_dataset("cifar10", "train", tmp_path, mirrors=http_server.url + "c/", val_size=3, progress=False)
     assert len(ds) == 12
     assert (tmp_path / "cifar-10-python.tar.gz").read_bytes() == body
     assert len(list((tmp_path / "cifar-10-batches-py").iterdir())) == 7
+
+
+def test_cifar_download_dataset_force_fetches_and_extracts_again(http_server, tmp_path, use_spec, no_data_env):
+    files = cifar_contents(n_per_batch=2, n_test=3)
+    body = cifar_archive_bytes(files)
+    route = http_server.add("c/cifar-10-python.tar.gz", body)
+    use_spec(dataclasses.replace(CIFAR10, acquisition=ArchiveDownload(FileSpec("cifar-10-python.tar.gz", md5(body)))))
+    paths = download_dataset("cifar10", tmp_path, mirrors=http_server.url + "c/", progress=False)
+    folder = tmp_path / "cifar-10-batches-py"
+    assert [p.name for p in paths] == [*(f"data_batch_{n}" for n in range(1, 6)), "test_batch", "batches.meta"]
+    assert all(p.parent == folder for p in paths) and route.hits == 1
+    (folder / "data_batch_2").write_bytes(b"damaged")
+    download_dataset("cifar10", tmp_path, mirrors=http_server.url + "c/", progress=False)
+    assert route.hits == 1 and (folder / "data_batch_2").read_bytes() == b"damaged"  # present files are kept
+    download_dataset("cifar10", tmp_path, mirrors=http_server.url + "c/", progress=False, force=True)
+    assert route.hits == 2 and (folder / "data_batch_2").read_bytes() == files.contents["data_batch_2"]
 
 
 def test_cifar_download_md5_mismatch(http_server, tmp_path, no_data_env):

@@ -9,7 +9,7 @@ import pytest
 from datafixtures import make_cifar, make_mnist
 
 from cnnlab.data import (
-    CHANNEL_STATS,
+    CIFAR10,
     DATASETS,
     DataError,
     DataNotFoundError,
@@ -23,7 +23,8 @@ from cnnlab.data import (
 
 
 def test_dataset_names():
-    assert DATASETS == ("mnist", "cifar10")
+    assert tuple(DATASETS) == ("mnist", "cifar10")
+    assert DATASETS["cifar10"] is CIFAR10
 
 
 def test_resolve_root_order(monkeypatch, tmp_path):
@@ -134,11 +135,13 @@ def test_missing_mnist_lists_files_where_and_how(tmp_path, no_data_env):
     assert "MNIST files are missing (download is off)" in msg
     assert f"Expected in {folder}" in msg
     assert "train-images-idx3-ubyte.gz" in msg and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in msg
-    assert "train-labels-idx1-ubyte.gz" in msg and "t10k" not in msg  # only what this split needs
+    assert "train-labels-idx1-ubyte.gz" in msg
+    assert "t10k-images-idx3-ubyte.gz  (md5 9fb629c4189551a2d022fa330f9573f3" in msg  # every missing file at once
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/" in msg and "--data-dir" in msg
     assert "given explicitly" in msg
-    assert info.value.missing == [tmp_path / "MNIST/raw/train-images-idx3-ubyte.gz",
-                                  tmp_path / "MNIST/raw/train-labels-idx1-ubyte.gz"]
+    raw = tmp_path / "MNIST" / "raw"
+    assert info.value.missing == [raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz",
+                                  raw / "t10k-images-idx3-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz"]
     assert isinstance(info.value, DataError) and isinstance(info.value, FileNotFoundError)
 
 
@@ -161,6 +164,17 @@ def test_missing_cifar_lists_files_and_archive(tmp_path, no_data_env):
         assert f"data_batch_{n}" in msg
     assert "cifar-10-python.tar.gz" in msg and "c58f30108f718f92721af3b95e74349a" in msg
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in msg
+    assert "    test_batch" in msg  # the test split's file too, though only train was asked for
+
+
+def test_missing_message_lists_only_the_absent_files(tmp_path, no_data_env):
+    files = make_mnist(tmp_path, n_train=12, n_test=5)
+    files.paths["t10k-images-idx3-ubyte"].unlink()
+    assert len(load_dataset("mnist", "train", tmp_path, download=False, val_size=3)) == 9  # train files suffice
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("mnist", "test", tmp_path, download=False)
+    assert info.value.missing == [tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"]
+    assert "t10k-images-idx3-ubyte.gz" in str(info.value) and "train-" not in str(info.value)
 
 
 def test_misplaced_files_get_a_hint(tmp_path, no_data_env):
@@ -189,7 +203,8 @@ def test_prepare(tmp_path, no_data_env):
     assert x.dtype == np.float32 and x.shape == ds.images.shape and x.min() >= 0 and x.max() <= 1
     np.testing.assert_allclose(x, ds.images / 255, rtol=1e-6)
     x, y = prepare(ds)
-    mean, std = CHANNEL_STATS["cifar10"]
+    assert ds.spec is CIFAR10
+    mean, std = CIFAR10.stats
     expected = (ds.images / 255 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
     np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
     assert y.dtype == np.int64
@@ -201,13 +216,14 @@ def test_prepare(tmp_path, no_data_env):
 
 def test_load_splits_reads_each_file_once(tmp_path, no_data_env, monkeypatch):
     make_mnist(tmp_path, n_train=12, n_test=5)
-    from cnnlab.data import mnist
+    from cnnlab.data import idx
 
     calls = []
-    real = mnist.load_pair
-    monkeypatch.setattr(mnist, "load_pair", lambda *a: calls.append(a[0].name) or real(*a))
+    real = idx.read_idx
+    monkeypatch.setattr(idx, "read_idx", lambda path: calls.append(path.name) or real(path))
     out = load_splits("mnist", root=tmp_path, download=False, val_size=3, max_datapoints={"train": 4})
-    assert calls == ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"]
+    assert calls == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                     "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert {k: len(v) for k, v in out.items()} == {"train": 4, "val": 3, "test": 5}
     single = load_dataset("mnist", "val", tmp_path, download=False, val_size=3)
     np.testing.assert_array_equal(out["val"].images, single.images)

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from datafixtures import idx_bytes, make_mnist, write_bytes, write_idx
 
-from cnnlab.data import DataCorruptError, load_dataset, mnist
+from cnnlab.data import MNIST, DataCorruptError, idx, load_dataset
 
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_reads_gz_and_plain_files(tmp_path, no_data_env, gz):
     files = make_mnist(tmp_path, n_train=12, n_test=5, gz=gz)
-    images = mnist.read_images(files.paths["train-images-idx3-ubyte"])
-    labels = mnist.read_labels(files.paths["train-labels-idx1-ubyte"])
+    images = MNIST.read_images(files.paths["train-images-idx3-ubyte"])
+    labels = MNIST.read_labels(files.paths["train-labels-idx1-ubyte"])
     assert images.shape == (12, 1, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(images[:, 0], files.train_images)
     assert labels.dtype == np.int64
@@ -26,17 +26,17 @@ def test_compression_detected_by_content_not_name(tmp_path):
     arr = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     plain_named_gz = write_idx(tmp_path / "x-idx3-ubyte.gz", arr, gz=False)
     gz_named_plain = write_idx(tmp_path / "y-idx3-ubyte", arr, gz=True)
-    np.testing.assert_array_equal(mnist.read_idx(plain_named_gz), arr)
-    np.testing.assert_array_equal(mnist.read_idx(gz_named_plain), arr)
+    np.testing.assert_array_equal(idx.read_idx(plain_named_gz), arr)
+    np.testing.assert_array_equal(idx.read_idx(gz_named_plain), arr)
 
 
 def test_reads_other_idx_types(tmp_path):
     arr = np.arange(-6, 6, dtype=">i4").reshape(3, 4)
-    out = mnist.read_idx(write_idx(tmp_path / "ints.idx", arr))
+    out = idx.read_idx(write_idx(tmp_path / "ints.idx", arr))
     np.testing.assert_array_equal(out, arr)
     assert out.dtype.isnative
     f = np.linspace(0, 1, 5, dtype=">f4")
-    np.testing.assert_array_equal(mnist.read_idx(write_idx(tmp_path / "floats.idx", f)), f)
+    np.testing.assert_array_equal(idx.read_idx(write_idx(tmp_path / "floats.idx", f)), f)
 
 
 def test_dotted_and_plain_names_are_found(tmp_path, no_data_env):
@@ -56,28 +56,28 @@ def _corrupt(tmp_path, data: bytes, gz: bool = False, name: str = "train-images-
 def test_bad_magic(tmp_path):
     path = _corrupt(tmp_path, b"\x12\x34\x08\x03" + bytes(100))
     with pytest.raises(DataCorruptError, match="bad IDX magic 0x12340803") as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     assert str(path) in str(info.value) and info.value.path == path
 
 
 def test_html_page_saved_as_data_is_bad_magic(tmp_path):
     path = _corrupt(tmp_path, b"<html><body>Not found</body></html>", gz=True)
     with pytest.raises(DataCorruptError, match=r"bad IDX magic .*not an IDX file") as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     assert str(path) in str(info.value)
 
 
 def test_too_short_for_header(tmp_path):
     path = _corrupt(tmp_path, b"\x00\x00")
     with pytest.raises(DataCorruptError, match="too short for an IDX header") as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     assert str(path) in str(info.value)
 
 
 def test_header_dims_cut_off(tmp_path):
     path = _corrupt(tmp_path, b"\x00\x00\x08\x03" + (60000).to_bytes(4, "big"))
     with pytest.raises(DataCorruptError, match=r"promises 3 dimension\(s\) but the file is only 8 bytes"):
-        mnist.read_images(path)
+        MNIST.read_images(path)
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -86,7 +86,7 @@ def test_count_larger_than_data_is_a_short_read(tmp_path, gz):
     data = data[:4] + (6).to_bytes(4, "big") + data[8:]  # header claims 6 images, data holds 5
     path = _corrupt(tmp_path, data, gz=gz)
     with pytest.raises(DataCorruptError) as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     msg = str(info.value)
     assert str(path) in msg
     assert "6x28x28" in msg and "4,720 bytes" in msg and "3,936 bytes" in msg and "truncated (short read)" in msg
@@ -95,7 +95,7 @@ def test_count_larger_than_data_is_a_short_read(tmp_path, gz):
 def test_trailing_bytes(tmp_path):
     path = _corrupt(tmp_path, idx_bytes(np.zeros((2, 28, 28), np.uint8)) + b"junk")
     with pytest.raises(DataCorruptError, match="has trailing bytes"):
-        mnist.read_images(path)
+        MNIST.read_images(path)
 
 
 def test_truncated_gzip(tmp_path):
@@ -103,7 +103,7 @@ def test_truncated_gzip(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(full[: len(full) // 2])
     with pytest.raises(DataCorruptError, match="truncated gzip stream") as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     assert str(path) in str(info.value)
 
 
@@ -113,23 +113,23 @@ def test_corrupt_gzip_crc(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(bytes(full))
     with pytest.raises(DataCorruptError, match="corrupt gzip data") as info:
-        mnist.read_images(path)
+        MNIST.read_images(path)
     assert str(path) in str(info.value)
 
 
 def test_wrong_kind_of_idx_file(tmp_path):
     labels_as_images = write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros(10, np.uint8))
     with pytest.raises(DataCorruptError, match=r"expected an idx3 file .* shape \(10,\)"):
-        mnist.read_images(labels_as_images)
+        MNIST.read_images(labels_as_images)
     images_as_labels = write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(DataCorruptError, match=r"expected an idx1 file .* shape \(2, 28, 28\)"):
-        mnist.read_labels(images_as_labels)
+        MNIST.read_labels(images_as_labels)
 
 
 def test_label_out_of_range(tmp_path):
     path = write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([1, 2, 3, 12, 4], np.uint8))
     with pytest.raises(DataCorruptError, match=r"label out of range: label\[3\] = 12, expected 0..9") as info:
-        mnist.read_labels(path)
+        MNIST.read_labels(path)
     assert str(path) in str(info.value)
 
 

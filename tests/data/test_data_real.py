@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.data import CHANNEL_STATS, channel_stats, holdout_indices, load_dataset, prepare, verify_dataset
+from cnnlab.data import CIFAR10, MNIST, channel_stats, holdout_indices, load_dataset, prepare, verify_dataset
 
 pytestmark = pytest.mark.realdata
 
@@ -73,7 +73,7 @@ def test_mnist_labels_and_pixels():
     assert mean * 255 == pytest.approx(33.3184, abs=0.01)
     assert std * 255 == pytest.approx(78.5675, abs=0.01)
     assert full.images.mean(dtype=np.float64) == pytest.approx(33.3184, abs=0.01)  # independent of channel_stats
-    assert (mean, std) == pytest.approx((CHANNEL_STATS["mnist"][0][0], CHANNEL_STATS["mnist"][1][0]), abs=1e-3)
+    assert (mean, std) == pytest.approx((MNIST.stats[0][0], MNIST.stats[1][0]), abs=1e-3)
 
 
 @needs_cifar
@@ -104,7 +104,7 @@ def test_cifar_labels_and_pixels():
     mean, std = channel_stats(full.images)
     np.testing.assert_allclose(np.array(mean) * 255, [125.3, 122.95, 113.9], atol=0.35)
     np.testing.assert_allclose(np.array(std) * 255, [63.0, 62.1, 66.7], atol=0.8)  # published; JPEG copies a bit less
-    np.testing.assert_allclose(mean, CHANNEL_STATS["cifar10"][0], atol=0.002)
+    np.testing.assert_allclose(mean, CIFAR10.stats[0], atol=0.002)
 
 
 @needs_cifar

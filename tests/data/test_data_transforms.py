@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cnnlab.data import CHANNEL_STATS, channel_stats, random_crop_flip, shift_images, standardize, to_float
+from cnnlab.data import CIFAR10, channel_stats, random_crop_flip, shift_images, standardize, to_float
 
 IMG = np.arange(1, 13, dtype=np.uint8).reshape(3, 4)  # 3 rows, 4 columns
 # [[ 1  2  3  4]
@@ -110,7 +110,7 @@ def test_standardize_per_channel():
 def test_standardize_errors_name_the_likely_cause():
     nhwc = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match=r"images have 32 channel\(s\).*NHWC"):
-        standardize(nhwc, *CHANNEL_STATS["cifar10"])
+        standardize(nhwc, *CIFAR10.stats)
     with pytest.raises(ValueError, match="std must be > 0"):
         standardize(np.zeros((1, 1, 2, 2)), (0.0,), (0.0,))
     with pytest.raises(ValueError, match="add a channel axis"):

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 
 import numpy as np
 from datafixtures import cifar_archive_bytes, make_cifar, make_mnist, md5
 
-from cnnlab.data import FileCheck, sources, verify_dataset
-from cnnlab.data.sources import Resource
+from cnnlab.data import MNIST, FileCheck, FileSpec, verify_dataset
 
 
 def _by_name(checks: list[FileCheck]) -> dict[str, FileCheck]:
     return {c.path.name: c for c in checks}
 
 
-def test_mnist_all_states(tmp_path, monkeypatch, no_data_env):
+def test_mnist_all_states(tmp_path, use_spec, no_data_env):
     files = make_mnist(tmp_path, gz=True)
     img = files.paths["train-images-idx3-ubyte"]
     # pretend the fixture train-images file is the published one
-    monkeypatch.setitem(sources.MNIST_RESOURCES, "train-images",
-                        Resource(img.name, md5(img.read_bytes())))
+    use_spec(dataclasses.replace(MNIST, train=(FileSpec(img.name, md5(img.read_bytes())), MNIST.train[1])))
     files.paths["t10k-labels-idx1-ubyte"].write_bytes(b"\x00\x00\x08\x01" + bytes(3))  # header only: corrupt
     files.paths["t10k-images-idx3-ubyte"].unlink()
     checks = _by_name(verify_dataset("mnist", tmp_path))

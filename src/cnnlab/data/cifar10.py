@@ -1,171 +1,51 @@
-"""CIFAR-10 from its python-pickle batches (``data_batch_1..5``, ``test_batch``, ``batches.meta``).
+"""CIFAR-10: 32x32 colour images of 10 classes in the original python-pickle batches, in torchvision's layout.
 
-Each batch is a pickled dict with ``data`` (uint8, N x 3072: 1024 red, 1024 green, 1024 blue, row-major) and
-``labels`` (N ints). The original files are Python 2 pickles; re-saved copies may have ``str`` or ``bytes`` keys.
-Both are accepted. Unpickling is restricted to plain containers and NumPy arrays, so a batch file cannot run code.
-The original archive ``cifar-10-python.tar.gz`` is extracted on first use (path-traversal safe).
+Files (``<root>/cifar-10-batches-py/``): ``data_batch_1`` .. ``data_batch_5`` (50000 training images),
+``test_batch`` (10000), ``batches.meta`` (class names; the standard names are used when it is absent). They come in
+the archive ``<root>/cifar-10-python.tar.gz``, which is downloaded when files are missing and extracted on first
+use. Splits (:class:`~cnnlab.data.splits.SeededHoldout`): ``val`` = a holdout of ``val_size`` (default 5000)
+training images, ``np.random.default_rng(seed).permutation(50000)[:val_size]`` kept in file order, ``train`` = the
+other 45000 in file order, ``test`` = ``test_batch``; with ``val_source="test"`` (the seed notebook's setup),
+``train`` is all 50000 and ``val`` the test set.
+
+Channel statistics: the published statistics of the 50000 official training images (pixel mean/std over all
+images, i.e. 125.3/123.0/113.9 and 63.0/62.1/66.7 on 0..255). Not the often-quoted (0.2023, 0.1994, 0.2010), which
+are mean per-image stds. ``cnnlab.data.channel_stats`` computes them from the data you actually have.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import pickle
-import shutil
-import tarfile
-import tempfile
-import zlib
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from cnnlab.data.acquire import ArchiveDownload
+from cnnlab.data.pickle_batches import PickleBatchSpec
+from cnnlab.data.spec import FileSpec
+from cnnlab.data.splits import SeededHoldout
 
-from cnnlab.data.errors import DataCorruptError, DataError
-from cnnlab.data.sources import CIFAR10_ARCHIVE, CIFAR10_CLASSES, CIFAR10_DIR
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
 
-ROW_BYTES = 3 * 32 * 32
-NUM_CLASSES = 10
-
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of a CIFAR batch")
-        return super().find_class(module, name)
-
-
-def _unpickle(path: Path) -> dict[str, Any]:
-    raw = path.read_bytes()
-    try:
-        obj = _SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except Exception as exc:  # pickle raises many types on garbage: UnpicklingError, EOFError, ValueError, ...
-        if isinstance(exc, EOFError) or "truncated" in str(exc):
-            problem = f"truncated pickle: the data ends early ({len(raw):,} bytes on disk; {exc})"
-        else:
-            problem = f"unreadable pickle ({type(exc).__name__}: {exc})"
-        raise DataCorruptError(path, problem) from None
-    if not isinstance(obj, dict):
-        raise DataCorruptError(path, f"expected a pickled dict, got {type(obj).__name__}")
-    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
-
-
-def read_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file -> images uint8 (N, 3, 32, 32), labels int64 (N,), with every size checked."""
-    path = Path(path)
-    d = _unpickle(path)
-    for key in ("data", "labels"):
-        if key not in d:
-            raise DataCorruptError(path, f"missing key {key!r} (keys: {sorted(d)})")
-    data = d["data"]
-    if isinstance(data, bytes | bytearray):
-        data = np.frombuffer(data, dtype=np.uint8)
-    if not isinstance(data, np.ndarray):
-        raise DataCorruptError(path, f"'data' should be a uint8 array, got {type(data).__name__}")
-    if data.dtype != np.uint8:
-        raise DataCorruptError(path, f"'data' should be uint8, got {data.dtype}")
-    if data.ndim == 1 and data.size % ROW_BYTES == 0:
-        data = data.reshape(-1, ROW_BYTES)
-    if data.ndim != 2 or data.shape[1] != ROW_BYTES:
-        raise DataCorruptError(
-            path, f"wrong array size: 'data' has shape {data.shape}, expected (N, {ROW_BYTES}) = N images of 3x32x32"
-        )
-    try:
-        labels = np.asarray(d["labels"], dtype=np.int64)
-    except (TypeError, ValueError) as exc:
-        raise DataCorruptError(path, f"'labels' is not a list of integers ({exc})") from None
-    if labels.ndim != 1:
-        raise DataCorruptError(path, f"'labels' should be a flat list, got shape {labels.shape}")
-    if len(labels) != len(data):
-        raise DataCorruptError(path, f"label count {len(labels):,} != image count {len(data):,}")
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        bad = int(np.argmax((labels < 0) | (labels >= NUM_CLASSES)))
-        raise DataCorruptError(
-            path, f"label out of range: labels[{bad}] = {int(labels[bad])}, expected 0..{NUM_CLASSES - 1}"
-        )
-    return data.reshape(-1, 3, 32, 32), labels
-
-
-def read_meta(path: str | os.PathLike[str]) -> list[str]:
-    """Class names from ``batches.meta``."""
-    path = Path(path)
-    d = _unpickle(path)
-    names = d.get("label_names")
-    if not isinstance(names, list | tuple) or len(names) != NUM_CLASSES:
-        raise DataCorruptError(path, f"'label_names' should list {NUM_CLASSES} class names, got {names!r:.200}")
-    return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
-
-
-def load_batches(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate several batch files (in order)."""
-    parts = [read_batch(p) for p in paths]
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def class_names(root: Path) -> list[str]:
-    """Names from ``batches.meta`` when present, else the standard CIFAR-10 names."""
-    meta = root / CIFAR10_DIR / "batches.meta"
-    return read_meta(meta) if meta.is_file() else list(CIFAR10_CLASSES)
-
-
-def extract_archive(archive: Path, root: Path, wanted: list[str] | None = None) -> list[Path]:
-    """Extract ``cifar-10-batches-py/*`` from ``archive`` into ``root``; return the files written.
-
-    Only regular files directly inside ``cifar-10-batches-py/`` are taken (no links, no ``..``). Files already
-    present are left alone. Each file is extracted to a temporary folder first and moved in when complete.
-    """
-    target = root / CIFAR10_DIR
-    writable_dir = target if target.is_dir() else root
-    if not os.access(writable_dir, os.W_OK):
-        raise DataError(
-            f"{archive} must be extracted before use, but {writable_dir} is not writable; extract it yourself "
-            f"(tar xzf {archive.name}) where you can write and point the data root there"
-        )
-    written: list[Path] = []
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = [
-                m for m in tar.getmembers()
-                if m.isfile() and Path(m.name).parent.name == CIFAR10_DIR.name and len(Path(m.name).parts) == 2
-            ]
-            if wanted is not None:
-                members = [m for m in members if Path(m.name).name in wanted]
-            target.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".cifar-extract-", dir=root) as tmp:
-                for m in members:
-                    dest = target / Path(m.name).name
-                    if dest.exists():
-                        continue
-                    src = tar.extractfile(m)
-                    if src is None:
-                        continue
-                    part = Path(tmp) / dest.name
-                    with src, open(part, "wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-                    if part.stat().st_size != m.size:
-                        raise EOFError(f"{m.name}: got {part.stat().st_size} of {m.size} bytes")
-                    os.replace(part, dest)
-                    written.append(dest)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DataCorruptError(
-            archive,
-            f"cannot extract the archive ({type(exc).__name__}: {exc}); delete it to let cnnlab download a fresh copy",
-        ) from None
-    return written
-
-
-def archive_path(root: Path) -> Path:
-    return root / CIFAR10_ARCHIVE.filename
+# md5s of the archive and of the files inside it, as torchvision lists them.
+CIFAR10 = PickleBatchSpec(
+    name="cifar10",
+    aliases=("cifar-10", "cifar"),
+    title="CIFAR-10",
+    classes=CIFAR10_CLASSES,
+    image_shape=(3, 32, 32),
+    stats=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    folder=Path("cifar-10-batches-py"),
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    acquisition=ArchiveDownload(FileSpec("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", 170_498_071)),
+    holdout=SeededHoldout(val_size=5000),
+    torchvision_layout=True,
+    train_files=(
+        FileSpec("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+        FileSpec("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+        FileSpec("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+        FileSpec("data_batch_4", "634d18415352ddfa80567beed471001a"),
+        FileSpec("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+    ),
+    test_files=(FileSpec("test_batch", "40351d587109b95175f43aff81a1287e"),),
+    meta_file=FileSpec("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
+)

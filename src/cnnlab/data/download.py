@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cnnlab.data.errors import DownloadError
 
@@ -58,10 +59,10 @@ def _fetch_one(url: str, dest: Path, md5: str | None, *, progress: bool, timeout
             tmp.unlink()
 
 
-def _progress_bar(name: str, total: int | None, enabled: bool):  # -> tqdm | None
+def _progress_bar(name: str, total: int | None, enabled: bool) -> Any:  # a tqdm bar, or None
     if not enabled:
         return None
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {name}", leave=False)
 

@@ -6,16 +6,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-# Per-channel mean and std in [0, 1] units.
-# MNIST: the usual values over the 60000 official training images (we measure 0.13066 / 0.30811 on them).
-# CIFAR-10: the published statistics of the 50000 official training images (pixel mean/std over all images,
-# i.e. 125.3/123.0/113.9 and 63.0/62.1/66.7 on 0..255). Not the often-quoted (0.2023, 0.1994, 0.2010), which are
-# mean per-image stds. Use `channel_stats` to compute them from the data you actually have.
-CHANNEL_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-}
-
 
 def _check_images(images: np.ndarray, what: str, min_ndim: int = 3) -> np.ndarray:
     images = np.asarray(images)
@@ -131,8 +121,8 @@ def random_crop_flip(padding: int = 4, flip: bool = True, fill: float = 0.0) -> 
         n, _, h, w = x.shape
         if padding:
             padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
-            oy = rng.integers(0, 2 * padding + 1, size=n)
-            ox = rng.integers(0, 2 * padding + 1, size=n)
+            oy = rng.integers(0, 2 * padding + 1, size=(n,))
+            ox = rng.integers(0, 2 * padding + 1, size=(n,))
             rows = (oy[:, None] + np.arange(h))[:, None, :, None]
             cols = (ox[:, None] + np.arange(w))[:, None, None, :]
             out = padded[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None], rows, cols]
