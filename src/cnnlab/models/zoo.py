@@ -58,21 +58,27 @@ def mnist_mlp(nn: SimpleNamespace) -> Model:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model is for: its builder, dataset and input shape ``(C, H, W)``."""
+    """What a model is for: its builder, the dataset it is made for, and a one-line summary."""
 
     name: str
     build: Callable[[SimpleNamespace], Model]
     dataset: str
-    input_shape: tuple[int, int, int]
     summary: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one input: the dataset's image shape."""
+        from cnnlab.data import get_dataset
+
+        return get_dataset(self.dataset).image_shape
 
 
 MODELS: dict[str, ModelInfo] = {
     info.name: info
     for info in (
-        ModelInfo("lenet", lenet, "cifar10", (3, 32, 32), "seed 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
-        ModelInfo("mnist-cnn", mnist_cnn, "mnist", (1, 28, 28), "seed 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
-        ModelInfo("mnist-mlp", mnist_mlp, "mnist", (1, 28, 28), "seed 004 MLP baseline: fc 784->100->10"),
+        ModelInfo("lenet", lenet, "cifar10", "seed 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
+        ModelInfo("mnist-cnn", mnist_cnn, "mnist", "seed 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
+        ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->100->10"),
     )
 }
 
