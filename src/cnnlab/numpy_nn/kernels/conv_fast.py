@@ -1,7 +1,8 @@
 r"""The engine's default convolution, ``"fast"``: im2col reorganised for the CPU cache and long contiguous loops.
 
 The same equation and the same matrix products as the textbook algorithm
-(:mod:`~cnnlab.numpy_nn.kernels.conv_im2col`), with three changes that only reorder the work:
+(:mod:`~cnnlab.numpy_nn.kernels.conv_im2col`), with three changes that only reorder the work (so the numbers
+agree with it up to float rounding):
 
 1. **Chunks of images.** Columns are built for ``B`` images at a time, ``B`` chosen so that one chunk of columns
    takes about :data:`CHUNK_BYTES` (2 MiB): small enough to still be in the CPU cache when the matrix product
