@@ -1,20 +1,21 @@
 """Speed of the NumPy engine against PyTorch on the CPU, float32, everything measured in one run.
 
 1. Conv2d layers, forward and forward+backward (dx, dW, db), our algorithms against ``torch.nn.functional.conv2d``
-   (with autograd's backward): the two LeNet layer shapes (batch 128; ``loops2`` timed once, it is slow), one larger
-   layer (``im2col`` only: ``loops2`` takes seconds there), and a tiny layer on which the ``naive`` loops of the
-   equation can be timed at all (they take minutes on the LeNet shapes).
+   (with autograd's backward): the two LeNet layer shapes (batch 128; ``fast``, the textbook ``im2col``, and
+   ``loops2`` timed once, it is slow), one larger layer (``fast`` and ``im2col``: ``loops2`` takes seconds there),
+   and a tiny layer on which the ``naive`` loops of the equation can be timed at all (minutes on the LeNet shapes).
 2. Training throughput (images/s) of the LeNet-for-CIFAR net, batch 128, SGD with momentum: our engine against the
    same net in PyTorch, as a ratio. Ours is timed twice: ``model.backward(g)`` as the training loop calls it today
    (it also computes the gradient of the input images) and ``model.backward(g, need_input_grad=False)`` (what torch
    does: nobody needs the gradient of the data).
 
-Both parts run twice: with the libraries' default threads, and with one thread each (NumPy's OpenBLAS via
-``cnnlab.numpy_nn.blas``, ``torch.set_num_threads(1)``). On a busy machine multi-threaded runs of either library
-can be many times slower (helper threads get descheduled); the one-thread ratio is the steadier comparison. The load
-average is printed with the results.
+Both parts run twice: with the libraries' default threads, and with one thread each (NumPy's BLAS and torch's
+intra-op pool, set with :mod:`cnnlab.threads`). On a busy machine multi-threaded runs of either library can be many
+times slower (helper threads get descheduled); the one-thread ratio is the steadier comparison. Each run prints the
+thread settings in effect and the load average (:func:`cnnlab.threads.thread_report`).
 
-Run: ``python benchmarks/bench_numpy_engine.py`` (``--quick`` for fewer repeats, ``--threads default`` or ``1``).
+Run: ``python benchmarks/bench_numpy_engine.py`` (``--quick`` for fewer repeats, ``--repeats N`` to choose,
+``--threads default`` or ``1``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 from cnnlab import numpy_nn as nn
 from cnnlab.models import build_model
-from cnnlab.numpy_nn.blas import blas_threads, get_blas_threads
+from cnnlab.threads import blas_threads, thread_report, thread_summary, torch_threads
 from cnnlab.timing import measure
 
 
@@ -43,15 +44,18 @@ class ConvCase:
     kernel: int
     size: int
     padding: int = 0
-    algorithms: tuple[str, ...] = ("im2col", "loops2")
+    algorithms: tuple[str, ...] = ("fast", "im2col", "loops2")
 
 
 CASES = (
     ConvCase("LeNet conv1 3->8 k5, 32x32", 128, 3, 8, 5, 32),
     ConvCase("LeNet conv2 8->16 k5, 14x14", 128, 8, 16, 5, 14),
-    ConvCase("larger 32->64 k3 p1, 32x32", 64, 32, 64, 3, 32, padding=1, algorithms=("im2col",)),
-    ConvCase("tiny 3->4 k3, 12x12 (naive)", 2, 3, 4, 3, 12, algorithms=("im2col", "loops2", "naive")),
+    ConvCase("larger 32->64 k3 p1, 32x32", 64, 32, 64, 3, 32, padding=1, algorithms=("fast", "im2col")),
+    ConvCase("tiny 3->4 k3, 12x12 (naive)", 2, 3, 4, 3, 12, algorithms=("fast", "im2col", "loops2", "naive")),
 )
+
+
+SLOW = ("naive", "loops2")  # Python loops: timed once on the larger batches
 
 
 def _ms(fn: Callable[[], object], repeats: int) -> float:
@@ -79,7 +83,7 @@ def conv_rows(case: ConvCase, repeats: int) -> list[tuple[str, float, float]]:
     rows = [("torch.nn.functional.conv2d", _ms(torch_forward, repeats), _ms(torch_both, repeats))]
     for algorithm in case.algorithms:
         layer.algorithm = algorithm
-        slow = algorithm != "im2col" and case.batch > 8
+        slow = algorithm in SLOW and case.batch > 8
         reps = 1 if slow or algorithm == "naive" else repeats
 
         def both() -> None:
@@ -119,8 +123,7 @@ def training_step_ms(repeats: int, batch: int = 128) -> dict[str, float]:
 
 
 def run(label: str, repeats: int, batch: int = 128) -> None:
-    print(f"\n=== {label}: OpenBLAS threads {get_blas_threads()}, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f} ===")
+    print(f"\n=== {label}: {thread_summary(thread_report())} ===")
     print("\nConv2d layer, median ms per call (float32)")
     print(f"  {'layer':30s} {'implementation':28s} {'forward':>9s} {'fwd+bwd':>9s}   time / torch's (fwd, fwd+bwd)")
     for case in CASES:
@@ -140,23 +143,19 @@ def run(label: str, repeats: int, batch: int = 128) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 9)")
     parser.add_argument("--threads", choices=("both", "default", "1"), default="both",
                         help="library default threads, one thread each, or both (default)")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 9
+    repeats = args.repeats or (3 if args.quick else 9)
     print(f"cnnlab NumPy engine vs PyTorch -- numpy {np.__version__}, torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     if args.threads in ("both", "default"):
         run("default threads", repeats)
     if args.threads in ("both", "1"):
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with blas_threads(1):
-                run("one thread each", repeats)
-        finally:
-            torch.set_num_threads(torch_threads)
+        with blas_threads(1), torch_threads(1):
+            run("one thread each", repeats)
 
 
 if __name__ == "__main__":

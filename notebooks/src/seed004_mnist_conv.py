@@ -172,14 +172,34 @@ print(f"whole convolution {ours.shape}: max |ours - torch| = {np.abs(ours - refe
 # %% [markdown]
 # ### 4.2 The `Conv2d` layer with stride and padding
 #
-# `cnnlab.numpy_nn.Conv2d` takes `nn.Conv2d`'s arguments and offers three algorithms for the same equation:
-# `naive` (the six loops of the equation, the reference), `loops2` (the two loops above, broadcasting over batch
-# and channels) and `im2col` (every window gathered into a matrix, one matrix product). Its backward pass is
-# written by hand. We check each algorithm against `torch.nn.Conv2d` with the same weights: the forward output and
-# the three gradients (input, weight, bias) for the same upstream gradient.
+# `cnnlab.numpy_nn.Conv2d` takes `nn.Conv2d`'s arguments and offers four algorithms for the same equation
+# (`numpy_nn.CONV_ALGORITHMS`):
+#
+# - `naive`: the seven nested loops of the equation (image, output channel, output row and column, input channel,
+#   kernel row and column), the reference;
+# - `loops2`: the two loops above, broadcasting over images, channels and filters;
+# - `im2col`: the textbook algorithm, every window copied into a column of a matrix, then one matrix product;
+# - `fast` (the default): the same matrix products, on chunks of images small enough to stay in the CPU cache.
+#
+# The im2col idea with the engine's kernels (`cnnlab.numpy_nn.kernels`): `im2col` turns the padded images into
+# columns `(N, C·kh·kw, H_out·W_out)`, one per output position, and the filters `(F, C, kh, kw)` flattened to
+# `(F, C·kh·kw)` times the columns is the convolution.
 
 # %%
 from cnnlab import numpy_nn
+from cnnlab.numpy_nn import kernels
+
+cols = kernels.im2col(padded, (4, 4), (stride, stride))  # padded images from the warm-up, 4x4 windows, stride 2
+by_matmul = filters.reshape(len(filters), -1) @ cols     # (5, 16) @ (8, 16, 196) -> (8, 5, 196)
+print(f"columns {cols.shape}, filters as rows {filters.reshape(len(filters), -1).shape}: "
+      f"max |W @ cols - torch| = {np.abs(by_matmul.reshape(reference.shape) - reference).max():.1e}")
+
+# %% [markdown]
+# Each `Conv2d` algorithm has its backward pass written by hand. We check each one against `torch.nn.Conv2d` with
+# the same weights: the forward output and the three gradients (input, weight, bias) for the same upstream
+# gradient.
+
+# %%
 from cnnlab.timing import measure
 
 torch_conv = torch.nn.Conv2d(1, 5, 4, stride=2, padding=1)
@@ -191,7 +211,7 @@ torch_grads = {"dx": x_t.grad.numpy(), "dW": torch_conv.weight.grad.numpy(), "db
 
 convs = {}
 print(f"{'algorithm':10s} {'max |Δy|':>9s} {'max |Δdx|':>9s} {'max |ΔdW|':>9s} {'max |Δdb|':>9s}")
-for algorithm in numpy_nn.functional.CONV_ALGORITHMS:
+for algorithm in numpy_nn.CONV_ALGORITHMS:
     conv = convs[algorithm] = numpy_nn.Conv2d(1, 5, 4, stride=2, padding=1, algorithm=algorithm)
     conv.load_state_dict(torch_conv.state_dict())
     y = conv(images)
@@ -203,26 +223,26 @@ for algorithm in numpy_nn.functional.CONV_ALGORITHMS:
 # %% [markdown]
 # The differences are float32 rounding (the sums run in a different order). Next, the forward time of each
 # algorithm against PyTorch's for a batch of 50 images: the fastest of several calls, with one thread on both
-# sides (the engine's matrix products use one BLAS thread; PyTorch is set to one thread for the measurement), so
-# the ratio compares the algorithms rather than thread scheduling on a shared CPU.
+# sides (`cnnlab.threads`: one BLAS thread for NumPy's matrix products, one torch thread), so the ratio compares
+# the algorithms rather than thread scheduling on a shared CPU.
 
 # %%
+from cnnlab.threads import blas_threads, thread_summary, torch_threads
+
 batch = data.to_float(mnist["train"].images[:50])
-torch_threads = torch.get_num_threads()
-torch.set_num_threads(1)
-try:
+with blas_threads(1), torch_threads(1):
+    print(thread_summary())
     with torch.inference_mode():
         torch_time = measure(lambda: torch_conv(torch.from_numpy(batch)), repeats=25).min_s
-finally:
-    torch.set_num_threads(torch_threads)
-print(f"forward pass of {len(batch)} images: torch.nn.Conv2d {1000 * torch_time:.2f} ms")
-for algorithm, conv in convs.items():
-    seconds = measure(lambda conv=conv: conv(batch), warmup=1, repeats=3 if algorithm == "naive" else 25).min_s
-    print(f"  {algorithm:6s} {1000 * seconds:9.2f} ms = {seconds / torch_time:6.1f} x torch")
+    print(f"forward pass of {len(batch)} images: torch.nn.Conv2d {1000 * torch_time:.2f} ms")
+    for algorithm, conv in convs.items():
+        seconds = measure(lambda conv=conv: conv(batch), warmup=1, repeats=3 if algorithm == "naive" else 25).min_s
+        print(f"  {algorithm:6s} {1000 * seconds:9.2f} ms = {seconds / torch_time:6.1f} x torch")
 
 # %% [markdown]
 # The naive loops pay Python's overhead for every single multiplication; `loops2` only for every output position;
-# `im2col` does the same arithmetic as one matrix product and comes within a small factor of PyTorch.
+# `im2col` does the same arithmetic as matrix products, and `fast` arranges those products so that their operands
+# are still in the CPU cache, which brings it within a small factor of PyTorch.
 #
 # A **gradient check** tests the hand-written backward on its own, without PyTorch: in float64, every analytic
 # gradient is compared with the central difference (f(v + ε) − f(v − ε)) / 2ε for every input element and every
@@ -231,7 +251,7 @@ for algorithm, conv in convs.items():
 
 # %%
 x_small = rng.standard_normal((2, 2, 7, 6))
-for algorithm in numpy_nn.functional.CONV_ALGORITHMS:
+for algorithm in numpy_nn.CONV_ALGORITHMS:
     layer = numpy_nn.Conv2d(2, 3, 3, stride=2, padding=1, algorithm=algorithm)
     numpy_nn.gradcheck(layer, x_small)  # raises GradcheckError on any wrong gradient
     print(f"gradcheck {algorithm:6s}: passed for all {x_small.size} input elements and "

@@ -18,7 +18,7 @@ import pytest
 
 from cnnlab import numpy_nn as nn
 from cnnlab.models import build_model
-from cnnlab.numpy_nn.blas import blas_threads
+from cnnlab.threads import blas_threads
 from cnnlab.training import fit
 
 DATA = Path(os.environ.get("CNNLAB_DATA", "/nonexistent"))

@@ -9,7 +9,7 @@ from cnnlab import numpy_nn as nn
 from cnnlab.numpy_nn import warmup
 
 
-@pytest.mark.parametrize("algorithm", ["naive", "loops2", "im2col"])
+@pytest.mark.parametrize("algorithm", nn.CONV_ALGORITHMS)
 def test_seed_pen_and_paper_cross_correlation(algorithm):
     """Seed 004 task 1: x = (1, 2, 3, 4), w = (2, 1, 3), b = 1, target y = (2, 4), L = 1/2 ||y - y_hat||^2.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import OrderedDict
 
@@ -175,7 +176,8 @@ def test_conv_algorithm_is_settable():
     assert layer.algorithm == "loops2"
     layer.algorithm = "naive"
     assert "algorithm='naive'" in repr(layer)
-    with pytest.raises(ValueError, match=r"algorithm must be one of \['naive', 'loops2', 'im2col'\], got 'fft'"):
+    with pytest.raises(ValueError, match=r"Conv2d: algorithm must be one of \['naive', 'loops2', 'im2col', 'fast'\], "
+                                         r"got 'fft'"):
         layer.algorithm = "fft"
     model = build_model("mnist-cnn", engine="numpy", conv_algorithm="loops2")
     assert model.conv1.algorithm == "loops2"
@@ -196,31 +198,91 @@ def test_backward_without_input_gradient_gives_the_same_parameter_gradients():
             np.testing.assert_array_equal(param.grad, full[key], err_msg=key)
 
 
-def test_blas_thread_control_restores_the_setting():
-    from cnnlab.numpy_nn.blas import blas_threads, get_blas_threads
-
-    before = get_blas_threads()
-    with blas_threads(1) as previous:
-        assert previous == before
-        assert get_blas_threads() in (None, 1)
-    assert get_blas_threads() == before
-    with pytest.raises(ValueError, match="positive int"), blas_threads(0):
-        pass
+def test_conv_algorithms_and_default():
+    assert nn.CONV_ALGORITHMS == ("naive", "loops2", "im2col", "fast")
+    assert nn.DEFAULT_CONV_ALGORITHM == "fast" and nn.Conv2d(1, 1, 1).algorithm == "fast"
+    assert set(nn.kernels.CONV_KERNELS) == set(nn.CONV_ALGORITHMS)
+    assert "algorithm" not in repr(nn.Conv2d(1, 1, 1))  # the default is not printed
 
 
-def test_layers_restore_the_blas_thread_count():
-    from cnnlab.numpy_nn import blas
+def _contract_cases() -> dict:
+    """A small instance and forward arguments of every public module class of the engine."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    features = rng.standard_normal((3, 4)).astype(np.float32)
+    return {
+        "AvgPool2d": (lambda: nn.AvgPool2d(2), (images,)),
+        "Conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1), (images,)),
+        "Dropout": (lambda: nn.Dropout(0.5), (images,)),
+        "Flatten": (nn.Flatten, (images,)),
+        "Identity": (nn.Identity, (images,)),
+        "Linear": (lambda: nn.Linear(4, 3), (features,)),
+        "MaxPool2d": (lambda: nn.MaxPool2d(3, stride=2), (images,)),
+        "ReLU": (nn.ReLU, (images,)),
+        "Sequential": (lambda: nn.Sequential(nn.ReLU(), nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(),
+                                             nn.Linear(48, 2)), (images,)),
+        "CrossEntropyLoss": (nn.CrossEntropyLoss, (features, np.array([0, 3, 1]))),
+        "MSELoss": (nn.MSELoss, (features, np.zeros_like(features))),
+    }
 
-    before = blas.get_blas_threads()
-    conv = nn.Conv2d(1, 2, 3)
-    y = conv(np.zeros((2, 1, 6, 6), np.float32))
-    conv.backward(np.ones_like(y))
-    assert blas.get_blas_threads() == before
-    previous = blas.set_engine_blas_threads(None)
-    try:
-        assert previous == 1 and blas.engine_blas_threads is None
-        conv(np.zeros((2, 1, 6, 6), np.float32))
-    finally:
-        blas.set_engine_blas_threads(previous)
-    with pytest.raises(ValueError, match="positive int or None"):
-        blas.set_engine_blas_threads(0)
+
+def test_contract_cases_cover_every_public_module():
+    public = {name for name in nn.__all__
+              if inspect.isclass(getattr(nn, name)) and issubclass(getattr(nn, name), nn.Module) and name != "Module"}
+    assert public == set(_contract_cases())
+
+
+@pytest.mark.parametrize("name", sorted(_contract_cases()))
+def test_every_module_has_the_one_backward_signature(name):
+    """backward(grad_out, *, need_input_grad=True): dL/dinput, or None with the same parameter gradients."""
+    make, inputs = _contract_cases()[name]
+    keyword = inspect.signature(getattr(nn, name).backward).parameters["need_input_grad"]
+    assert keyword.kind is inspect.Parameter.KEYWORD_ONLY and keyword.default is True
+    module = make()
+
+    def forward_backward(need_input_grad):
+        module.zero_grad()
+        nn.init.manual_seed(0)  # the same dropout mask on both calls
+        out = module(*inputs)
+        grad = 1.0 if np.ndim(out) == 0 else np.ones_like(out)
+        return module.backward(grad, need_input_grad=need_input_grad), {k: p.grad.copy()
+                                                                         for k, p in module.named_parameters()}
+
+    dx, grads = forward_backward(True)
+    assert np.shape(dx) == inputs[0].shape
+    nothing, grads_without = forward_backward(False)
+    assert nothing is None
+    assert grads_without.keys() == grads.keys()
+    for key in grads:
+        np.testing.assert_array_equal(grads_without[key], grads[key], err_msg=key)
+
+
+def test_sequential_stops_at_the_first_module_with_parameters():
+    calls = []
+
+    class Spy(nn.Module):
+        def __init__(self, label):
+            super().__init__()
+            self.label = label
+
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_out, *, need_input_grad=True):
+            calls.append((self.label, need_input_grad))
+            return grad_out if need_input_grad else None
+
+    class SpyLinear(nn.Linear):
+        def backward(self, grad_out, *, need_input_grad=True):
+            calls.append(("linear", need_input_grad))
+            return super().backward(grad_out, need_input_grad=need_input_grad)
+
+    model = nn.Sequential(Spy("before"), SpyLinear(3, 2), Spy("after"))
+    x = np.ones((4, 3), np.float32)
+    grad = np.ones((4, 2), np.float32)
+    model(x)
+    assert model.backward(grad, need_input_grad=False) is None
+    assert calls == [("after", True), ("linear", False)]
+    calls.clear()
+    assert model.backward(grad).shape == x.shape
+    assert calls == [("after", True), ("linear", True), ("before", True)]

@@ -14,18 +14,23 @@ The API follows PyTorch so that people, tests and weights move freely between th
     optimizer.step()
 
 ``model.state_dict()`` has torch's keys and shapes; ``load_state_dict`` takes NumPy arrays or torch tensors.
+``Conv2d(..., algorithm=...)`` picks one of :data:`CONV_ALGORITHMS` (default :data:`DEFAULT_CONV_ALGORITHM`); the
+array kernels behind the layers (padding, the convolution algorithms, pooling) are in :mod:`cnnlab.numpy_nn.kernels`.
+BLAS threads are not set here: entry points use :mod:`cnnlab.threads`.
 """
 
 from cnnlab.geometry import conv_output_size
-from cnnlab.numpy_nn import functional, init, warmup
+from cnnlab.numpy_nn import init, kernels, warmup
 from cnnlab.numpy_nn.gradcheck import GradcheckError, gradcheck
+from cnnlab.numpy_nn.kernels.conv import CONV_ALGORITHMS, DEFAULT_CONV_ALGORITHM
 from cnnlab.numpy_nn.layers import AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU
 from cnnlab.numpy_nn.losses import CrossEntropyLoss, MSELoss
 from cnnlab.numpy_nn.module import Module, Parameter, Sequential, to_numpy_state_dict, to_torch_state_dict
 from cnnlab.numpy_nn.optim import SGD, Adam, OneCycleLR, Optimizer
 
 __all__ = [
-    "SGD", "Adam", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GradcheckError", "Identity",
-    "Linear", "MSELoss", "MaxPool2d", "Module", "OneCycleLR", "Optimizer", "Parameter", "ReLU", "Sequential",
-    "conv_output_size", "functional", "gradcheck", "init", "to_numpy_state_dict", "to_torch_state_dict", "warmup",
+    "CONV_ALGORITHMS", "DEFAULT_CONV_ALGORITHM", "SGD", "Adam", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "Flatten", "GradcheckError", "Identity", "Linear", "MSELoss", "MaxPool2d", "Module", "OneCycleLR", "Optimizer",
+    "Parameter", "ReLU", "Sequential", "conv_output_size", "gradcheck", "init", "kernels", "to_numpy_state_dict",
+    "to_torch_state_dict", "warmup",
 ]

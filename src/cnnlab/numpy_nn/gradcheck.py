@@ -76,7 +76,7 @@ def _check(target: Any, arrays: list[np.ndarray], params: list, eps: float, atol
     rng = np.random.default_rng(seed)
     out = target(*arrays)
     scalar = np.ndim(out) == 0
-    weights = None if scalar else rng.standard_normal(np.shape(out))
+    weights = np.ones(()) if scalar else rng.standard_normal(np.shape(out))  # contracts a non-scalar output
 
     def objective() -> float:
         value = target(*arrays)
@@ -122,9 +122,9 @@ def _check(target: Any, arrays: list[np.ndarray], params: list, eps: float, atol
             if worst is None or candidate[0] > worst[0]:
                 worst = candidate
     if worst is not None:
-        _, name, index, analytic_value, numeric_value = worst
+        _, name, where, analytic_value, numeric_value = worst
         raise GradcheckError(
-            f"gradcheck failed: worst element is {name}{list(index)}: analytic {analytic_value:.10g} vs numeric "
+            f"gradcheck failed: worst element is {name}{list(where)}: analytic {analytic_value:.10g} vs numeric "
             f"{numeric_value:.10g} (difference {abs(analytic_value - numeric_value):.3g}, allowed atol={atol} + "
             f"rtol={rtol} * |numeric|)"
         )

@@ -1,8 +1,11 @@
 """Layers of the NumPy engine with torch's constructor signatures, parameter names and shapes.
 
 Each layer validates its input (clear errors naming the layer, what was expected and what arrived), computes its
-forward pass from the equation, and its backward pass by hand (see :mod:`cnnlab.numpy_nn.functional`).
-Parametrised layers compute in their parameters' dtype (float32 by default; ``Module.double()`` for float64).
+forward pass from the equation, and its backward pass by hand (the array kernels are in
+:mod:`cnnlab.numpy_nn.kernels`). Every ``backward(grad_out, *, need_input_grad=True)`` adds dL/dparameter to the
+parameters' ``.grad`` and returns dL/dinput, or ``None`` when ``need_input_grad`` is false (then the input gradient
+is not computed). Parametrised layers compute in their parameters' dtype (float32 by default; ``Module.double()``
+for float64).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from cnnlab.geometry import Conv2dSpec, ConvArguments, check_image_batch, conv_output_size, to_pair
-from cnnlab.numpy_nn import functional as F
 from cnnlab.numpy_nn import init
 from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
-from cnnlab.numpy_nn.blas import engine_blas
+from cnnlab.numpy_nn.kernels import pool
+from cnnlab.numpy_nn.kernels.conv import DEFAULT_CONV_ALGORITHM, conv_algorithm
+from cnnlab.numpy_nn.kernels.conv_contract import ConvBackward, ConvCache
+from cnnlab.numpy_nn.kernels.pad import check_padding_fits, pad2d, pad2d_backward
 from cnnlab.numpy_nn.module import Module, Parameter
 
 __all__ = ["AvgPool2d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "ReLU"]
@@ -62,27 +67,26 @@ class Linear(Module):
                              f"features in the last dimension, got shape {x.shape}.{hint}")
         weight = self.weight.data
         x2 = x.reshape(-1, self.in_features).astype(weight.dtype, copy=False)
-        with engine_blas():
-            y = x2 @ weight.T
+        y = x2 @ weight.T
         if self.bias is not None:
             y += self.bias.data
         self._cache = (x2, weight.copy(), x.shape)
         return y.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, grad_out: Any, need_input_grad: bool = True) -> np.ndarray | None:
-        """Add dL/dW, dL/db to the gradients; return dL/dx (``None`` if ``need_input_grad`` is false)."""
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """Add ``dL/dW = dy^T @ x`` and ``dL/db = sum of dy`` to the gradients; return ``dL/dx = dy @ W``
+        ``(*, in_features)`` (``None`` if ``need_input_grad`` is false)."""
         if self._cache is None:
             raise no_forward_error(self._label())
         x2, weight, in_shape = self._cache
         grad = check_grad(self._label(), grad_out, (*in_shape[:-1], self.out_features), weight.dtype)
         grad2 = grad.reshape(-1, self.out_features)
-        with engine_blas():
-            self.weight.grad += grad2.T @ x2
-            if self.bias is not None:
-                self.bias.grad += grad2.sum(axis=0)
-            if not need_input_grad:
-                return None
-            return (grad2 @ weight).reshape(in_shape)
+        self.weight.grad += grad2.T @ x2
+        if self.bias is not None:
+            self.bias.grad += grad2.sum(axis=0)
+        if not need_input_grad:
+            return None
+        return (grad2 @ weight).reshape(in_shape)
 
 
 class Conv2d(ConvArguments, Module):
@@ -97,14 +101,18 @@ class Conv2d(ConvArguments, Module):
     channels into independent groups. ``weight`` has shape ``(C_out, C_in/groups, kh, kw)``, ``bias`` ``(C_out,)``,
     both ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = C_in/groups * kh * kw`` (torch's default).
 
-    ``algorithm`` (also settable later as an attribute): ``'im2col'`` (fast, default), ``'loops2'`` (two Python
-    loops over output positions) or ``'naive'`` (the equation's loops; a slow reference).
+    ``algorithm`` (not in torch; also settable later as an attribute), one of
+    :data:`cnnlab.numpy_nn.CONV_ALGORITHMS`: ``'fast'`` (the default: chunked, cache-friendly im2col),
+    ``'im2col'`` (the textbook algorithm: all windows as columns, one matrix product per group), ``'loops2'`` (two
+    Python loops over the output positions) or ``'naive'`` (the equation's seven loops; a slow reference). All
+    give the same numbers up to float rounding; see :mod:`cnnlab.numpy_nn.kernels.conv`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", algorithm: str = "im2col", dtype: Any = None) -> None:
+                 padding_mode: str = "zeros", algorithm: str = DEFAULT_CONV_ALGORITHM,
+                 dtype: Any = None) -> None:
         super().__init__()
         try:
             spec = Conv2dSpec.from_args(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
@@ -119,7 +127,7 @@ class Conv2d(ConvArguments, Module):
             self.bias = Parameter(np.zeros(spec.out_channels), dtype=dtype)
         else:
             self.register_parameter("bias", None)
-        self._cache: tuple[F.ConvCache, tuple[int, ...], tuple[int, ...]] | None = None
+        self._cache: tuple[ConvBackward, ConvCache, tuple[int, ...]] | None = None
         self.reset_parameters()
 
     @property
@@ -128,8 +136,7 @@ class Conv2d(ConvArguments, Module):
 
     @algorithm.setter
     def algorithm(self, value: str) -> None:
-        if value not in F.CONV_ALGORITHMS:
-            raise ValueError(f"Conv2d: algorithm must be one of {list(F.CONV_ALGORITHMS)}, got {value!r}")
+        conv_algorithm(value, "Conv2d")  # raises ValueError naming the choices
         object.__setattr__(self, "_algorithm", value)
 
     def reset_parameters(self) -> None:
@@ -148,7 +155,7 @@ class Conv2d(ConvArguments, Module):
             text += ", bias=False"
         if self.padding_mode != "zeros":
             text += f", padding_mode={self.padding_mode!r}"
-        if self.algorithm != "im2col":
+        if self.algorithm != DEFAULT_CONV_ALGORITHM:
             text += f", algorithm={self.algorithm!r}"
         return text
 
@@ -175,35 +182,31 @@ class Conv2d(ConvArguments, Module):
         x = check_float(layer, x)
         self.output_shape(x.shape)
         sides = self.spec.padding_sides
-        F.check_padding_fits(layer, x.shape[-2:], sides, self.padding_mode)
+        check_padding_fits(layer, x.shape[-2:], sides, self.padding_mode)
         weight = self.weight.data
         x = x.astype(weight.dtype, copy=False)
-        xp = F.pad2d(x, sides, self.padding_mode)
+        xp = pad2d(x, sides, self.padding_mode)
         bias = None if self.bias is None else self.bias.data
-        with engine_blas():
-            y, cache = F.CONV_FORWARD[self.algorithm](xp, weight.copy(), bias, self.stride, self.dilation,
-                                                      self.groups)
-        self._cache = (cache, x.shape, y.shape)
+        kernel = conv_algorithm(self.algorithm, layer)
+        y, cache = kernel.forward(xp, weight.copy(), bias, self.stride, self.dilation, self.groups)
+        self._cache = (kernel.backward, cache, y.shape)  # the backward of the algorithm that ran forward
         return y
 
-    def backward(self, grad_out: Any, need_input_grad: bool = True) -> np.ndarray | None:
-        """Add dL/dW, dL/db to the gradients; return dL/dx (``None`` if ``need_input_grad`` is false, which skips
-        the most expensive part of the im2col backward pass, e.g. for the first layer of a network)."""
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """Add dL/dW, dL/db to the gradients; return dL/dx ``(N, C_in, H, W)``, or ``None`` if ``need_input_grad``
+        is false (the algorithm may then skip its most expensive part, e.g. for the first layer of a network)."""
         if self._cache is None:
             raise no_forward_error(self._label())
-        cache, _, out_shape = self._cache
+        backward, cache, out_shape = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, cache.weight.dtype)
-        with engine_blas():
-            if cache.algorithm == "im2col":
-                grad_xp, grad_w, grad_b = F.conv2d_im2col_backward(grad, cache, need_input_grad)
-            else:
-                grad_xp, grad_w, grad_b = F.CONV_BACKWARD[cache.algorithm](grad, cache)
+        grad_xp, grad_w, grad_b = backward(grad, cache, need_input_grad)
         self.weight.grad += grad_w
         if self.bias is not None and grad_b is not None:
             self.bias.grad += grad_b
-        if not need_input_grad or grad_xp is None:
+        if not need_input_grad:
             return None
-        return F.pad2d_backward(grad_xp, self.spec.padding_sides, self.padding_mode)
+        assert grad_xp is not None, "a conv algorithm must return dL/dxp when need_input_grad is true"
+        return pad2d_backward(grad_xp, self.spec.padding_sides, self.padding_mode)
 
 
 class _Pool2d(Module):
@@ -230,14 +233,17 @@ class _Pool2d(Module):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
         return text + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
 
-    def backward(self, grad_out: Any) -> np.ndarray:
-        """dL/dx ``(N, C, H, W)`` from dL/dy: each window's share (``_window_backward``), then unpadded."""
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx ``(N, C, H, W)`` from dL/dy: each window's share (``_window_backward``), then unpadded;
+        ``None`` if ``need_input_grad`` is false (a pooling layer has nothing else to compute)."""
         if self._cache is None:
             raise no_forward_error(self._label())
         cache, out_shape = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
+        if not need_input_grad:
+            return None
         ph, pw = self.padding
-        return F.pad2d_backward(self._window_backward(grad, cache), ((ph, ph), (pw, pw)))
+        return pad2d_backward(self._window_backward(grad, cache), ((ph, ph), (pw, pw)))
 
     def _output_hw(self, layer: str, shape: tuple[int, ...]) -> tuple[int, int]:
         check_image_batch(layer, shape)
@@ -266,12 +272,12 @@ class MaxPool2d(_Pool2d):
         x = check_float(layer, x, finite=False)
         self._output_hw(layer, x.shape)
         ph, pw = self.padding
-        xp = F.pad2d(x, ((ph, ph), (pw, pw)), "constant", value=-np.inf)
-        y, cache = F.max_pool2d(xp, self.kernel_size, self.stride, self.dilation)
+        xp = pad2d(x, ((ph, ph), (pw, pw)), "constant", value=-np.inf)
+        y, cache = pool.max_pool2d(xp, self.kernel_size, self.stride, self.dilation)
         self._cache = (cache, y.shape)
         return y
 
-    _window_backward = staticmethod(F.max_pool2d_backward)
+    _window_backward = staticmethod(pool.max_pool2d_backward)
 
 
 class AvgPool2d(_Pool2d):
@@ -292,19 +298,19 @@ class AvgPool2d(_Pool2d):
         x = check_float(layer, x, finite=False)
         self._output_hw(layer, x.shape)
         ph, pw = self.padding
-        xp = F.pad2d(x, ((ph, ph), (pw, pw)))
+        xp = pad2d(x, ((ph, ph), (pw, pw)))
         divisor: Any
         if self.divisor_override is not None:
             divisor = float(self.divisor_override)
         elif self.count_include_pad or self.padding == (0, 0):
             divisor = float(self.kernel_size[0] * self.kernel_size[1])
         else:
-            divisor = F.avg_pool_divisor(x.shape[-2:], self.padding, self.kernel_size, self.stride)
-        y, cache = F.avg_pool2d(xp, self.kernel_size, self.stride, divisor)
+            divisor = pool.avg_pool_divisor(x.shape[-2:], self.padding, self.kernel_size, self.stride)
+        y, cache = pool.avg_pool2d(xp, self.kernel_size, self.stride, divisor)
         self._cache = (cache, y.shape)
         return y
 
-    _window_backward = staticmethod(F.avg_pool2d_backward)
+    _window_backward = staticmethod(pool.avg_pool2d_backward)
 
 
 class ReLU(Module):
@@ -327,11 +333,12 @@ class ReLU(Module):
             return x
         return np.multiply(x, mask)
 
-    def backward(self, grad_out: Any) -> np.ndarray:
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """``dL/dx = dL/dy * (x > 0)`` (``None`` if ``need_input_grad`` is false)."""
         if self._mask is None:
             raise no_forward_error(self._label())
         grad = check_grad(self._label(), grad_out, self._mask.shape, np.result_type(grad_out))
-        return np.multiply(grad, self._mask)
+        return np.multiply(grad, self._mask) if need_input_grad else None
 
 
 class Flatten(Module):
@@ -355,14 +362,15 @@ class Flatten(Module):
         self._shape = x.shape
         return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:]) if x.ndim else x.reshape(1)
 
-    def backward(self, grad_out: Any) -> np.ndarray:
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dy reshaped to the input's shape (``None`` if ``need_input_grad`` is false)."""
         if self._shape is None:
             raise no_forward_error(self._label())
         grad = np.asarray(grad_out)
         if grad.size != int(np.prod(self._shape)):
             raise ValueError(f"{self._label()}: backward got grad_out of shape {grad.shape}, which does not match the "
                              f"last forward input {self._shape}")
-        return grad.reshape(self._shape)
+        return grad.reshape(self._shape) if need_input_grad else None
 
 
 class Dropout(Module):
@@ -392,9 +400,12 @@ class Dropout(Module):
             self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self._scale
 
-    def backward(self, grad_out: Any) -> np.ndarray:
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dy times the forward call's mask and scale (``None`` if ``need_input_grad`` is false)."""
         if self._scale is None:
             raise no_forward_error(self._label())
+        if not need_input_grad:
+            return None
         if isinstance(self._scale, float):  # evaluation mode or p == 0: identity
             return grad_out
         return np.asarray(grad_out) * self._scale
@@ -406,5 +417,6 @@ class Identity(Module):
     def forward(self, x: Any) -> Any:
         return x
 
-    def backward(self, grad_out: Any) -> Any:
-        return grad_out
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> Any:
+        """dL/dy unchanged (``None`` if ``need_input_grad`` is false)."""
+        return grad_out if need_input_grad else None

@@ -1,5 +1,6 @@
 """Loss functions: ``loss = criterion(prediction, target)`` returns a Python float, ``criterion.backward()``
-returns dL/dprediction of that call (as an array of the prediction's shape and dtype)."""
+returns dL/dprediction of that call (as an array of the prediction's shape and dtype). ``backward`` has the
+modules' signature ``backward(grad_out=1.0, *, need_input_grad=True)``."""
 
 from __future__ import annotations
 
@@ -79,10 +80,12 @@ class CrossEntropyLoss(Module):
         self._cache = (logp, target)
         return total / n if self.reduction == "mean" else total
 
-    def backward(self, grad_out: float = 1.0) -> np.ndarray:  # type: ignore[override]
-        """dL/dlogits of the last call, times ``grad_out``."""
+    def backward(self, grad_out: float = 1.0, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dlogits ``(N, K)`` of the last call, times ``grad_out`` (``None`` if ``need_input_grad`` is false)."""
         if self._cache is None:
             raise no_forward_error(self._label())
+        if not need_input_grad:
+            return None
         logp, target = self._cache
         n, classes = logp.shape
         grad = np.exp(logp)
@@ -120,9 +123,12 @@ class MSELoss(Module):
         total = float(np.square(diff).sum(dtype=np.float64))
         return total / diff.size if self.reduction == "mean" else total
 
-    def backward(self, grad_out: float = 1.0) -> np.ndarray:  # type: ignore[override]
-        """dL/dprediction of the last call, times ``grad_out``."""
+    def backward(self, grad_out: float = 1.0, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dprediction ``2 (prediction - target)`` (divided by the element count for ``'mean'``) of the last
+        call, times ``grad_out`` (``None`` if ``need_input_grad`` is false)."""
         if self._diff is None:
             raise no_forward_error(self._label())
+        if not need_input_grad:
+            return None
         scale = 2.0 * float(grad_out) / (self._diff.size if self.reduction == "mean" else 1)
         return self._diff * self._diff.dtype.type(scale)

@@ -5,13 +5,15 @@ The contract (the same for every layer, so a naive and a fast layer can be swapp
 - ``y = module(x)`` runs ``forward(x)`` and remembers what the backward pass needs;
 - ``dx = module.backward(dy)`` takes dL/dy of the *most recent* forward call, returns dL/dx and **adds**
   dL/dparameter to each parameter's ``.grad`` (gradients accumulate as in torch; ``zero_grad()`` clears them);
+- ``module.backward(dy, need_input_grad=False)`` does the same but returns ``None`` and may skip computing dL/dx
+  (nobody needs the gradient of the training data); every module has this one signature
+  ``backward(grad_out, *, need_input_grad=True) -> dL/dx | None``;
 - parameters carry torch's names and shapes, so ``state_dict()`` / ``load_state_dict()`` move weights between
   this engine and ``torch.nn`` in both directions (:func:`to_torch_state_dict`, :func:`to_numpy_state_dict`).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -188,7 +190,9 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def backward(self, grad_out: Any) -> Any:
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """Add dL/dparameter to each parameter's ``.grad``; return dL/dinput, or ``None`` (and possibly skip
+        computing it) if ``need_input_grad`` is false."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def _label(self) -> str:
@@ -358,24 +362,21 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def backward(self, grad_out: Any, need_input_grad: bool = True) -> Any:
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
         """Backward through the chain in reverse order; returns dL/dinput.
 
         ``need_input_grad=False`` (the training loop's case: nobody needs the gradient of the data, and torch does
         not compute it either) stops at the first module with parameters, which is asked to skip its input
-        gradient too (``Conv2d``/``Linear`` accept ``need_input_grad``); returns ``None`` then.
+        gradient too; the modules before it have nothing to compute. Returns ``None`` then.
         """
         modules = list(self._modules.values())
         first = 0
         if not need_input_grad:
             first = next((i for i, m in enumerate(modules) if m.parameters()), len(modules))
+        grad = grad_out
         for index in range(len(modules) - 1, first - 1, -1):
-            module = modules[index]
-            if index == first and not need_input_grad and _accepts_need_input_grad(module):
-                grad_out = module.backward(grad_out, need_input_grad=False)
-            else:
-                grad_out = module.backward(grad_out)
-        return grad_out if need_input_grad else None
+            grad = modules[index].backward(grad, need_input_grad=need_input_grad or index > first)
+        return grad if need_input_grad else None
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
@@ -396,13 +397,6 @@ class Sequential(Module):
         if not -len(items) <= index < len(items):
             raise IndexError(f"index {index} is out of range for a Sequential of length {len(items)}")
         return items[index][1]
-
-
-def _accepts_need_input_grad(module: Module) -> bool:
-    try:
-        return "need_input_grad" in inspect.signature(module.backward).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return False
 
 
 def to_torch_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict[str, Any]:

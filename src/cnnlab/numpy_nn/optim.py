@@ -86,7 +86,7 @@ class Optimizer:
             if entry is None:
                 continue
             param = self.params[position]
-            restored = {}
+            restored: dict[str, Any] = {}
             for item, value in entry.items():
                 if item == "step":
                     restored[item] = float(_to_numpy(value, item))

@@ -9,7 +9,8 @@ From one scalar product to a whole convolution, one step at a time (all NCHW, cr
 4. :func:`window_dot_filters` -- the same window of every image with every filter: ``(N, F)``, i.e. one output
    position ``y[:, :, i, j]`` of a convolution with ``top = i * stride``, ``left = j * stride``.
 
-Looping (4) over all output positions is exactly the ``loops2`` convolution of :mod:`cnnlab.numpy_nn.functional`.
+Looping (4) over all output positions is exactly the ``loops2`` convolution of
+:mod:`cnnlab.numpy_nn.kernels.conv_reference`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.geometry import to_pair
-from cnnlab.numpy_nn.functional import pad2d
+from cnnlab.numpy_nn.kernels.pad import pad2d
 
 __all__ = ["pad_images", "window_dot", "window_dot_batch", "window_dot_filters"]
 

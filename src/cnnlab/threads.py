@@ -1,0 +1,97 @@
+"""Thread settings of the numerical libraries, set once where a run starts (a CLI command, a training run, a benchmark).
+
+Two independent pools decide how many CPU threads a computation uses:
+
+- the **BLAS** library behind NumPy's matrix products (OpenBLAS in the NumPy wheels), which the NumPy engine's
+  layers use; set with :func:`blas_threads` (through ``threadpoolctl``, which finds the loaded libraries);
+- **torch**'s intra-op thread pool, set with :func:`torch_threads`.
+
+The NumPy engine's matrix products are small (a few MFLOP each, thousands per epoch): splitting them over threads
+gains little, and on a busy machine every product waits for descheduled helper threads, so one BLAS thread is often
+much faster there. That is a decision for the entry point, not for every layer::
+
+    with blas_threads(1), torch_threads(1):
+        fit(...)
+
+:func:`thread_report` says what is in effect (for benchmarks and reports to print).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_info, threadpool_limits  # type: ignore[import-untyped]
+
+__all__ = ["blas_threads", "thread_report", "thread_summary", "torch_threads"]
+
+
+def _check_threads(what: str, n: int | None) -> None:
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"{what}: the number of threads must be a positive int or None (leave as is), got {n!r}")
+
+
+@contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` threads in every loaded BLAS library inside the ``with`` block, then restore the previous counts.
+
+    ``None`` leaves the setting as it is (so callers can pass an optional setting straight through).
+    """
+    _check_threads("blas_threads", n)
+    if n is None:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` torch intra-op threads inside the ``with`` block (``torch.set_num_threads``), then restore the
+    previous count. ``None`` leaves the setting as it is."""
+    _check_threads("torch_threads", n)
+    if n is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def thread_report() -> dict[str, object]:
+    """What is in effect now: ``torch_threads`` (intra-op), ``blas`` (one entry per loaded BLAS library: its
+    ``library``, ``version``, ``threads`` and ``filepath``), ``cpu_count`` and ``load_average`` (1, 5 and 15 min;
+    ``None`` where the system has none)."""
+    import torch
+
+    blas = [{"library": info.get("internal_api"), "version": info.get("version"), "threads": info.get("num_threads"),
+             "filepath": info.get("filepath")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+    try:
+        load: tuple[float, float, float] | None = os.getloadavg()
+    except (AttributeError, OSError):  # Windows, or not available
+        load = None
+    return {"torch_threads": torch.get_num_threads(), "blas": blas, "cpu_count": os.cpu_count(), "load_average": load}
+
+
+def thread_summary(report: dict[str, object] | None = None) -> str:
+    """:func:`thread_report` (or ``report``) as one line, e.g.
+    ``torch 1 thread; BLAS openblas 0.3.27: 1 thread; 2 CPUs; load average 0.52 0.61 0.70``."""
+    report = thread_report() if report is None else report
+
+    def threads(n: object) -> str:
+        return f"{n} thread" + ("" if n == 1 else "s")
+
+    blas = report["blas"]
+    libraries = ", ".join(f"{b['library']} {b['version']}: {threads(b['threads'])}"
+                          for b in blas) if isinstance(blas, list) and blas else "none loaded"
+    load = report["load_average"]
+    load_text = " ".join(f"{v:.2f}" for v in load) if isinstance(load, tuple) else "n/a"
+    return (f"torch {threads(report['torch_threads'])}; BLAS {libraries}; {report['cpu_count']} CPUs; "
+            f"load average {load_text}")

@@ -1,0 +1,73 @@
+"""cnnlab.threads: the BLAS and torch thread settings apply inside the block, are restored after it (also after an
+exception, also when nested), ``None`` leaves them alone, and the report says what is in effect."""
+
+from __future__ import annotations
+
+import numpy  # noqa: F401 - loads NumPy's BLAS, so that threadpoolctl sees it
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from cnnlab.threads import blas_threads, thread_report, thread_summary, torch_threads
+
+
+def _blas_counts() -> list[int]:
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_numpy_blas_is_visible():
+    assert _blas_counts(), "threadpoolctl found no BLAS library behind NumPy"
+
+
+def test_blas_threads_sets_and_restores():
+    before = _blas_counts()
+    with blas_threads(1):
+        assert _blas_counts() == [1] * len(before)
+        with blas_threads(2):
+            assert _blas_counts() == [2] * len(before)
+        assert _blas_counts() == [1] * len(before)  # the inner block restored the outer setting
+    assert _blas_counts() == before
+
+
+def test_blas_threads_restores_after_an_exception():
+    before = _blas_counts()
+    with pytest.raises(RuntimeError, match="boom"), blas_threads(1):
+        raise RuntimeError("boom")
+    assert _blas_counts() == before
+
+
+def test_torch_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+        with pytest.raises(RuntimeError, match="boom"), torch_threads(2):
+            assert torch.get_num_threads() == 2
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_none_leaves_the_settings_alone():
+    with blas_threads(1), torch_threads(1), blas_threads(None), torch_threads(None):
+        assert _blas_counts() == [1] * len(_blas_counts()) and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4"])
+def test_bad_thread_counts_are_value_errors(bad):
+    message = "{}: the number of threads must be a positive int or None"
+    with pytest.raises(ValueError, match=message.format("blas_threads")), blas_threads(bad):
+        pass
+    with pytest.raises(ValueError, match=message.format("torch_threads")), torch_threads(bad):
+        pass
+
+
+def test_thread_report_says_what_is_in_effect():
+    with blas_threads(1), torch_threads(1):
+        report = thread_report()
+        line = thread_summary(report)
+    assert report["torch_threads"] == 1
+    assert report["blas"] and all(entry["threads"] == 1 and entry["library"] for entry in report["blas"])
+    assert report["cpu_count"] is None or report["cpu_count"] >= 1
+    load = report["load_average"]
+    assert load is None or (len(load) == 3 and all(v >= 0 for v in load))
+    assert line.startswith("torch 1 thread; BLAS ") and ": 1 thread;" in line and "CPUs" in line
