@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
+from typing import overload
 
 IntOrSeq = int | Sequence[int]
 Pair = tuple[int, int]
@@ -30,6 +31,16 @@ def _as_tuple(value: IntOrSeq, name: str) -> tuple[int, ...]:
     if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(map(_is_int, value)):
         return tuple(int(v) for v in value)
     raise TypeError(f"{name} must be an int or a non-empty sequence of ints, got {value!r}")
+
+
+@overload
+def conv_output_size(input_size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                     dilation: int = 1) -> int: ...
+
+
+@overload
+def conv_output_size(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
+                     dilation: IntOrSeq = 1) -> int | tuple[int, ...]: ...
 
 
 def conv_output_size(
@@ -93,7 +104,7 @@ def to_pair(value: IntOrSeq, name: str, minimum: int = 1) -> Pair:
     if min(t) < minimum:
         bound = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
-    return t  # type: ignore[return-value]
+    return t
 
 
 def resolve_padding(padding: str | IntOrSeq, kernel_size: Pair, dilation: Pair, stride: Pair) -> tuple[Sides, Sides]:

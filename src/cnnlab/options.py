@@ -49,7 +49,7 @@ def option(default: T, help: str, *, choices: Choices | None = None, minimum: fl
     command line (it stays a library setting).
     """
     info = OptionInfo(help, choices, minimum, maximum, min_open, cli, metavar)
-    return dataclasses.field(default=default, metadata={"option": info})  # type: ignore[return-value]
+    return dataclasses.field(default=default, metadata={"option": info})
 
 
 def option_info(field: dataclasses.Field[Any]) -> OptionInfo | None:

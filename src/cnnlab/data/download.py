@@ -62,7 +62,7 @@ def _fetch_one(url: str, dest: Path, md5: str | None, *, progress: bool, timeout
 def _progress_bar(name: str, total: int | None, enabled: bool) -> Any:  # a tqdm bar, or None
     if not enabled:
         return None
-    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+    from tqdm import tqdm
 
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {name}", leave=False)
 

@@ -16,8 +16,9 @@ takes the trained LeNet from the run (or ``--weights``) and the CIFAR-10 test se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import torch
 
 from cnnlab import data, torch_nn
 from cnnlab.experiments.base import Context, Experiment
-from cnnlab.models import build_model
+from cnnlab.models import build_torch_model
 from cnnlab.options import option
 from cnnlab.timing import measure, synchronizer
 from cnnlab.training import resolve_device
@@ -164,13 +165,13 @@ def time_alternately(library: torch.nn.Module, own: torch.nn.Module, x: torch.Te
     with torch.no_grad():
         for _ in range(rounds):
             for name, model in (("library", library), ("own", own)):
-                samples[name] += measure(lambda m=model: m(x), warmup=warmup, repeats=repeats,
+                samples[name] += measure(partial(model, x), warmup=warmup, repeats=repeats,
                                          synchronize=sync).samples
     return float(np.median(samples["library"])), float(np.median(samples["own"])), len(samples["own"])
 
 
 def run_compare(
-    state_dict: dict[str, torch.Tensor],
+    state_dict: Mapping[str, Any],
     test_x: np.ndarray,
     test_y: np.ndarray,
     conv_images: np.ndarray | None = None,
@@ -213,11 +214,11 @@ def run_compare(
         conv_images = test_x[rng.choice(len(test_x), size=min(32, len(test_x)), replace=False)]
     linear, conv = layer_differences(conv_images, algorithms=algorithms, device=device, seed=seed)
 
-    library = build_model("lenet", "torch").to(device).eval()
+    library = build_torch_model("lenet", "torch").to(device).eval()
     library.load_state_dict(state_dict)
     owns = {}
     for algorithm in algorithms:
-        owns[algorithm] = build_model("lenet", "torch-own", conv_algorithm=algorithm).to(device).eval()
+        owns[algorithm] = build_torch_model("lenet", "torch-own", conv_algorithm=algorithm).to(device).eval()
         owns[algorithm].load_state_dict(state_dict)
 
     labels = torch.as_tensor(np.asarray(test_y))

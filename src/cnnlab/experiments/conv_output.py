@@ -87,15 +87,15 @@ def conv_output(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 
     args = (input_size, kernel_size, stride, padding, dilation)
     lengths = {len(a) for a in args if isinstance(a, Sequence) and not isinstance(a, str)}
     ndim = max(lengths, default=1)
-    shown = [_as_list(a, ndim) for a in args]
+    i, k, s, p, d = (_as_list(a, ndim) for a in args)
     try:
         sizes = conv_output_size(input_size, kernel_size, stride, padding, dilation)
     except (ValueError, TypeError) as error:
         message = str(error).removeprefix("conv_output_size: ")
-        return ConvCase(name, *shown, output_size=None, error=message, note=note)
+        return ConvCase(name, i, k, s, p, d, output_size=None, error=message, note=note)
     output = [sizes] if isinstance(sizes, int) else list(sizes)
-    worked = [_worked(*(values[dim] for values in shown), output[dim]) for dim in range(len(output))]
-    return ConvCase(name, *shown, output_size=output, worked=worked, note=note)
+    worked = [_worked(i[dim], k[dim], s[dim], p[dim], d[dim], output[dim]) for dim in range(len(output))]
+    return ConvCase(name, i, k, s, p, d, output_size=output, worked=worked, note=note)
 
 
 #: The table of examples: (name, input, kernel, stride, padding, dilation, note).

@@ -10,6 +10,7 @@ float32 input as ``torch.nn.Conv2d`` with the same weights; the result holds the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from cnnlab.numpy_nn import warmup
 from cnnlab.options import option
 from cnnlab.timing import measure
 
-ALGORITHMS: tuple[str, ...] = tuple(numpy_nn.functional.CONV_ALGORITHMS)  # MERGE: numpy_nn.CONV_ALGORITHMS
+ALGORITHMS: tuple[str, ...] = tuple(numpy_nn.CONV_ALGORITHMS)
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ def _check_case(case: LayerCase, rng: np.random.Generator, repeats: int) -> Case
     x_torch = torch.from_numpy(x).requires_grad_(True)
     y_torch = reference(x_torch)
     grad_out = rng.standard_normal(tuple(y_torch.shape)).astype(np.float32)
-    y_torch.backward(torch.from_numpy(grad_out))
-    expected = {"y": y_torch.detach().numpy(), "dx": x_torch.grad.numpy(), "dW": reference.weight.grad.numpy(),
-                "db": reference.bias.grad.numpy()}
+    assert reference.bias is not None
+    grads = torch.autograd.grad(y_torch, (x_torch, reference.weight, reference.bias), torch.from_numpy(grad_out))
+    expected = {"y": y_torch.detach().numpy(), **{k: g.numpy() for k, g in zip(("dx", "dW", "db"), grads, strict=True)}}
     with torch.no_grad():
         torch_time = measure(lambda: reference(x_torch), repeats=4 * repeats).median_s
     check = CaseCheck(case, tuple(y_torch.shape), torch_time)
@@ -104,11 +105,10 @@ def _check_case(case: LayerCase, rng: np.random.Generator, repeats: int) -> Case
         layer = numpy_nn.Conv2d(**case.conv_kwargs(), algorithm=algorithm)
         layer.load_state_dict(reference.state_dict())
         y = layer(x)
-        dx = layer.backward(grad_out)
-        got = {"y": y, "dx": dx, "dW": layer.weight.grad, "db": layer.bias.grad}
+        got = {"y": y, "dx": layer.backward(grad_out), "dW": layer.weight.grad, "db": layer.bias.grad}
         diffs = {key: float(np.max(np.abs(got[key] - expected[key]))) for key in expected}
         slow = algorithm == "naive"  # already warm from the check above; one timed call is plenty
-        forward = measure(lambda layer=layer: layer(x), warmup=0 if slow else 1, repeats=1 if slow else repeats)
+        forward = measure(partial(layer, x), warmup=0 if slow else 1, repeats=1 if slow else repeats)
         check.algorithms.append(AlgorithmCheck(algorithm, diffs, forward.median_s, forward.median_s / torch_time))
     return check
 

@@ -158,7 +158,7 @@ class FeatureMapsResult:
         }
 
 
-def choose_images(labels: Sequence[int], n: int = 3, seed: int = 0) -> list[int]:
+def choose_images(labels: Sequence[int] | np.ndarray, n: int = 3, seed: int = 0) -> list[int]:
     """Indices of ``n`` images of distinct classes (as far as possible), drawn reproducibly."""
     labels = np.asarray(labels)
     if len(labels) < n:
@@ -183,7 +183,7 @@ def feature_maps(
     n_channels: int = 5,
     kinds: Sequence[str] = DEFAULT_KINDS,
     include_relu: bool = False,
-    labels: Sequence[int] | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
     display: np.ndarray | None = None,
     model_name: str | None = None,

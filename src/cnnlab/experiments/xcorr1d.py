@@ -124,15 +124,14 @@ def _torch_reference(x: np.ndarray, w: np.ndarray, b: float, y: np.ndarray, lr: 
     yt = torch.tensor(y, dtype=torch.float64)
     y_hat = torch.nn.functional.conv1d(xt[None, None], wt[None, None], bt, stride=stride)[0, 0]
     loss = 0.5 * ((yt - y_hat) ** 2).sum()
-    y_hat.retain_grad()
-    loss.backward()
+    grad_x, grad_w, grad_b, grad_y_hat = torch.autograd.grad(loss, (xt, wt, bt, y_hat))
     with torch.no_grad():
-        w_new = wt - lr * wt.grad
-        b_new = bt - lr * bt.grad
+        w_new = wt - lr * grad_w
+        b_new = bt - lr * grad_b
         y_hat_new = torch.nn.functional.conv1d(xt[None, None], w_new[None, None], b_new, stride=stride)[0, 0]
         loss_new = 0.5 * ((yt - y_hat_new) ** 2).sum()
-    return {"y_hat": y_hat.detach().numpy(), "loss": loss.item(), "grad_y_hat": y_hat.grad.numpy(),
-            "grad_w": wt.grad.numpy(), "grad_b": bt.grad.item(), "grad_x": xt.grad.numpy(),
+    return {"y_hat": y_hat.detach().numpy(), "loss": loss.item(), "grad_y_hat": grad_y_hat.numpy(),
+            "grad_w": grad_w.numpy(), "grad_b": grad_b.item(), "grad_x": grad_x.numpy(),
             "w_new": w_new.numpy(), "b_new": b_new.item(), "y_hat_new": y_hat_new.numpy(), "loss_new": loss_new.item()}
 
 

@@ -7,7 +7,7 @@ engine-neutral introspection.
 
 from cnnlab.models.families import FAMILIES, LayerFamily, all_conv_algorithms, get_family
 from cnnlab.models.protocol import Model
-from cnnlab.models.zoo import MODELS, ModelInfo, build_model, count_parameters, get_model_info
+from cnnlab.models.zoo import MODELS, ModelInfo, build_model, build_torch_model, count_parameters, get_model_info
 
 __all__ = ["FAMILIES", "MODELS", "LayerFamily", "Model", "ModelInfo", "all_conv_algorithms", "build_model",
-           "count_parameters", "get_family", "get_model_info"]
+           "build_torch_model", "count_parameters", "get_family", "get_model_info"]

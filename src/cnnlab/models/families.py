@@ -67,7 +67,7 @@ def _torch_own_algorithms() -> tuple[str, ...]:
 def _numpy_algorithms() -> tuple[str, ...]:
     from cnnlab import numpy_nn
 
-    return tuple(numpy_nn.functional.CONV_ALGORITHMS)  # MERGE: numpy_nn.CONV_ALGORITHMS
+    return tuple(numpy_nn.CONV_ALGORITHMS)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from cnnlab.models.families import get_family
+import torch
+
+from cnnlab.models.families import FAMILIES, get_family
 from cnnlab.models.protocol import Model
 
 
@@ -102,6 +104,16 @@ def build_model(name: str, engine: str = "torch", conv_algorithm: str | None = N
     if seed is not None:
         family.manual_seed(seed)
     return info.build(layers)
+
+
+def build_torch_model(name: str, engine: str = "torch", conv_algorithm: str | None = None,
+                      seed: int | None = None) -> torch.nn.Module:
+    """:func:`build_model` for the torch families (``torch``, ``torch-own``), typed as the ``nn.Module`` it is."""
+    model = build_model(name, engine, conv_algorithm, seed)
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"engine {engine!r} does not build torch modules; use one of "
+                         f"{', '.join(f for f, family in FAMILIES.items() if family.autograd)}")
+    return model
 
 
 def count_parameters(model: Model) -> int:

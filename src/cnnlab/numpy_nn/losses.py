@@ -48,7 +48,7 @@ class CrossEntropyLoss(Module):
         return f"reduction={self.reduction!r}" + (f", label_smoothing={self.label_smoothing}"
                                                    if self.label_smoothing else "")
 
-    def forward(self, logits: Any, target: Any) -> float:  # type: ignore[override]
+    def forward(self, logits: Any, target: Any) -> float:
         layer = self._label()
         logits = check_float(layer, logits, "logits")
         target = as_array(layer, target, "target")
@@ -109,7 +109,7 @@ class MSELoss(Module):
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
-    def forward(self, prediction: Any, target: Any) -> float:  # type: ignore[override]
+    def forward(self, prediction: Any, target: Any) -> float:
         layer = self._label()
         prediction = check_float(layer, prediction, "prediction")
         target = check_float(layer, target, "target")

@@ -37,9 +37,9 @@ def _check_images(images: Any) -> np.ndarray:
             raise ValueError(f"plot_samples: integer images must lie in 0..255 (uint8), got values {low}..{high}")
         return array.astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
-        low, high = float(np.min(array)), float(np.max(array))
-        if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 1:
-            raise ValueError(f"plot_samples: float images must lie in [0, 1], got values {low:.3g}..{high:.3g}. "
+        lowest, highest = float(np.min(array)), float(np.max(array))
+        if not (np.isfinite(lowest) and np.isfinite(highest)) or lowest < 0 or highest > 1:
+            raise ValueError(f"plot_samples: float images must lie in [0, 1], got values {lowest:.3g}..{highest:.3g}. "
                              "Pass the raw uint8 images (before normalisation), or rescale them to [0, 1].")
         return (array * 255).round().astype(np.uint8)
     raise ValueError(f"plot_samples: expected uint8 (or float in [0, 1]) images, got dtype {array.dtype}")

@@ -208,6 +208,7 @@ def _conv_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             out = part
         else:
             out[start * out_h * out_w:(start + m) * out_h * out_w] = part
+    assert out is not None  # n >= 1, so at least one chunk ran
     return out.view(n, out_h, out_w, out_channels).permute(0, 3, 1, 2)
 
 

@@ -7,11 +7,11 @@ images ``x`` float32 ``(N, C, H, W)`` and labels ``y`` int64 ``(N,)``.
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from cnnlab import numpy_nn
+from cnnlab.threads import blas_threads
 from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -107,6 +108,9 @@ def _is_torch(model: object) -> bool:
 class _TorchSteps:
     """Batch-level operations of a torch model (autograd backward)."""
 
+    #: torch's thread pool is left as the caller set it.
+    threads = staticmethod(nullcontext)
+
     def __init__(self, model: torch.nn.Module, loss_fn: Any, device: str | torch.device | None) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device)
@@ -142,15 +146,17 @@ class _TorchSteps:
 class _NumpySteps:
     """Batch-level operations of a NumPy-engine model (hand-written backward)."""
 
+    @staticmethod
+    def threads() -> AbstractContextManager[object]:
+        """One BLAS thread: the engine's matrix products are small (cache-sized chunks), and splitting them over
+        threads gains little while making every call wait for descheduled helpers on a busy machine."""
+        return blas_threads(1)
+
     def __init__(self, model: Any, loss_fn: Any, device: str | torch.device | None) -> None:
         if device is not None and str(device) not in ("auto", "cpu"):
             raise ValueError(f"the NumPy engine runs on the CPU only; got device={str(device)!r}")
         self.model = model
         self.loss_fn = loss_fn
-        # Like torch, skip dL/dx of the data where the model can: nothing uses it, and it is the costliest
-        # gradient of a first convolution.
-        accepts = "need_input_grad" in inspect.signature(model.backward).parameters
-        self.backward_kwargs = {"need_input_grad": False} if accepts else {}
 
     def set_training(self, training: bool) -> None:
         self.model.train() if training else self.model.eval()
@@ -159,7 +165,8 @@ class _NumpySteps:
         optimizer.zero_grad()
         logits = self.model(x)
         loss = float(self.loss_fn(logits, y))
-        self.model.backward(self.loss_fn.backward(), **self.backward_kwargs)
+        # Like torch, skip dL/dx of the data: nothing uses it, and it is the costliest gradient of a first conv.
+        self.model.backward(self.loss_fn.backward(), need_input_grad=False)
         optimizer.step()
         return loss, int((logits.argmax(1) == y).sum())
 
@@ -190,9 +197,10 @@ def _check_data(data: Arrays, what: str) -> Arrays:
     return x, y.astype(np.int64, copy=False)
 
 
-def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray | slice]:
-    for start in range(0, n, batch_size):
-        yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> list[np.ndarray | slice]:
+    """Index batches of ``batch_size`` over ``range(n)`` (in ``order`` when given); the last may be smaller."""
+    return [slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            for start in range(0, n, batch_size)]
 
 
 def _current_lr(optimizer: Any) -> float:
@@ -205,7 +213,8 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 1000, device: str | tor
     """Logits ``(N, classes)`` of ``model`` in evaluation mode for images ``x`` ``(N, C, H, W)``."""
     steps = _steps(model, None, device)
     steps.set_training(False)
-    return np.concatenate([steps.logits(x[index]) for index in _batches(len(x), batch_size)])
+    with steps.threads():
+        return np.concatenate([steps.logits(x[index]) for index in _batches(len(x), batch_size)])
 
 
 def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
@@ -215,11 +224,47 @@ def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
     steps = _steps(model, loss_fn, device)
     steps.set_training(False)
     total_loss, correct = 0.0, 0
-    for index in _batches(len(x), batch_size):
-        logits = steps.logits(x[index])
-        total_loss += steps.batch_loss(logits, y[index]) * len(y[index])
-        correct += int((logits.argmax(1) == y[index]).sum())
+    with steps.threads():
+        for index in _batches(len(x), batch_size):
+            logits = steps.logits(x[index])
+            total_loss += steps.batch_loss(logits, y[index]) * len(y[index])
+            correct += int((logits.argmax(1) == y[index]).sum())
     return total_loss / len(y), correct / len(y)
+
+
+class _NonFiniteLoss(ArithmeticError):
+    """The loss of batch ``batch`` (1-based) became NaN or infinite."""
+
+    def __init__(self, loss: float, batch: int) -> None:
+        super().__init__(f"non-finite loss {loss} at batch {batch}")
+        self.loss, self.batch = loss, batch
+
+
+def _train_epoch(steps: _TorchSteps | _NumpySteps, optimizer: Any, scheduler: Any, x: np.ndarray, y: np.ndarray,
+                 batches: list[np.ndarray | slice], augment: Augment | None, rng: np.random.Generator, where: str,
+                 progress: bool) -> tuple[float, float]:
+    """One pass over ``batches`` of ``(x, y)``: a step per batch (and a scheduler step after it); returns the mean
+    training loss and accuracy. Raises :class:`_NonFiniteLoss` at the first NaN / infinite loss."""
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(batches, desc=where, disable=not progress, leave=False, unit="batch", dynamic_ncols=True)
+    try:
+        for batch_number, index in enumerate(bar, start=1):
+            xb, yb = x[index], y[index]
+            if augment is not None:
+                xb = augment(xb, rng)
+            loss, batch_correct = steps.train_step(optimizer, xb, yb)
+            if not math.isfinite(loss):
+                raise _NonFiniteLoss(loss, batch_number)
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss * len(yb)
+            correct += batch_correct
+            seen += len(yb)
+            if batch_number % 20 == 0 or batch_number == len(batches):
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    finally:
+        bar.close()
+    return total_loss / seen, correct / seen
 
 
 def fit(
@@ -277,50 +322,39 @@ def fit(
         if state.get("torch_rng") is not None:
             torch.set_rng_state(state["torch_rng"])
         history = History.from_dict(state["history"])
-    n_batches = math.ceil(len(x) / batch_size)
     prefix = f"{label}: " if label else ""
-    try:
-        for epoch in range(history.epochs + 1, epochs + 1):
-            start = time.perf_counter()
-            steps.set_training(True)
-            order = rng.permutation(len(x))
-            total_loss, correct, seen = 0.0, 0, 0
-            bar = tqdm(_batches(len(x), batch_size, order), total=n_batches, desc=f"{prefix}epoch {epoch}/{epochs}",
-                       disable=not progress, leave=False, unit="batch", dynamic_ncols=True)
-            for batch_number, index in enumerate(bar, start=1):
-                xb, yb = x[index], y[index]
-                if augment is not None:
-                    xb = augment(xb, rng)
-                loss, batch_correct = steps.train_step(optimizer, xb, yb)
-                if not math.isfinite(loss):
+    with steps.threads():
+        try:
+            for epoch in range(history.epochs + 1, epochs + 1):
+                start = time.perf_counter()
+                steps.set_training(True)
+                batches = _batches(len(x), batch_size, rng.permutation(len(x)))
+                where = f"{prefix}epoch {epoch}/{epochs}"
+                try:
+                    train_loss, train_acc = _train_epoch(steps, optimizer, scheduler, x, y, batches, augment, rng,
+                                                         where, progress)
+                except _NonFiniteLoss as bad:
                     raise TrainingDiverged(
-                        f"training stopped: the loss became {loss} at epoch {epoch}, batch {batch_number}/{n_batches} "
-                        f"(learning rate {_current_lr(optimizer):g}); {history.epochs} finished epochs are kept. "
-                        "Lower the learning rate or check the inputs for NaN/inf.", history)
-                if scheduler is not None:
-                    scheduler.step()
-                total_loss += loss * len(yb)
-                correct += batch_correct
-                seen += len(yb)
-                if batch_number % 20 == 0 or batch_number == n_batches:
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-            bar.close()
-            val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device)
-                                 if val is not None else (None, None))
-            record = EpochRecord(epoch, total_loss / seen, correct / seen, val_loss, val_acc,
-                                 _current_lr(optimizer), time.perf_counter() - start)
-            history.records.append(record)
-            if progress:
-                val_text = f", val loss {val_loss:.4f}, val acc {val_acc:.4f}" if val is not None else ""
-                tqdm.write(f"{prefix}epoch {epoch}/{epochs}: train loss {record.train_loss:.4f}, train acc "
-                           f"{record.train_acc:.4f}{val_text} ({record.seconds:.1f} s)", file=sys.stderr)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "rng": rng.bit_generator.state, "history": history.to_dict(),
-                    "torch_rng": torch.get_rng_state() if isinstance(steps, _TorchSteps) else None,
-                })
-    except KeyboardInterrupt:
-        history.interrupted = True
+                        f"training stopped: the loss became {bad.loss} at {prefix}epoch {epoch}, batch {bad.batch}/"
+                        f"{math.ceil(len(x) / batch_size)} (learning rate {_current_lr(optimizer):g}); "
+                        f"{history.epochs} finished epochs are kept. Lower the learning rate or check the inputs for "
+                        "NaN/inf.", history) from None
+                val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device)
+                                     if val is not None else (None, None))
+                record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, _current_lr(optimizer),
+                                     time.perf_counter() - start)
+                history.records.append(record)
+                if progress:
+                    val_text = f", val loss {val_loss:.4f}, val acc {val_acc:.4f}" if val is not None else ""
+                    tqdm.write(f"{where}: train loss {record.train_loss:.4f}, train acc {record.train_acc:.4f}"
+                               f"{val_text} ({record.seconds:.1f} s)", file=sys.stderr)
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, {
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "rng": rng.bit_generator.state, "history": history.to_dict(),
+                        "torch_rng": torch.get_rng_state() if isinstance(steps, _TorchSteps) else None,
+                    })
+        except KeyboardInterrupt:
+            history.interrupted = True
     return history

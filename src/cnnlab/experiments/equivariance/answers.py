@@ -193,7 +193,7 @@ def cnn_gap(result: EquivarianceResult) -> str:
             text += (f", while {w0.layer} (stride {w0.stride[0] if w0.stride else 1}) follows the shift {how} "
                      f"(interior error {relative_error(w0.interior)})")
         for p in (p for p in s.probe_shifts if p != tuple(s.shift)):
-            same = _find(result, "cnn", p, lambda q, name=m.layer: q.layer == name)
+            same = [q for q in _find(result, "cnn", p, lambda q: True) if q.layer == m.layer]
             if same and same[0].whole:
                 text += (f"; with a {p[0]},{p[1]} px shift, a multiple of the stride, {m.layer}'s interior error "
                          f"drops to {relative_error(same[0].interior)}")

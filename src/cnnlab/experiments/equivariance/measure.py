@@ -246,6 +246,6 @@ def examples(model: Model, images: np.ndarray, shift_px: tuple[int, int], index:
         _, k, expected = best
         sy = interior_slice(geo[0], fx.shape[-2], shift_px[1], k[1])
         sx = interior_slice(geo[1], fx.shape[-1], shift_px[0], k[0])
-        out.append(ExampleMaps(conv, tuple(shift_px), expected_shift, k, x[0, 0], tx[0, 0], fx[0], ftx[0],
-                               expected[0], (sy.start, sy.stop, sx.start, sx.stop)))
+        out.append(ExampleMaps(conv, (int(shift_px[0]), int(shift_px[1])), expected_shift, k, x[0, 0], tx[0, 0],
+                               fx[0], ftx[0], expected[0], (sy.start, sy.stop, sx.start, sx.stop)))
     return out

@@ -159,7 +159,7 @@ def conv2d_fast(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, str
     check_conv_geometry(xp, weight, groups)
     n_images, channels, hp, wp = xp.shape
     out_channels = weight.shape[0]
-    geo = _column_geometry((hp, wp), weight.shape[2:], stride, dilation)  # type: ignore[arg-type]
+    geo = _column_geometry((hp, wp), weight.shape[2:], stride, dilation)
     w_g = weight.reshape(groups, out_channels // groups, -1)
     y = np.empty((n_images, out_channels, geo.ho, geo.wo), dtype=xp.dtype)
     for chunk in _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize):
@@ -180,7 +180,7 @@ def conv2d_fast_backward(grad_out: np.ndarray, cache: ConvCache, need_input_grad
     xp, weight, groups = cache.saved, cache.weight, cache.groups
     n_images, out_channels, ho, wo = grad_out.shape
     channels = xp.shape[1]
-    geo = _column_geometry(xp.shape[2:], weight.shape[2:], cache.stride, cache.dilation)  # type: ignore[arg-type]
+    geo = _column_geometry(xp.shape[2:], weight.shape[2:], cache.stride, cache.dilation)
     w_g = weight.reshape(groups, out_channels // groups, -1)
     grad_w = np.zeros(w_g.shape, dtype=grad_out.dtype)
     grad_x = np.zeros(xp.shape, dtype=grad_out.dtype) if need_input_grad else None

@@ -67,8 +67,8 @@ def conv2d_im2col(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, s
     check_conv_geometry(xp, weight, groups)
     n_images = xp.shape[0]
     out_channels = weight.shape[0]
-    ho, wo = output_hw(xp.shape[2:], weight.shape[2:], stride, dilation)  # type: ignore[arg-type]
-    cols = im2col(xp, weight.shape[2:], stride, dilation)  # type: ignore[arg-type]
+    ho, wo = output_hw(xp.shape[2:], weight.shape[2:], stride, dilation)
+    cols = im2col(xp, weight.shape[2:], stride, dilation)
     cols_g = cols.reshape(n_images, groups, -1, ho * wo)  # (N, G, C/G*kh*kw, L): rows of group g's channels
     w_g = weight.reshape(groups, out_channels // groups, -1)  # (G, O/G, C/G*kh*kw)
     y = np.matmul(w_g, cols_g).reshape(n_images, out_channels, ho, wo)  # W_g @ cols_g[s] for every s and g
@@ -90,6 +90,6 @@ def conv2d_im2col_backward(grad_out: np.ndarray, cache: ConvCache, need_input_gr
         return None, grad_w, grad_b
     w_g = weight.reshape(groups, out_channels // groups, -1)
     grad_cols = np.matmul(w_g.transpose(0, 2, 1), dy_g)  # (N, G, C/G*kh*kw, L)
-    grad_xp = col2im(grad_cols.reshape(cols.shape), cache.padded_shape, weight.shape[2:],  # type: ignore[arg-type]
+    grad_xp = col2im(grad_cols.reshape(cols.shape), cache.padded_shape, weight.shape[2:],
                      cache.stride, cache.dilation)
     return grad_xp, grad_w, grad_b

@@ -19,10 +19,10 @@ Padding2d = tuple[Sides, Sides]
 def normalise_sides(sides: Padding2d | Pair | int) -> Padding2d:
     """``((top, bottom), (left, right))`` from an int (every side), a pair ``(ph, pw)`` or the full form."""
     if isinstance(sides, int | np.integer):
-        return ((int(sides),) * 2, (int(sides),) * 2)  # type: ignore[return-value]
+        return ((int(sides),) * 2, (int(sides),) * 2)
     first, second = sides
     if isinstance(first, int | np.integer) and isinstance(second, int | np.integer):
-        return ((int(first),) * 2, (int(second),) * 2)  # type: ignore[return-value]
+        return ((int(first),) * 2, (int(second),) * 2)
     (top, bottom), (left, right) = first, second  # type: ignore[misc]
     return ((int(top), int(bottom)), (int(left), int(right)))
 
