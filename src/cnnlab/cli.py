@@ -147,6 +147,23 @@ def _make_settings(settings_type: type, values: dict[str, Any], base: Any = None
         raise click.UsageError(str(error)) from error
 
 
+class RegistryChoice(click.Choice):
+    """A choice among a registry's names, read when the command line is parsed (so registrations made after
+    import count) rather than when this module is imported."""
+
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self._names = names
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        return self._names()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # set by click.Choice.__init__; the names always come from the registry
+
+
 # ---------------------------------------------------------------------------------------------- common options
 def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
     if value is not None:
@@ -278,7 +295,7 @@ train_command = click.command(
     "train", help="Train a seed network with any engine; writes model.pt, config.json, curves.png, results.json.",
 )(_apply([
     data_dir_option,
-    click.option("--recipe", default="mnist-seed", show_default=True, type=click.Choice(_recipe_choices()),
+    click.option("--recipe", default="mnist-seed", show_default=True, type=RegistryChoice(_recipe_choices),
                  help="Starting settings; the options below override them."),
     *_train_options(),
     click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
@@ -299,7 +316,7 @@ def data_group() -> None:
     """Datasets: fetch, verify checksums, look at samples."""
 
 
-dataset_argument = click.argument("dataset", type=click.Choice(_dataset_choices()))
+dataset_argument = click.argument("dataset", type=RegistryChoice(_dataset_choices))
 
 
 @data_group.command("download")
@@ -365,7 +382,7 @@ def _part_choices() -> list[str]:
 @click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part (its numbers mean little).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--only", "only", multiple=True, type=click.Choice(_part_choices()), metavar="PART",
+@click.option("--only", "only", multiple=True, type=RegistryChoice(_part_choices), metavar="PART",
               help=f"Run only this part (repeatable): {', '.join(_part_choices())}.")
 @out_option
 @progress_option

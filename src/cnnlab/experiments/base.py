@@ -144,10 +144,9 @@ class Context:
         key = (recipe_name, tuple(sorted(config.to_dict().items())))
         if key not in self._shared.networks:
             assert self.root is not None
-            arrays = {split: data.prepare(self.dataset(config.dataset, split,
-                                                       max_datapoints=config.max_datapoints if split == "train"
-                                                       else None, val_source=config.val_source),
-                                          config.normalization) for split in data.SPLITS}
+            arrays = {split: data.prepare(self.dataset(config.dataset, split, max_datapoints=config.max_datapoints,
+                                                       val_source=config.val_source), config.normalization)
+                      for split in data.SPLITS}
             result = train_model(config, self.root / recipe_name, arrays=arrays, progress=self.progress)
             self._shared.networks[key] = TrainedNetwork(result.out_dir, config, result)
         return self._shared.networks[key]

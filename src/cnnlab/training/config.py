@@ -51,7 +51,8 @@ class TrainConfig:
     augment: str = option("none", "Training augmentation: random crop + flip, or random shifts.",
                           choices=lambda: tuple(AUGMENTATIONS))
     augment_pixels: int = option(4, "Crop padding / largest shift of the augmentation, in pixels.", minimum=0)
-    max_datapoints: int | None = option(None, "Use only the first N training images.", minimum=1)
+    max_datapoints: int | None = option(None, "Use only the first N images of every split (train, val, test).",
+                                        minimum=1)
     val_source: str = option("holdout", "Validate on a holdout of the training set or on the test set.",
                              choices=VAL_SOURCES)
     seed: int = option(0, "Random seed (initial weights, shuffling, augmentation).", minimum=0, maximum=2**32 - 1)
@@ -92,7 +93,7 @@ class TrainConfig:
                  "one-cycle schedule (peak = lr)" if self.schedule == "onecycle" else "constant lr",
                  "inputs standardised per channel" if self.normalization == "standard" else "pixels scaled to [0, 1]",
                  *([augment] if augment else []),
-                 *([f"first {self.max_datapoints} training images"] if self.max_datapoints else []),
+                 *([f"the first {self.max_datapoints} images of each split"] if self.max_datapoints else []),
                  f"seed {self.seed}"]
         return ", ".join(parts)
 

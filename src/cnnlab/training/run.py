@@ -63,10 +63,11 @@ def training_kit(config: TrainConfig, model: Model, steps_total: int) -> tuple[A
 def load_data(config: TrainConfig, root: str | Path | None, progress: bool = False) -> dict[str, Arrays]:
     """Train / val / test arrays ``(x float32 (N, C, H, W), y int64)`` for ``config`` (may raise DataError).
 
-    ``max_datapoints`` limits the training split only; the CIFAR-10 holdout is the fixed default one (seed 0), so
-    runs with different training seeds validate on the same images.
+    ``max_datapoints`` keeps the first N images of every split (as the seed's ``--max_datapoints`` limits what is
+    trained and validated on); the CIFAR-10 holdout is the fixed default one (seed 0), so runs with different
+    training seeds validate on the same images.
     """
-    datasets = data.load_splits(config.dataset, root=root, max_datapoints={"train": config.max_datapoints},
+    datasets = data.load_splits(config.dataset, root=root, max_datapoints=config.max_datapoints,
                                 val_source=config.val_source, progress=progress)
     return {split: data.prepare(ds, normalization=config.normalization) for split, ds in datasets.items()}
 
