@@ -5,8 +5,8 @@
    ``loops2`` timed once, it is slow), one larger layer (``fast`` and ``im2col``: ``loops2`` takes seconds there),
    and a tiny layer on which the ``naive`` loops of the equation can be timed at all (minutes on the LeNet shapes).
 2. Training throughput (images/s) of the LeNet-for-CIFAR net, batch 128, SGD with momentum: our engine against the
-   same net in PyTorch, as a ratio. Ours is timed twice: ``model.backward(g)`` as the training loop calls it today
-   (it also computes the gradient of the input images) and ``model.backward(g, need_input_grad=False)`` (what torch
+   same net in PyTorch, as a ratio. Ours is timed twice: ``model.backward(g)`` (which also computes the gradient of
+   the input images) and ``model.backward(g, need_input_grad=False)``, as the training loop calls it (what torch
    does: nobody needs the gradient of the data).
 
 Both parts run twice: with the libraries' default threads, and with one thread each (NumPy's BLAS and torch's

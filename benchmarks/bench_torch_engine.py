@@ -13,11 +13,9 @@ for that reason (see ``cnnlab.torch_nn.functional``), yet at batch 256 whether t
 trimmed memory depends on the allocation history (0 to a few thousand faults per call). ``--keep-memory`` asks
 glibc to keep freed memory (``mallopt``: no trimming, no mmap), which removes that noise for both networks.
 
-Measured on the idle 2-core AMD EPYC (torch 2.13 CPU, MKL), own / library: LeNet inference batch 256 0.84x (2
-threads; 0.82x with --keep-memory) and 0.76x (1 thread), batch 20 1.07x and 0.88x, naive at batch 20 36x and 23x;
-Conv2d forward conv1 1.5x, conv2 2.3x, forward + backward conv1 0.9-1.5x, conv2 3.1x. On a busy machine the
-2-thread numbers of both networks scatter widely (each parallel region waits for a descheduled thread); the one-thread
-ratios stay put.
+On a busy machine the multi-threaded numbers of both networks scatter widely (each parallel region waits for a
+descheduled thread); the one-thread ratios are steadier. Measured numbers belong with the machine they came from:
+quote the printed table, with its thread settings and load average.
 
 Runs with torch's default threads and with one thread (steadier on a busy machine), on the CPU and on CUDA when
 available. Run: ``python benchmarks/bench_torch_engine.py`` (``--quick``: fewer repeats; ``--threads``;

@@ -22,9 +22,9 @@ Convolution algorithms (all give the same numbers up to float rounding):
 
   The result is returned channels-last (a permuted view, logically NCHW), which pooling layers process fastest.
 
-Tried and slower here (2-core AMD EPYC, MKL): ``einsum`` over the window view (about 2.5x), a per-image NCHW
-column matrix with a batched product (about 4x), one unchunked column matrix (page faults), and the transposed
-product ``W @ cols^T`` (the transpose back costs what it saves).
+Tried and slower on the CPU (``benchmarks/bench_torch_engine.py`` measures the choice): ``einsum`` over the window
+view, a per-image NCHW column matrix with a batched product, one unchunked column matrix (page faults), and the
+transposed product ``W @ cols^T`` (the transpose back costs what it saves).
 """
 
 from __future__ import annotations
