@@ -96,6 +96,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
                   overrides: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option for one settings field; with ``overrides`` its default is None (= keep the base value)."""
     name = "--" + field.name.replace("_", "-")
+    names = (name, *info.aliases, field.name)  # the last: the Python parameter name
     kind, optional = _inner_type(annotation)
     default = None if overrides else field.default
     shown: Any = not overrides
@@ -109,7 +110,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
         if isinstance(default, tuple):
             kwargs["default"] = ",".join(map(str, default))
         metavar = info.metavar or (",".join(choices[:2]) + ",..." if choices else "A,B,...")
-        return click.option(name, type=str, callback=_sequence_parser(args[0], name, length), metavar=metavar,
+        return click.option(*names, type=str, callback=_sequence_parser(args[0], name, length), metavar=metavar,
                             show_default=shown and default is not None, **kwargs)
     click_type: Any
     if choices is not None:
@@ -122,7 +123,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
         click_type = click.Path(exists=True, path_type=Path)
     else:
         click_type = str
-    return click.option(name, type=click_type, metavar=info.metavar, show_default=shown and not optional,
+    return click.option(*names, type=click_type, metavar=info.metavar, show_default=shown and not optional,
                         **kwargs)
 
 

@@ -13,13 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnlab.experiments import compare, conv_output, dataset_overview, engine_check, equivariance, featuremaps, train
+from cnnlab.experiments import (
+    compare,
+    conv_output,
+    dataset_overview,
+    engine_check,
+    equivariance,
+    featuremaps,
+    train,
+    warmup,
+)
 from cnnlab.experiments import xcorr1d as xcorr1d_experiment
 from cnnlab.experiments.base import Experiment
 from cnnlab.plots import dataset_overview as overview_plots
 from cnnlab.plots import equivariance as equivariance_plots
 from cnnlab.plots import featuremaps as featuremaps_plots
 from cnnlab.plots import training as training_plots
+from cnnlab.plots import warmup as warmup_plots
 from cnnlab.plots import xcorr as xcorr_plots
 from cnnlab.report.document import Section
 from cnnlab.report.sections import compare as compare_section
@@ -29,6 +39,7 @@ from cnnlab.report.sections import engine_check as engine_check_section
 from cnnlab.report.sections import equivariance as equivariance_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
 from cnnlab.report.sections import train as train_section
+from cnnlab.report.sections import warmup as warmup_section
 from cnnlab.report.sections import xcorr1d as xcorr1d_section
 
 SectionBuilder = Callable[[Any, dict[str, Path]], Section]
@@ -68,6 +79,7 @@ _ENTRIES: list[Entry] = [
           title="MNIST images (seed 004, task 2)", settings=dataset_overview.DatasetOverviewSettings("mnist"),
           command=False),
     Entry(conv_output.EXPERIMENT, conv_output_section.section),
+    Entry(warmup.EXPERIMENT, warmup_section.section, warmup_plots.figures),
     Entry(engine_check.EXPERIMENT, engine_check_section.section),
     Entry(train.EXPERIMENT, train_section.section, training_plots.figures, name="mnist-training",
           title="MNIST CNN training, NumPy engine (seed 004, task 5)",

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from cnnlab.experiments.equivariance import EquivarianceResult
 
 CAPTIONS = {
+    "samples": "The first validation digits (top) and the same digits moved by the seed's shift (bottom): the digit "
+               "is the same, only its position changed.",
     "curves": "Validation accuracy against the shift of the images (px), right, down and diagonal.",
     "layers": "Equivariance error per CNN layer: ||f(shifted x) - shift(f(x))|| / ||shift(f(x))|| on the full map "
               "and on the interior (away from padding and vacated pixels; the vacated cells of shift(f(x)) hold the "
