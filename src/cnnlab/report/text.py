@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnlab.report.document import Section, format_value
+from cnnlab.report.math import plain
 
 
 def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as aligned plain-text columns under a header line; multi-line cells are joined with '; '."""
-    cells = [[str(c) for c in columns]] + [[format_value(v).replace("\n", "; ") for v in row] for row in rows]
+    cells = [[plain(str(c)) for c in columns]] + [[plain(format_value(v)).replace("\n", "; ") for v in row]
+                                                 for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -22,9 +24,14 @@ def render_text(section: Section, width: int = 110) -> str:
     """The section's paragraphs (wrapped to ``width``) and tables, as the CLI prints them."""
     blocks = []
     for paragraph in section.paragraphs:
-        lines = [textwrap.fill(line, width) if line else "" for line in paragraph.replace("`", "").split("\n")]
+        lines = [textwrap.fill(line, width) if line else "" for line in plain(paragraph).replace("`", "").split("\n")]
+        blocks.append("\n".join(lines))
+    for question, points in section.qa:
+        lines = [textwrap.fill(f"Q: {plain(question)}", width)]
+        lines += [textwrap.fill(plain(point), width, initial_indent="  - ", subsequent_indent="    ")
+                  for point in points]
         blocks.append("\n".join(lines))
     for table in section.tables:
-        caption = f"{table.caption.rstrip('.:')}:\n" if table.caption else ""
+        caption = f"{plain(table.caption).rstrip('.:')}:\n" if table.caption else ""
         blocks.append(caption + text_table(table.columns, table.rows))
     return "\n\n".join(blocks)

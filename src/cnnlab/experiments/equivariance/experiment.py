@@ -105,7 +105,7 @@ class EquivarianceResult:
     shifted_samples: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 28, 28), np.uint8), repr=False)
     trained: dict[str, bool] = field(default_factory=dict)
     #: The seed's three questions with answers generated from the numbers (:func:`.answers.answers`).
-    answers: list[tuple[str, str]] = field(default_factory=list)
+    answers: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def example(self) -> ExampleMaps | None:
@@ -136,7 +136,7 @@ class EquivarianceResult:
             "histories": self.histories,
             "examples": [ex.to_dict() for ex in self.examples],
             "seconds": self.seconds,
-            "answers": [{"question": q, "answer": a} for q, a in self.answers],
+            "answers": [{"question": q, "points": a} for q, a in self.answers],
         }
 
 

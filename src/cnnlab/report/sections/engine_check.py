@@ -37,9 +37,9 @@ def section(result: EngineCheckResult, figures: dict[str, Path]) -> Section:
     notes = "; ".join(ALGORITHM_NOTES[a] for a in algorithms if a in ALGORITHM_NOTES)
     return Section(
         title="NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
-        intro=("The NumPy Conv2d computes y[s,d,i,j] = Σ_c Σ_n Σ_m x[s,c,i·S+n·D,j·S+m·D] · W[d,c,n,m] + b[d] (cross-"
-               "correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran forward and "
-               "backward on the same random input and weights as torch.nn.Conv2d."),
+        intro=(r"The NumPy Conv2d computes \(y_{s,d,i,j} = \sum_c \sum_n \sum_m x_{s,c,iS+nD,jS+mD} \cdot W_{d,c,n,m} "
+               r"+ b_d\) (cross-correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran "
+               "forward and backward on the same random input and weights as torch.nn.Conv2d."),
         paragraphs=[
             f"Largest absolute difference to PyTorch over every case, algorithm, output and gradient: "
             f"{result.worst_diff:.2e} (float32 rounding). The warm-up's batched many-filter window product "

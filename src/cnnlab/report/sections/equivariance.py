@@ -72,7 +72,7 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
     if training:
         intro += f" Training time: {training}."
     settings = settings_dict(s)
-    return Section(intro=intro, paragraphs=[f"Q: {q}\nA: {a}" for q, a in result.answers],
+    return Section(intro=intro, qa=result.answers,
                    tables=[acc_table, curves_table, layers_table],
                    figures=[Figure(path, CAPTIONS.get(key, "")) for key, path in figures.items()],
                    settings=settings)
