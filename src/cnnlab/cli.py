@@ -281,13 +281,15 @@ def _train_callback(recipe: str, out: Path | None, resume: bool, progress: bool,
     with _friendly_errors():
         result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"), resume=resume,
                              progress=progress)
-    result.files["curves"] = plot_history(result.history, out_dir / "curves.png", title=run_title(result))
-    write_results(out_dir, result.to_dict())
     history = result.history
+    if history.epochs:
+        result.files["curves"] = plot_history(history, out_dir / "curves.png", title=run_title(result))
+    write_results(out_dir, result.to_dict())
     rows = [[r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.seconds] for r in history.records]
     click.echo(text_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
     if history.interrupted:
-        click.echo(f"interrupted: {history.epochs} finished epochs kept (resume with --resume --out {out_dir})")
+        finished = f"{history.epochs} finished epoch" + ("" if history.epochs == 1 else "s")
+        click.echo(f"interrupted: {finished} kept (resume with --resume --out {out_dir})")
     click.echo(f"test accuracy {result.test_acc:.4f} on {result.test_size} images; {result.parameters} parameters; "
                f"{result.seconds:.1f} s\nfiles: {', '.join(str(p) for p in result.files.values())}")
 
@@ -391,6 +393,7 @@ def _part_choices() -> list[str]:
 def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
                 progress: bool) -> None:
     """The main job: every experiment of both assignments into one folder with a self-contained report.html."""
+    from cnnlab.formatting import format_seconds
     from cnnlab.pipeline import PartOutcome, run_all
 
     out_dir = _out_dir(out, "run")
@@ -406,7 +409,10 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: t
                      only=only or None, on_part=report_part)
     write_results(out_dir, result.to_dict())
     skipped = [p.key for p in result.parts if p.status == "skipped"]
-    click.echo(f"\nreport: {result.report}\ntotal {result.seconds:.0f} s"
-               + (f"; skipped (data missing): {', '.join(skipped)}" if skipped else ""))
+    click.echo(f"\nreport: {result.report}\ntotal {format_seconds(result.seconds)}")
     if not result.ok:
         raise click.ClickException("some parts failed; see the report and errors.log")
+    if skipped:
+        raise click.ClickException(f"the report is incomplete: {len(skipped)} part(s) skipped because their data is "
+                                   f"missing ({', '.join(skipped)}); the first skipped part above says which files, "
+                                   "where, and how to get them")

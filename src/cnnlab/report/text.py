@@ -10,11 +10,18 @@ from cnnlab.report.document import Section, format_value
 from cnnlab.report.math import plain
 
 
-def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as aligned plain-text columns under a header line; multi-line cells are joined with '; '."""
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 110) -> str:
+    """Rows as aligned plain-text columns under a header line; multi-line cells are joined with '; '. A table
+    wider than ``width`` characters is printed as records instead: one block per row, one ``column: value`` line
+    per cell (empty cells left out)."""
     cells = [[plain(str(c)) for c in columns]] + [[plain(format_value(v)).replace("\n", "; ") for v in row]
                                                  for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    if sum(widths) + 2 * (len(widths) - 1) > width:
+        label = max(len(c) for c in cells[0])
+        return "\n\n".join("\n".join(f"{cells[0][i]:>{label}}: {value}" for i, value in enumerate(row)
+                                      if value not in ("—", ""))
+                           for row in cells[1:])
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
@@ -33,5 +40,5 @@ def render_text(section: Section, width: int = 110) -> str:
         blocks.append("\n".join(lines))
     for table in section.tables:
         caption = f"{plain(table.caption).rstrip('.:')}:\n" if table.caption else ""
-        blocks.append(caption + text_table(table.columns, table.rows))
+        blocks.append(caption + text_table(table.columns, table.rows, width))
     return "\n\n".join(blocks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab.formatting import Percent
 from cnnlab.report.document import Section, Table
 
 if TYPE_CHECKING:
@@ -20,8 +21,9 @@ def section(result: CompareResult, figures: dict[str, Path]) -> Section:
     """Three tables: layer differences before/after copying, LeNet accuracy, inference time per algorithm."""
     differences = [[d.layer, d.algorithm or "-", " x ".join(map(str, d.input_shape)), d.mean_before, d.mean_after,
                     d.max_after] for d in (result.linear, *result.conv)]
-    accuracy = [["torch.nn" if a.algorithm is None else f"own ({a.algorithm})", a.first_acc, a.full_acc,
-                 a.max_logit_diff, f"{a.disagreements} / {a.evaluated}"] for a in result.accuracy]
+    accuracy = [["torch.nn" if a.algorithm is None else f"own ({a.algorithm})", Percent(a.first_acc),
+                 None if a.full_acc is None else Percent(a.full_acc), a.max_logit_diff,
+                 f"{a.disagreements} / {a.evaluated}"] for a in result.accuracy]
     timing = [[t.algorithm, t.batch_size, _ms(t.library), _ms(t.own), 1e3 * t.library_s, 1e3 * t.own_s, t.mean_ratio,
                t.ratio, t.repeats] for t in result.timing]
     fast = [t for t in result.timing if t.algorithm != "naive"]
@@ -44,7 +46,7 @@ def section(result: CompareResult, figures: dict[str, Path]) -> Section:
                   differences, caption="Mean absolute difference of the outputs, own minus torch.nn"),
             Table(["network", f"accuracy, first {result.n_first}", f"accuracy, all {result.n_test}",
                    "max |Δ logit|", "other prediction"], accuracy,
-                  caption="LeNet with the trained weights (accuracies in [0, 1]; '-' = not evaluated)"),
+                  caption="LeNet with the trained weights ('—' = not evaluated)"),
             Table(["algorithm", "batch", "torch.nn ms (mean ± sd)", "own ms (mean ± sd)", "torch.nn ms (median)",
                    "own ms (median)", "own / torch.nn (means)", "own / torch.nn (medians)", "timed calls"], timing,
                   caption="Inference time per batch (the seed asks for the average; the median resists outliers)"),

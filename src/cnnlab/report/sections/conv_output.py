@@ -32,16 +32,16 @@ def _row(case: ConvCase) -> list[Any]:
 
 
 def section(result: ConvOutputResult, figures: dict[str, Path]) -> Section:
-    """The formula, the geometry asked for (if any) and the worked table of examples."""
-    tables = []
+    """The formula and the geometry asked for -- or, without a query, the worked table of examples."""
     settings: dict[str, Any] = {}
     if result.query is not None:
-        tables.append(Table(COLUMNS, [_row(result.query)], caption="The geometry asked for"))
+        tables = [Table(COLUMNS, [_row(result.query)], caption="The geometry asked for")]
         q = result.query
         settings = {"input": q.input_size, "kernel": q.kernel_size, "stride": q.stride, "padding": q.padding,
                     "dilation": q.dilation}
-    tables.append(Table(COLUMNS, [_row(case) for case in result.examples],
-                        caption="Examples (one value per column means the same in every dimension)"))
+    else:
+        tables = [Table(COLUMNS, [_row(case) for case in result.examples],
+                        caption="Examples (one value per column means the same in every dimension)")]
     impossible = [case.name for case in result.examples if not case.possible]
     return Section(
         title="Convolution output size (seed 004, task 3)",
