@@ -29,6 +29,7 @@ from cnnlab.experiments.base import Context, quick_settings
 from cnnlab.formatting import format_seconds
 from cnnlab.registry import Entry, entries
 from cnnlab.report import Section, write_report
+from cnnlab.report.sections.seedmap import section as seedmap_section
 from cnnlab.timing import Conditions, ConditionsRecorder
 
 
@@ -153,6 +154,7 @@ def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool 
             outcomes.append(outcome)
             if on_part is not None:
                 on_part(outcome)
+    sections.append(seedmap_section({entry.name: entry.title for entry in entries()}))
     seconds = time.perf_counter() - start
     report = write_report(sections, out_dir / "report.html", title="cnnlab report",
                           meta=_meta(quick, root_path, seconds, recorder.conditions),
