@@ -168,6 +168,7 @@ figure img.zoomed { max-width: none; cursor: zoom-out; }
 .banner { background: #fdecea; border-left: 4px solid #b3261e; padding: .6rem .9rem; font-weight: 600; }
 figcaption { color: var(--muted); font-size: .92em; margin-top: .3rem; }
 .missing { color: #a11; }
+math { font-size: 1.12em; }
 .qa { margin: 1rem 0; padding: .4rem .9rem; border-left: 3px solid var(--accent); background: #f7f8fb; }
 .qa .q { font-weight: 600; margin: .3rem 0; }
 .qa ul { margin: .3rem 0 .5rem; padding-left: 1.2rem; }
