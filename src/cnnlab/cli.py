@@ -243,9 +243,19 @@ class _LabGroup(click.Group):
 @click.version_option(__version__, prog_name="cnnlab")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CNNLAB_DATA",
               help="Data root holding MNIST/raw and cifar-10-batches-py [default: $CNNLAB_DATA, else ./data].")
+@click.option("--threads", default="auto", show_default=True, envvar="CNNLAB_THREADS", metavar="N|auto",
+              help="CPU threads for torch and NumPy's BLAS. auto: the cores the load average leaves free (a thread "
+                   "pool on a core that another process uses slows everything down many times over). "
+                   "[env: CNNLAB_THREADS]")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, threads: str) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
+    from cnnlab.threads import resolve_threads, use_threads
+
+    try:
+        use_threads(resolve_threads(threads))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--threads") from error
     ctx.ensure_object(dict)
     ctx.obj.setdefault("data_dir", data_dir)
 
