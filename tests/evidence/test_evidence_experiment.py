@@ -68,6 +68,7 @@ def test_the_experiment_on_a_cnn(cnn_run):
     assert set(result.seconds) >= {"scan", "statistics", "where", "total"}
 
 
+@pytest.mark.e2e
 def test_figures_and_section(cnn_run, tmp_path, check_png):
     result, _ = cnn_run
     paths = figures(result, tmp_path)
@@ -88,6 +89,7 @@ def test_figures_and_section(cnn_run, tmp_path, check_png):
     assert "Strongest supported claim" in render_text(sec) or "No channel supports" in render_text(sec)
 
 
+@pytest.mark.e2e
 def test_an_mlp_gets_the_views_that_apply_and_a_note(tmp_path, tiny_data_root, check_png):
     folder = make_run(tmp_path / "mlp", "mlp-seed")
     result = run(small(folder), Context(tmp_path / "out", tiny_data_root))

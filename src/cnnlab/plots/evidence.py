@@ -206,9 +206,11 @@ def ablation_figure(result: EvidenceResult) -> Figure:
     ax = fig.subplots()
     image = ax.imshow(change, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     alpha = result.settings.alpha
+    cells = [(col, row) for row, a in enumerate(result.ablations) for col in a.flagged(alpha)]
+    if cells:
+        cols, rows = zip(*cells, strict=True)
+        ax.scatter(cols, rows, s=12, c="black", edgecolors="white", linewidths=0.6)
     for row, a in enumerate(result.ablations):
-        for col in a.flagged(alpha):
-            ax.plot(col, row, "o", ms=3.5, mfc="black", mec="white", mew=0.6)
         ax.text(k - 0.4, row, f"overall {100 * a.overall.change:+.1f}", va="center", fontsize=7)
     ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(result.ablations)), [f"{a.layer} ch {a.channel}" for a in result.ablations], fontsize=7)

@@ -255,10 +255,6 @@ def run(settings: EvidenceSettings, context: Context) -> EvidenceResult:
     config = network.config
     test = context.dataset(config.dataset, "test", max_datapoints=settings.max_test)
     _, h, w = test.images.shape[1:]
-    try:
-        check_patch(settings.patch, settings.stride, (h, w))
-    except ValueError as error:
-        raise UserError(f"--patch: {error}") from None
     names = list(test.classes)
     k = len(names)
     confidence = 1 - settings.alpha
