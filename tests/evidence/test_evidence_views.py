@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from evidencenets import QUADRANTS
+from evidencenets import DETECTORS, QUADRANTS, detector_images
 from torch import nn
 
 from cnnlab import numpy_nn
@@ -22,6 +22,7 @@ from cnnlab.experiments.evidence import (
     saliency_maps,
     torch_input_gradient,
     twin,
+    where_maps,
 )
 from cnnlab.experiments.evidence.evaluation import softmax
 from cnnlab.experiments.evidence.occlusion import patch_positions
@@ -170,3 +171,18 @@ def test_torch_gradient_is_the_autograd_of_the_true_logit_and_keeps_the_mode():
     with pytest.raises(ValueError, match="one label per image"):
         numpy_input_gradient(linear_numpy(), np.ones((2, 3, 2, 2), np.float32), np.array([1]))
 
+
+
+@pytest.mark.parametrize("engine", sorted(DETECTORS))
+def test_where_maps_of_a_network_outside_the_zoo(engine):
+    x, labels, corners = detector_images(2)
+    model = DETECTORS[engine]()
+    where = where_maps(model, None, x, labels, list(range(len(x))), x, patch=3, stride=1, fill=None, n_boot=100,
+                       seed=0, confidence=0.95)
+    assert where.agreement is None and where.saliency.shape == (6, 12, 12)
+    assert where.predictions == [int(v) for v in labels]
+    # Hiding the cross of a class-0 image destroys the evidence for it: the largest drop is on the cross.
+    for n in np.flatnonzero(labels == 0):
+        y, xx = np.unravel_index(where.occlusion.drop[n].argmax(), where.occlusion.drop[n].shape)
+        assert abs(y - corners[n][0]) <= 2 and abs(xx - corners[n][1]) <= 2
+    assert 0 <= where.occlusion_centre[1] <= where.occlusion_centre[0] <= where.occlusion_centre[2] <= 1

@@ -218,21 +218,19 @@ def _first_per_class(labels: np.ndarray, n_classes: int, per_class: int) -> list
     return [int(i) for k in range(n_classes) for i in np.flatnonzero(labels == k)[:per_class]]
 
 
-def where_maps(model: Model, architecture: str, x: np.ndarray, labels: np.ndarray, indices: list[int],
+def where_maps(model: Model, architecture: str | None, x: np.ndarray, labels: np.ndarray, indices: list[int],
                display: np.ndarray, *, patch: int, stride: int, fill: np.ndarray | None, n_boot: int, seed: int,
                confidence: float) -> WhereMaps:
     """Occlusion and saliency maps of the images ``x`` (model inputs), the occlusion patch filled with ``fill`` per
-    channel (None: the mean of ``x``), the saliency from the NumPy engine checked against torch autograd (the twin of
-    ``architecture``; skipped -- ``agreement`` None -- when the model is not in the zoo)."""
+    channel (None: the mean of ``x``). ``architecture`` (a zoo name) builds the model's twin in the other engine:
+    the saliency then comes from the NumPy engine's backward pass, checked against torch autograd; with None the
+    model's own engine computes it and ``agreement`` is None."""
     occlusion = occlusion_maps(model, x, labels, patch=patch, stride=stride, fill=fill)
-    try:
-        other: Model | None = twin(model, architecture)
-    except ValueError:
-        other = None
     agreement = None
-    if other is None:
+    if architecture is None:
         grad = (torch_input_gradient if is_torch_module(model) else numpy_input_gradient)(model, x, labels)[0]
     else:
+        other = twin(model, architecture)
         numpy_model, torch_model = (other, model) if is_torch_module(model) else (model, other)
         grad, agreement = compare_engines(numpy_model, torch_model, x, labels)
     saliency = saliency_maps(grad)
@@ -265,9 +263,8 @@ def run(settings: EvidenceSettings, context: Context) -> EvidenceResult:
         return data.prepare(like, config.normalization)[0]
 
     start = time.perf_counter()
-    label = f"evidence {config.model}"
     passed = scan(model, test.images, test.labels, transform=transform, batch_size=settings.batch_size,
-                  ablation=settings.ablation, progress=context.progress, desc=f"{label}: test set")
+                  ablation=settings.ablation, progress=context.progress, desc=f"evidence {config.model}: test set")
     seconds["scan"] = time.perf_counter() - start
 
     start = time.perf_counter()

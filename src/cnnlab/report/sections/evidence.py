@@ -132,8 +132,8 @@ def section(result: EvidenceResult, figures: dict[str, Path]) -> Section:
     return Section(
         intro=(f"Seed 000 warns that feature maps of a few images invite easy generalisation: 'in order to make "
                f"objective statements about the learned features we need more rigorous testing'. Here is the "
-               f"testing, on all {result.n_test} test images, for the trained {result.network.model} "
-               f"({result.network.engine} engine; {result.network.description}). Test accuracy "
+               f"testing, on all {result.n_test} test images, for the trained network: "
+               f"{result.network.description}. Test accuracy "
                f"{percent(ev.overall.value)} ({ev.confidence:.0%} Wilson interval {percent(ev.overall.low)} .. "
                f"{percent(ev.overall.high)})."),
         paragraphs=paragraphs,
