@@ -4,7 +4,8 @@
 - :func:`format_seconds`: durations (``0.012 s``, ``4.2 s``, ``3 min 05 s``);
 - :func:`hand_number`: a number as written by hand in a formula (``2`` not ``2.0``; negatives in parentheses);
 - :func:`percent` / :func:`points`: accuracies and their differences;
-- :func:`relative_error`: a relative error (``0``, ``3.2e-07`` below 0.1%, else a percentage).
+- :func:`relative_error`: a relative error (``0``, ``3.2e-07`` below 0.1%, else a percentage);
+- :func:`p_value`: a p-value (``0.032``, ``4.1e-07``, ``< 1e-300`` where it underflowed).
 """
 
 from __future__ import annotations
@@ -95,3 +96,15 @@ def relative_error(value: float) -> str:
     if value == 0:
         return "0"
     return f"{value:.1e}" if value < 1e-3 else percent(value)
+
+
+def p_value(value: float) -> str:
+    """A p-value for text: 2 significant digits (``0.032``, ``0.5``, ``1``), engineering notation below 0.001
+    (``4.1e-07``), ``< 1e-300`` where it underflowed to 0; ``n/a`` for NaN."""
+    if math.isnan(value):
+        return "n/a"
+    if value <= 0:
+        return "< 1e-300"
+    if value < 1e-3:
+        return f"{value:.1e}"
+    return f"{value:.2g}"

@@ -19,6 +19,7 @@ from cnnlab.experiments import (
     dataset_overview,
     engine_check,
     equivariance,
+    evidence,
     featuremaps,
     train,
     warmup,
@@ -27,6 +28,7 @@ from cnnlab.experiments import xcorr1d as xcorr1d_experiment
 from cnnlab.experiments.base import Experiment
 from cnnlab.plots import dataset_overview as overview_plots
 from cnnlab.plots import equivariance as equivariance_plots
+from cnnlab.plots import evidence as evidence_plots
 from cnnlab.plots import featuremaps as featuremaps_plots
 from cnnlab.plots import training as training_plots
 from cnnlab.plots import warmup as warmup_plots
@@ -37,6 +39,7 @@ from cnnlab.report.sections import conv_output as conv_output_section
 from cnnlab.report.sections import dataset_overview as overview_section
 from cnnlab.report.sections import engine_check as engine_check_section
 from cnnlab.report.sections import equivariance as equivariance_section
+from cnnlab.report.sections import evidence as evidence_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
 from cnnlab.report.sections import train as train_section
 from cnnlab.report.sections import warmup as warmup_section
@@ -93,6 +96,10 @@ _ENTRIES: list[Entry] = [
           settings=train.TrainingSettings(("cifar-lenet",)), command=False),
     Entry(compare.EXPERIMENT, compare_section.section),
     Entry(featuremaps.EXPERIMENT, featuremaps_section.section, featuremaps_plots.figures),
+    Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures, name="mnist-evidence",
+          title="From feature maps to evidence: what the MNIST CNN learned (seed 004 network)",
+          settings=evidence.EvidenceSettings(network="mnist-seed"), command=False),
+    Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures),
 ]
 
 
