@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnlab.experiments import compare, conv_output, dataset_overview, engine_check, equivariance, featuremaps, train
+from cnnlab.experiments import (
+    compare,
+    conv_output,
+    dataset_overview,
+    engine_check,
+    equivariance,
+    explore,
+    featuremaps,
+    train,
+)
 from cnnlab.experiments import xcorr1d as xcorr1d_experiment
 from cnnlab.experiments.base import Experiment
 from cnnlab.plots import dataset_overview as overview_plots
@@ -27,6 +36,7 @@ from cnnlab.report.sections import conv_output as conv_output_section
 from cnnlab.report.sections import dataset_overview as overview_section
 from cnnlab.report.sections import engine_check as engine_check_section
 from cnnlab.report.sections import equivariance as equivariance_section
+from cnnlab.report.sections import explore as explore_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
 from cnnlab.report.sections import train as train_section
 from cnnlab.report.sections import xcorr1d as xcorr1d_section
@@ -81,6 +91,7 @@ _ENTRIES: list[Entry] = [
           settings=train.TrainingSettings(("cifar-lenet",)), command=False),
     Entry(compare.EXPERIMENT, compare_section.section),
     Entry(featuremaps.EXPERIMENT, featuremaps_section.section, featuremaps_plots.figures),
+    Entry(explore.EXPERIMENT, explore_section.section),
 ]
 
 
