@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,24 +39,39 @@ def write_run(folder: Path, model: str, *, seed: int = 0, normalization: str = "
 
 
 def geometry_network(seed: int = 3) -> nn.Sequential:
-    """A (1, 28, 28) -> 10 network with what the seed networks lack: non-square kernels, strides and padding,
-    dilation, 'same' padding of an even kernel (one pixel more at the bottom/right), overlapping and padded max
-    pooling, a dilated pool whose stride does not divide the map, and no bias in one convolution."""
+    """A (1, 28, 28) -> 10 torch.nn network with what the seed networks lack: non-square kernels, strides and
+    padding, dilation, 'same' padding of an even kernel (one pixel more at the bottom/right), overlapping and padded
+    max pooling, a dilated pool whose stride does not divide the map, and a convolution without bias."""
     torch.manual_seed(seed)
-    network = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(1, 3, (3, 2), stride=(2, 1), padding=(2, 1), dilation=(2, 1))),  # -> 3 x 14 x 29
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(3, stride=2, padding=1)),  # overlapping, padded -> 3 x 7 x 15
-        ("conv2", nn.Conv2d(3, 4, 4, padding="same", bias=False)),  # even kernel: padding 1 before, 2 after
-        ("relu2", nn.ReLU()),
-        ("pool2", nn.MaxPool2d(2, stride=3, dilation=2)),  # -> 4 x 2 x 5
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(4 * 2 * 5, 10)),
-    ]))
+    network = geometry_layers(nn)
     with torch.no_grad():
         for parameter in network.parameters():
             parameter.mul_(WEIGHT_SCALE)
     return network.eval()
+
+
+def geometry_layers(layers: Any) -> Any:
+    """The layers of :func:`geometry_network` from a layer family's namespace (``torch.nn`` or the NumPy
+    engine's), so the same network exists in both engines (copy the weights with ``load_state_dict``)."""
+    return layers.Sequential(OrderedDict([
+        ("conv1", layers.Conv2d(1, 3, (3, 2), stride=(2, 1), padding=(2, 1), dilation=(2, 1))),  # -> 3 x 14 x 29
+        ("relu1", layers.ReLU()),
+        ("pool1", layers.MaxPool2d(3, stride=2, padding=1)),  # overlapping, padded -> 3 x 7 x 15
+        ("conv2", layers.Conv2d(3, 4, 4, padding="same", bias=False)),  # even kernel: 1 before, 2 after
+        ("relu2", layers.ReLU()),
+        ("pool2", layers.MaxPool2d(2, stride=3, dilation=2)),  # -> 4 x 2 x 5
+        ("flatten", layers.Flatten()),
+        ("fc", layers.Linear(4 * 2 * 5, 10)),
+    ]))
+
+
+def numpy_geometry_network(seed: int = 3) -> Any:
+    """:func:`geometry_network` in the NumPy engine, with the same weights."""
+    from cnnlab.models import get_family
+
+    network = geometry_layers(get_family("numpy").layers())
+    network.load_state_dict(geometry_network(seed).state_dict())
+    return network
 
 
 def synthetic_samples(shape: tuple[int, int, int], n: int = 12, n_classes: int = 10, seed: int = 0,

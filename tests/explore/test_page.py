@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -139,6 +138,7 @@ def test_inputs_of_another_shape_than_the_images_are_refused():
 
 
 def test_the_assets_ship_as_package_data():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["cnnlab.explore"]
     shipped = {path.name for pattern in patterns for path in (ROOT / "src/cnnlab/explore").glob(pattern)}

@@ -212,7 +212,8 @@ def export_network(model: Model, *, input_shape: tuple[int, int, int], mean: tup
     std = tuple(float(s) for s in (std if std is not None else (1.0,) * channels))
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"mean and std need one value per input channel ({channels}), got {mean} and {std}")
-    return ExportedNetwork(label or network_label(model), model_name, source, description, tuple(input_shape),
+    c, h, w = input_shape
+    return ExportedNetwork(label or network_label(model), model_name, source, description, (int(c), int(h), int(w)),
                            mean, std, export_layers(model, input_shape), count_parameters(model))
 
 

@@ -29,7 +29,7 @@ DATA_FORMAT = 1
 
 def asset(name: str) -> str:
     """The text of one of the page's assets (``engine.js``, ``explorer.css``, ...)."""
-    return resources.files("cnnlab.explore").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("cnnlab.explore").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _inline(text: str, tag: str) -> str:

@@ -248,9 +248,11 @@
   /** A map tile: a click (or Enter, arrow keys) selects one of its cells for the formula view. */
   function attachTile(canvas, n, layerIndex, channel, H, W) {
     canvas.addEventListener("click", (event) => {
-      const rect = canvas.getBoundingClientRect();
-      const col = Math.min(W - 1, Math.max(0, Math.floor(((event.clientX - rect.left) / rect.width) * W)));
-      const row = Math.min(H - 1, Math.max(0, Math.floor(((event.clientY - rect.top) / rect.height) * H)));
+      const rect = canvas.getBoundingClientRect();  // the map is the canvas's content box, inside its border
+      const x = event.clientX - rect.left - canvas.clientLeft;
+      const y = event.clientY - rect.top - canvas.clientTop;
+      const col = Math.min(W - 1, Math.max(0, Math.floor((x / canvas.clientWidth) * W)));
+      const row = Math.min(H - 1, Math.max(0, Math.floor((y / canvas.clientHeight) * H)));
       select({ network: n, layer: layerIndex, channel, row, col });
     });
     canvas.addEventListener("keydown", (event) => {
@@ -323,7 +325,7 @@
     }
     panel.hidden = false;
     const canvas = document.getElementById("draw-canvas");
-    const context = canvas.getContext("2d");
+    const context = canvas.getContext("2d", { willReadFrequently: true });  // its ink is read after every move
     let drawing = false;
     let pending = false;
     const point = (event) => {
@@ -544,6 +546,7 @@
     const [fieldRows, fieldCols] = receptiveField(network, index, i, j);
     placeMark(inputMark, fieldRows, fieldCols, HEIGHT, WIDTH);
     const from = index === 0 ? "the input" : network.layers[index - 1].name;
+    const source = index === 0 ? `the network's input (${input.shape.join(" × ")}, the image standardised)` : `the output of ${from} (${input.shape.join(" × ")})`;
     const where = `row ${i}, column ${j}`;
     const title = `${network.layers[selection.layer].name} · channel ${o} · ${where}`;
     const parts = [el("h3", { text: `${view.network.label}: ${title}` })];
@@ -564,7 +567,7 @@
         ` x[c, ${tap(S0, P0, D0, i, "n")}, ${tap(S1, P1, D1, j, "m")}] · W[${o}, c, n, m]`,
       ]));
       parts.push(el("p", { class: "explain", text:
-        `x is the output of ${from} (${input.shape.join(" × ")}), W the ${layer.kernel[0]}×${layer.kernel[1]} kernel of output channel ${o} ` +
+        `x is ${source}, W the ${layer.kernel[0]}×${layer.kernel[1]} kernel of output channel ${o} ` +
         `for each of the ${inC} input channel${inC > 1 ? "s" : ""}; x outside the map is 0 (zero padding). The window reads rows ` +
         `${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]} of ${from}. ${fieldText} (seed 000, equation 4; ` +
         "seed 004's warm-up: one window times one filter is one output value.)" }));
@@ -602,7 +605,7 @@
       const win = cell.cells[cell.winner];
       parts.push(el("p", { class: "eq", text: `y[${o}, ${i}, ${j}] = max over n, m of x[${o}, ${tap(S0, P0, D0, i, "n")}, ${tap(S1, P1, D1, j, "m")}]` }));
       parts.push(el("p", { class: "explain", text:
-        `x is the output of ${from} (${input.shape.join(" × ")}); pooling works on each channel alone, so this is channel ${o} of it, ` +
+        `x is ${source}; pooling works on each channel alone, so this is channel ${o} of it, ` +
         `rows ${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]}; padding counts as −∞ and never wins. ${fieldText}` }));
       parts.push(el("div", { class: "grids" }, [grid(`window of x[${o}]`, cell.cells.map((t, k) => ({
         value: t.input, padding: t.padding, winner: k === cell.winner, title: t.padding ? "padding: −∞" : `x[${o}, ${t.y}, ${t.x}] = ${t.input}`,
