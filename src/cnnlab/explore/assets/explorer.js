@@ -210,7 +210,8 @@
       const tiles = el("div", { class: "tiles" });
       const entry = { layer, index, row, scale, tiles: [] };
       if (layer.kind === "flatten") {
-        tiles.append(el("p", { class: "note", text: `The ${layer.output_shape[0]} numbers of the maps above in a row: channel by channel, each row by row.` }));
+        const what = index === 0 ? "pixels of the input" : "numbers of the maps above";
+        tiles.append(el("p", { class: "note", text: `The ${layer.output_shape[0]} ${what} in a row: channel by channel, each row by row.` }));
       } else if (layer.output_shape.length === 3) {
         const [C, H, W] = layer.output_shape;
         const clickable = layer.kind === "conv" || layer.kind === "pool" || (layer.kind === "relu" && index > 0 && network.layers[index - 1].output_shape.length === 3);
@@ -546,7 +547,7 @@
     const [fieldRows, fieldCols] = receptiveField(network, index, i, j);
     placeMark(inputMark, fieldRows, fieldCols, HEIGHT, WIDTH);
     const from = index === 0 ? "the input" : network.layers[index - 1].name;
-    const source = index === 0 ? `the network's input (${input.shape.join(" × ")}, the image standardised)` : `the output of ${from} (${input.shape.join(" × ")})`;
+    const source = index === 0 ? `the network's input (${input.shape.join(" × ")}: the image, scaled as in training)` : `the output of ${from} (${input.shape.join(" × ")})`;
     const where = `row ${i}, column ${j}`;
     const title = `${network.layers[selection.layer].name} · channel ${o} · ${where}`;
     const parts = [el("h3", { text: `${view.network.label}: ${title}` })];
@@ -606,7 +607,8 @@
       parts.push(el("p", { class: "eq", text: `y[${o}, ${i}, ${j}] = max over n, m of x[${o}, ${tap(S0, P0, D0, i, "n")}, ${tap(S1, P1, D1, j, "m")}]` }));
       parts.push(el("p", { class: "explain", text:
         `x is ${source}; pooling works on each channel alone, so this is channel ${o} of it, ` +
-        `rows ${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]}; padding counts as −∞ and never wins. ${fieldText}` }));
+        `rows ${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]}; padding counts as −∞ and never wins, and of equal ` +
+        `values the first (row by row) wins, as in PyTorch. ${fieldText}` }));
       parts.push(el("div", { class: "grids" }, [grid(`window of x[${o}]`, cell.cells.map((t, k) => ({
         value: t.input, padding: t.padding, winner: k === cell.winner, title: t.padding ? "padding: −∞" : `x[${o}, ${t.y}, ${t.x}] = ${t.input}`,
         data: { "data-input": String(t.input), "data-winner": k === cell.winner ? "true" : null },
