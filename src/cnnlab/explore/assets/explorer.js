@@ -214,7 +214,8 @@
         tiles.append(el("p", { class: "note", text: `The ${layer.output_shape[0]} ${what} in a row: channel by channel, each row by row.` }));
       } else if (layer.output_shape.length === 3) {
         const [C, H, W] = layer.output_shape;
-        const clickable = layer.kind === "conv" || layer.kind === "pool" || (layer.kind === "relu" && index > 0 && network.layers[index - 1].output_shape.length === 3);
+        const before = index > 0 ? network.layers[index - 1].kind : null;
+        const clickable = layer.kind === "conv" || layer.kind === "pool" || (layer.kind === "relu" && (before === "conv" || before === "pool"));
         for (let c = 0; c < C; c++) {
           const canvas = el("canvas", {
             class: "map", "data-channel": c, tabindex: clickable ? "0" : null, role: clickable ? "button" : "img",
