@@ -96,6 +96,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
                   overrides: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option for one settings field; with ``overrides`` its default is None (= keep the base value)."""
     name = "--" + field.name.replace("_", "-")
+    names = (name, *info.aliases, field.name)  # the last: the Python parameter name
     kind, optional = _inner_type(annotation)
     default = None if overrides else field.default
     shown: Any = not overrides
@@ -109,7 +110,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
         if isinstance(default, tuple):
             kwargs["default"] = ",".join(map(str, default))
         metavar = info.metavar or (",".join(choices[:2]) + ",..." if choices else "A,B,...")
-        return click.option(name, type=str, callback=_sequence_parser(args[0], name, length), metavar=metavar,
+        return click.option(*names, type=str, callback=_sequence_parser(args[0], name, length), metavar=metavar,
                             show_default=shown and default is not None, **kwargs)
     click_type: Any
     if choices is not None:
@@ -122,7 +123,7 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
         click_type = click.Path(exists=True, path_type=Path)
     else:
         click_type = str
-    return click.option(name, type=click_type, metavar=info.metavar, show_default=shown and not optional,
+    return click.option(*names, type=click_type, metavar=info.metavar, show_default=shown and not optional,
                         **kwargs)
 
 
@@ -242,9 +243,19 @@ class _LabGroup(click.Group):
 @click.version_option(__version__, prog_name="cnnlab")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CNNLAB_DATA",
               help="Data root holding MNIST/raw and cifar-10-batches-py [default: $CNNLAB_DATA, else ./data].")
+@click.option("--threads", default="auto", show_default=True, envvar="CNNLAB_THREADS", metavar="N|auto",
+              help="CPU threads for torch and NumPy's BLAS. auto: the cores the load average leaves free (a thread "
+                   "pool on a core that another process uses slows everything down many times over). "
+                   "[env: CNNLAB_THREADS]")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, threads: str) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
+    from cnnlab.threads import resolve_threads, use_threads
+
+    try:
+        use_threads(resolve_threads(threads))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--threads") from error
     ctx.ensure_object(dict)
     ctx.obj.setdefault("data_dir", data_dir)
 
@@ -280,13 +291,15 @@ def _train_callback(recipe: str, out: Path | None, resume: bool, progress: bool,
     with _friendly_errors():
         result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"), resume=resume,
                              progress=progress)
-    result.files["curves"] = plot_history(result.history, out_dir / "curves.png", title=run_title(result))
-    write_results(out_dir, result.to_dict())
     history = result.history
+    if history.epochs:
+        result.files["curves"] = plot_history(history, out_dir / "curves.png", title=run_title(result))
+    write_results(out_dir, result.to_dict())
     rows = [[r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.seconds] for r in history.records]
     click.echo(text_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
     if history.interrupted:
-        click.echo(f"interrupted: {history.epochs} finished epochs kept (resume with --resume --out {out_dir})")
+        finished = f"{history.epochs} finished epoch" + ("" if history.epochs == 1 else "s")
+        click.echo(f"interrupted: {finished} kept (resume with --resume --out {out_dir})")
     click.echo(f"test accuracy {result.test_acc:.4f} on {result.test_size} images; {result.parameters} parameters; "
                f"{result.seconds:.1f} s\nfiles: {', '.join(str(p) for p in result.files.values())}")
 
@@ -390,6 +403,7 @@ def _part_choices() -> list[str]:
 def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
                 progress: bool) -> None:
     """The main job: every experiment of both assignments into one folder with a self-contained report.html."""
+    from cnnlab.formatting import format_seconds
     from cnnlab.pipeline import PartOutcome, run_all
 
     out_dir = _out_dir(out, "run")
@@ -405,7 +419,10 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: t
                      only=only or None, on_part=report_part)
     write_results(out_dir, result.to_dict())
     skipped = [p.key for p in result.parts if p.status == "skipped"]
-    click.echo(f"\nreport: {result.report}\ntotal {result.seconds:.0f} s"
-               + (f"; skipped (data missing): {', '.join(skipped)}" if skipped else ""))
+    click.echo(f"\nreport: {result.report}\ntotal {format_seconds(result.seconds)}")
     if not result.ok:
         raise click.ClickException("some parts failed; see the report and errors.log")
+    if skipped:
+        raise click.ClickException(f"the report is incomplete: {len(skipped)} part(s) skipped because their data is "
+                                   f"missing ({', '.join(skipped)}); the first skipped part above says which files, "
+                                   "where, and how to get them")

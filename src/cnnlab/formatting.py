@@ -4,7 +4,8 @@
 - :func:`format_seconds`: durations (``0.012 s``, ``4.2 s``, ``3 min 05 s``);
 - :func:`hand_number`: a number as written by hand in a formula (``2`` not ``2.0``; negatives in parentheses);
 - :func:`percent` / :func:`points`: accuracies and their differences;
-- :func:`relative_error`: a relative error (``0``, ``3.2e-07`` below 0.1%, else a percentage).
+- :func:`relative_error`: a relative error (``0``, ``3.2e-07`` below 0.1%, else a percentage);
+- :func:`p_value`: a p-value (``0.032``, ``4.1e-07``, ``< 1e-300`` where it underflowed).
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from pathlib import Path
 from typing import Any
 
 
+class Percent(float):
+    """An accuracy (a fraction in [0, 1]) that tables show as a percentage: ``Percent(0.9645)`` -> ``96.45%``."""
+
+
 def format_value(value: Any) -> str:
-    """A table cell or setting as text: ints as is, other reals to 4 significant digits (no decimals from
-    10,000 on, so a large float never turns into an exponent), ``None`` as a dash,
-    lists and dicts compactly (JSON-like), anything else with ``str``."""
+    """A table cell or setting as text: ints as is, :class:`Percent` as a percentage (2 decimals), other reals to 4
+    significant digits -- in e-notation below 0.001 (small errors: ``2.97e-05``), without decimals from 10,000 on --,
+    ``None`` as a dash, lists and dicts compactly (JSON-like), anything else with ``str``."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Integral):
         return str(int(value))
+    if isinstance(value, Percent):
+        return percent(value, 2)
     if isinstance(value, Real):
         number = float(value)
         if math.isnan(number) or math.isinf(number):
@@ -34,6 +41,8 @@ def format_value(value: Any) -> str:
             return str(int(number))
         if abs(number) >= 1e4:
             return f"{number:.0f}"
+        if abs(number) < 1e-3:
+            return f"{number:.2e}"
         return f"{number:.4g}"
     if isinstance(value, Path):
         return str(value)
@@ -45,11 +54,15 @@ def format_value(value: Any) -> str:
 
 
 def format_seconds(seconds: float) -> str:
-    """A duration for people: ``0.012 s``, ``4.2 s``, ``3 min 05 s``."""
+    """A duration for people: ``< 1 ms``, ``12 ms``, ``4.2 s``, ``35 s``, ``3 min 05 s``."""
     if seconds < 0 or not math.isfinite(seconds):
         raise ValueError(f"format_seconds: need a finite, non-negative number of seconds, got {seconds!r}")
+    if seconds < 1e-3:
+        return "< 1 ms"
+    if seconds < 1:
+        return f"{1000 * seconds:.0f} ms"
     if seconds < 10:
-        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+        return f"{seconds:.1f} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(round(seconds), 60)
@@ -83,3 +96,15 @@ def relative_error(value: float) -> str:
     if value == 0:
         return "0"
     return f"{value:.1e}" if value < 1e-3 else percent(value)
+
+
+def p_value(value: float) -> str:
+    """A p-value for text: 2 significant digits (``0.032``, ``0.5``, ``1``), engineering notation below 0.001
+    (``4.1e-07``), ``< 1e-300`` where it underflowed to 0; ``n/a`` for NaN."""
+    if math.isnan(value):
+        return "n/a"
+    if value <= 0:
+        return "< 1e-300"
+    if value < 1e-3:
+        return f"{value:.1e}"
+    return f"{value:.2g}"

@@ -28,6 +28,8 @@ def _is_int(value: object) -> bool:
 def _as_tuple(value: IntOrSeq, name: str) -> tuple[int, ...]:
     if _is_int(value):
         return (int(value),)  # type: ignore[arg-type]
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):  # a 1-D NumPy array (or tensor) of sizes
+        value = value.tolist()
     if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(map(_is_int, value)):
         return tuple(int(v) for v in value)
     raise TypeError(f"{name} must be an int or a non-empty sequence of ints, got {value!r}")
@@ -92,6 +94,23 @@ def conv_output_size(
     if all(len(t) == 1 and _is_int(args[name]) for name, t in tuples.items()):
         return sizes[0]
     return tuple(sizes)
+
+
+def calculate_conv_output(input_shape: Sequence[int], kernel_size: Sequence[int], stride: Sequence[int],
+                          padding: Sequence[int]) -> list[int]:
+    """The exercise's name and signature (seed 004 task 3, ``lib/convolutions.py``): one entry per dimension in
+    every argument, a list back. An alias of :func:`conv_output_size` (which also takes dilation and ints).
+
+    >>> calculate_conv_output([7, 7], [3, 3], [1, 1], [2, 2])
+    [9, 9]
+    """
+    lengths = {len(_as_tuple(v, name)) for v, name in ((input_shape, "input_shape"), (kernel_size, "kernel_size"),
+                                                       (stride, "stride"), (padding, "padding"))}
+    if len(lengths) != 1:
+        raise ValueError(f"calculate_conv_output: every argument needs one entry per dimension, got input_shape="
+                         f"{input_shape!r}, kernel_size={kernel_size!r}, stride={stride!r}, padding={padding!r}")
+    sizes = conv_output_size(tuple(_as_tuple(input_shape, "input_shape")), kernel_size, stride, padding)
+    return [sizes] if isinstance(sizes, int) else list(sizes)
 
 
 def to_pair(value: IntOrSeq, name: str, minimum: int = 1) -> Pair:

@@ -33,6 +33,7 @@ class OptionInfo:
     min_open: bool = False
     cli: bool = True
     metavar: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def choice_list(self) -> tuple[str, ...] | None:
         if self.choices is None:
@@ -41,14 +42,16 @@ class OptionInfo:
 
 
 def option(default: T, help: str, *, choices: Choices | None = None, minimum: float | None = None,
-           maximum: float | None = None, min_open: bool = False, cli: bool = True, metavar: str | None = None) -> T:
+           maximum: float | None = None, min_open: bool = False, cli: bool = True, metavar: str | None = None,
+           aliases: tuple[str, ...] = ()) -> T:
     """A dataclass field with ``default`` that documents itself (see the module docstring).
 
     ``choices`` may be a callable so registries are read when the option is used, not when the module is imported.
     ``min_open``: the value must be strictly above ``minimum``. ``cli=False`` keeps a field out of the generated
-    command line (it stays a library setting).
+    command line (it stays a library setting); ``aliases`` are further spellings of the option (e.g. the seed's
+    ``--max_datapoints``).
     """
-    info = OptionInfo(help, choices, minimum, maximum, min_open, cli, metavar)
+    info = OptionInfo(help, choices, minimum, maximum, min_open, cli, metavar, aliases)
     return dataclasses.field(default=default, metadata={"option": info})
 
 

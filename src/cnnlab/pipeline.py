@@ -26,8 +26,11 @@ import torch
 from cnnlab import __version__, data
 from cnnlab.errors import UserError
 from cnnlab.experiments.base import Context, quick_settings
+from cnnlab.formatting import format_seconds
 from cnnlab.registry import Entry, entries
 from cnnlab.report import Section, write_report
+from cnnlab.report.sections.seedmap import section as seedmap_section
+from cnnlab.timing import Conditions, ConditionsRecorder
 
 
 @dataclass
@@ -83,11 +86,41 @@ def run_part(entry: Entry, settings: Any, context: Context) -> tuple[Section, di
     return section, {**result.to_dict(), "figures": {key: str(path) for key, path in figures.items()}}
 
 
-def _meta(quick: bool, root: Path | None, seconds: float) -> dict[str, Any]:
+#: Shown above a quick run's report.
+QUICK_BANNER = ("Quick mode: every part ran with small settings (2 epochs, a few thousand images, fewer timing "
+                "repeats). This report is a smoke test that everything works; its numbers are not results. Run "
+                "without --quick for those.")
+
+
+def _run_guarded(entry: Entry, settings: Any, context: Context, out_dir: Path) -> tuple[Section, PartOutcome]:
+    """:func:`run_part`, with a missing dataset turned into a skipped part and any other error into a failed one
+    (its traceback appended to ``errors.log``), timed."""
+    start = time.perf_counter()
+    try:
+        section, results = run_part(entry, settings, context.for_part(entry.name))
+        outcome = PartOutcome(entry.name, entry.title, "done", 0.0, results=results)
+    except data.DataError as error:
+        section = Section(title=entry.title, skipped=str(error))
+        outcome = PartOutcome(entry.name, entry.title, "skipped", 0.0, str(error))
+    except Exception as error:  # one broken part must not lose the others' results
+        if isinstance(error, UserError):
+            message = f"failed: {error}"
+        else:
+            with (out_dir / "errors.log").open("a") as log:
+                log.write(f"--- {entry.name}\n{traceback.format_exc()}\n")
+            message = f"failed: {type(error).__name__}: {error} (traceback in {out_dir / 'errors.log'})"
+        section = Section(title=entry.title, skipped=message)
+        outcome = PartOutcome(entry.name, entry.title, "failed", 0.0, message)
+    outcome.seconds = section.seconds = time.perf_counter() - start
+    return section, outcome
+
+
+def _meta(quick: bool, root: Path | None, seconds: float, conditions: Conditions) -> dict[str, Any]:
     return {"cnnlab": __version__, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "mode": "quick" if quick
-            else "default", "total time": f"{seconds:.0f} s", "data root": str(data.resolve_root(root)),
+            else "default", "total time": format_seconds(seconds), "data root": str(data.resolve_root(root)),
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "threads and load": conditions.describe() + (" (busy: timings are suspect)" if conditions.busy else ""),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
 
 
@@ -109,34 +142,21 @@ def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool 
     root_path = Path(root) if root is not None else None
     context = Context(out_dir, root_path, progress=progress, quick=quick, train_missing=True, seed=seed,
                       device=device)
-    sections, outcomes = [], []
-    for entry in entries():
-        if only is not None and entry.name not in only:
-            continue
-        part_start = time.perf_counter()
-        try:
-            settings = part_settings(entry, quick=quick, seed=seed, device=device)
-            section, results = run_part(entry, settings, context.for_part(entry.name))
-            outcome = PartOutcome(entry.name, entry.title, "done", 0.0, results=results)
-        except data.DataError as error:
-            section = Section(title=entry.title, skipped=str(error))
-            outcome = PartOutcome(entry.name, entry.title, "skipped", 0.0, str(error))
-        except Exception as error:  # one broken part must not lose the others' results
-            if isinstance(error, UserError):
-                message = f"failed: {error}"
-            else:
-                with (out_dir / "errors.log").open("a") as log:
-                    log.write(f"--- {entry.name}\n{traceback.format_exc()}\n")
-                message = f"failed: {type(error).__name__}: {error} (traceback in {out_dir / 'errors.log'})"
-            section = Section(title=entry.title, skipped=message)
-            outcome = PartOutcome(entry.name, entry.title, "failed", 0.0, message)
-        outcome.seconds = time.perf_counter() - part_start
-        section.seconds = outcome.seconds
-        sections.append(section)
-        outcomes.append(outcome)
-        if on_part is not None:
-            on_part(outcome)
+    sections: list[Section] = []
+    outcomes: list[PartOutcome] = []
+    with ConditionsRecorder() as recorder:
+        for entry in entries():
+            if only is not None and entry.name not in only:
+                continue
+            section, outcome = _run_guarded(entry, part_settings(entry, quick=quick, seed=seed, device=device),
+                                            context, out_dir)
+            sections.append(section)
+            outcomes.append(outcome)
+            if on_part is not None:
+                on_part(outcome)
+    sections.append(seedmap_section({entry.name: entry.title for entry in entries()}))
     seconds = time.perf_counter() - start
     report = write_report(sections, out_dir / "report.html", title="cnnlab report",
-                          meta=_meta(quick, root_path, seconds))
+                          meta=_meta(quick, root_path, seconds, recorder.conditions),
+                          banner=QUICK_BANNER if quick else None)
     return RunResult(out_dir, report, outcomes, seconds)

@@ -19,16 +19,20 @@ from cnnlab.experiments import (
     dataset_overview,
     engine_check,
     equivariance,
+    evidence,
     explore,
     featuremaps,
     train,
+    warmup,
 )
 from cnnlab.experiments import xcorr1d as xcorr1d_experiment
 from cnnlab.experiments.base import Experiment
 from cnnlab.plots import dataset_overview as overview_plots
 from cnnlab.plots import equivariance as equivariance_plots
+from cnnlab.plots import evidence as evidence_plots
 from cnnlab.plots import featuremaps as featuremaps_plots
 from cnnlab.plots import training as training_plots
+from cnnlab.plots import warmup as warmup_plots
 from cnnlab.plots import xcorr as xcorr_plots
 from cnnlab.report.document import Section
 from cnnlab.report.sections import compare as compare_section
@@ -36,9 +40,11 @@ from cnnlab.report.sections import conv_output as conv_output_section
 from cnnlab.report.sections import dataset_overview as overview_section
 from cnnlab.report.sections import engine_check as engine_check_section
 from cnnlab.report.sections import equivariance as equivariance_section
+from cnnlab.report.sections import evidence as evidence_section
 from cnnlab.report.sections import explore as explore_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
 from cnnlab.report.sections import train as train_section
+from cnnlab.report.sections import warmup as warmup_section
 from cnnlab.report.sections import xcorr1d as xcorr1d_section
 
 SectionBuilder = Callable[[Any, dict[str, Path]], Section]
@@ -78,6 +84,7 @@ _ENTRIES: list[Entry] = [
           title="MNIST images (seed 004, task 2)", settings=dataset_overview.DatasetOverviewSettings("mnist"),
           command=False),
     Entry(conv_output.EXPERIMENT, conv_output_section.section),
+    Entry(warmup.EXPERIMENT, warmup_section.section, warmup_plots.figures),
     Entry(engine_check.EXPERIMENT, engine_check_section.section),
     Entry(train.EXPERIMENT, train_section.section, training_plots.figures, name="mnist-training",
           title="MNIST CNN training, NumPy engine (seed 004, task 5)",
@@ -91,6 +98,10 @@ _ENTRIES: list[Entry] = [
           settings=train.TrainingSettings(("cifar-lenet",)), command=False),
     Entry(compare.EXPERIMENT, compare_section.section),
     Entry(featuremaps.EXPERIMENT, featuremaps_section.section, featuremaps_plots.figures),
+    Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures, name="mnist-evidence",
+          title="From feature maps to evidence: what the MNIST CNN learned (seed 004 network)",
+          settings=evidence.EvidenceSettings(network="mnist-seed"), command=False),
+    Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures),
     Entry(explore.EXPERIMENT, explore_section.section),
 ]
 

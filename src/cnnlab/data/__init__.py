@@ -32,7 +32,7 @@ from cnnlab.data.pickle_batches import PickleBatchSpec
 from cnnlab.data.registry import DATASETS, canonical_name, get_dataset, register_dataset, unregister_dataset
 from cnnlab.data.spec import DatasetSpec, FileSpec
 from cnnlab.data.splits import SPLITS, VAL_SOURCES, SeededHoldout, TailHoldout, holdout_indices
-from cnnlab.data.transforms import channel_stats, random_crop_flip, shift_images, standardize, to_float
+from cnnlab.data.transforms import channel_stats, random_crop_flip, shift_data, shift_images, standardize, to_float
 from cnnlab.data.verify import FileCheck, verify_dataset
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "random_crop_flip",
     "register_dataset",
     "resolve_root",
+    "shift_data",
     "shift_images",
     "standardize",
     "to_float",

@@ -16,6 +16,7 @@ takes the trained LeNet from the run (or ``--weights``) and the CIFAR-10 test se
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -29,7 +30,7 @@ from cnnlab import data, torch_nn
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.models import build_torch_model
 from cnnlab.options import option
-from cnnlab.timing import measure, synchronizer
+from cnnlab.timing import Conditions, ConditionsRecorder, Timing, measure, synchronizer
 from cnnlab.training import resolve_device
 
 
@@ -67,21 +68,40 @@ class NetworkAccuracy:
 
 @dataclass(frozen=True)
 class InferenceTiming:
-    """Median seconds of one forward pass of a batch, library and own network, measured alternately in one run."""
+    """One forward pass of a batch, library and own network, timed alternately in one run (every sample kept)."""
 
     algorithm: str
     batch_size: int
-    library_s: float
-    own_s: float
-    repeats: int
+    library: Timing
+    own: Timing
+
+    @property
+    def library_s(self) -> float:
+        """Median seconds of the library network."""
+        return self.library.median_s
+
+    @property
+    def own_s(self) -> float:
+        """Median seconds of the own network."""
+        return self.own.median_s
+
+    @property
+    def repeats(self) -> int:
+        return self.own.repeats
 
     @property
     def ratio(self) -> float:
-        """own / library: above 1 means the own network is slower."""
+        """own / library of the medians: above 1 means the own network is slower."""
         return self.own_s / self.library_s
 
+    @property
+    def mean_ratio(self) -> float:
+        """own / library of the means (the seed's "average time for inference")."""
+        return self.own.mean_s / self.library.mean_s
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": self.ratio}
+        return {"algorithm": self.algorithm, "batch_size": self.batch_size, "library": self.library.to_dict(),
+                "own": self.own.to_dict(), "ratio": self.ratio, "mean_ratio": self.mean_ratio}
 
 
 @dataclass
@@ -93,8 +113,9 @@ class CompareResult:
     - ``accuracy``: the library network, then the own network per algorithm (the slow ones only on the first
       images unless ``full_test_algorithms`` includes them);
     - ``timing``: per algorithm and batch size;
-    - ``n_first`` / ``n_test``: images in the short and the full evaluation; ``device``, ``threads``: where and
-      with how many CPU threads it ran; ``settings``: the remaining arguments.
+    - ``n_first`` / ``n_test``: images in the short and the full evaluation; ``device``: where it ran;
+      ``conditions``: the threads and machine load the timings were taken under; ``settings``: the remaining
+      arguments.
     """
 
     linear: LayerDifference
@@ -104,14 +125,14 @@ class CompareResult:
     n_first: int
     n_test: int
     device: str
-    threads: int
+    conditions: Conditions
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"linear": asdict(self.linear), "conv": [asdict(c) for c in self.conv],
                 "accuracy": [asdict(a) for a in self.accuracy], "timing": [t.to_dict() for t in self.timing],
-                "n_first": self.n_first, "n_test": self.n_test, "device": self.device, "threads": self.threads,
-                "settings": dict(self.settings)}
+                "n_first": self.n_first, "n_test": self.n_test, "device": self.device,
+                "conditions": self.conditions.to_dict(), "settings": dict(self.settings)}
 
 
 def _difference(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor) -> tuple[float, float, float, float]:
@@ -154,11 +175,11 @@ def _logits(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_s
 
 
 def time_alternately(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor, *, warmup: int = 2,
-                     repeats: int = 10, rounds: int = 3) -> tuple[float, float, int]:
-    """Median seconds of ``library(x)`` and ``own(x)`` under ``no_grad`` and the number of timed calls of each.
+                     repeats: int = 10, rounds: int = 3) -> tuple[Timing, Timing]:
+    """Timings of ``library(x)`` and ``own(x)`` under ``no_grad``, every sample kept.
 
     The two are measured in turn, ``rounds`` times (``warmup`` + ``repeats`` calls each, CUDA synchronised), so
-    both see the same machine load and thread count; the medians are over all samples.
+    both see the same machine load and thread count.
     """
     sync = synchronizer(x.device)
     samples: dict[str, list[float]] = {"library": [], "own": []}
@@ -167,7 +188,9 @@ def time_alternately(library: torch.nn.Module, own: torch.nn.Module, x: torch.Te
             for name, model in (("library", library), ("own", own)):
                 samples[name] += measure(partial(model, x), warmup=warmup, repeats=repeats,
                                          synchronize=sync).samples
-    return float(np.median(samples["library"])), float(np.median(samples["own"])), len(samples["own"])
+    lib, own_samples = samples["library"], samples["own"]
+    return (Timing(statistics.median(lib), min(lib), tuple(lib)),
+            Timing(statistics.median(own_samples), min(own_samples), tuple(own_samples)))
 
 
 def run_compare(
@@ -241,20 +264,21 @@ def run_compare(
             int((predicted != library_pred[:evaluated]).sum()), evaluated))
 
     timing = []
-    for batch in timing_batches:
-        x = torch.as_tensor(np.ascontiguousarray(test_x[:batch]), device=device)
-        for algorithm, model in owns.items():
-            if algorithm in slow_algorithms and batch > slow_max_batch:
-                continue
-            library_s, own_s, count = time_alternately(library, model, x, warmup=warmup, repeats=repeats,
-                                                        rounds=rounds)
-            timing.append(InferenceTiming(algorithm, int(x.shape[0]), library_s, own_s, count))
+    with ConditionsRecorder() as recorder:
+        for batch in timing_batches:
+            x = torch.as_tensor(np.ascontiguousarray(test_x[:batch]), device=device)
+            for algorithm, model in owns.items():
+                if algorithm in slow_algorithms and batch > slow_max_batch:
+                    continue
+                library_t, own_t = time_alternately(library, model, x, warmup=warmup, repeats=repeats,
+                                                    rounds=rounds)
+                timing.append(InferenceTiming(algorithm, int(x.shape[0]), library_t, own_t))
 
     settings = {"algorithms": list(algorithms), "full_test_algorithms": list(full_test_algorithms),
                 "timing_batches": list(timing_batches), "slow_algorithms": list(slow_algorithms),
                 "slow_max_batch": slow_max_batch, "warmup": warmup, "repeats": repeats, "rounds": rounds,
                 "conv_images": len(conv_images), "seed": seed, "torch": torch.__version__}
-    return CompareResult(linear, conv, rows, timing, n_first, len(test_x), str(device), torch.get_num_threads(),
+    return CompareResult(linear, conv, rows, timing, n_first, len(test_x), str(device), recorder.conditions,
                          settings)
 
 

@@ -100,6 +100,8 @@ def conv_output(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 
 
 #: The table of examples: (name, input, kernel, stride, padding, dilation, note).
 EXAMPLES: tuple[tuple[str, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, str], ...] = (
+    ("the exercise's example (show_conv_output_dims)", (7, 7), 3, 1, 2, 1,
+     "padding 2 > (K − 1)/2 = 1: the output grows"),
     ("MNIST CNN conv1 (seed 004)", (28, 28), 4, 2, 1, 1, "halves the image"),
     ("MNIST CNN conv2 (seed 004)", (14, 14), 4, 2, 1, 1, "7 x 7 x 10 = 490 features for the linear layer"),
     ("LeNet conv1 (seed 000, CIFAR-10)", (32, 32), 5, 1, 0, 1, "no padding: loses K − 1 = 4 pixels"),

@@ -9,6 +9,7 @@ float32 input as ``torch.nn.Conv2d`` with the same weights; the result holds the
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -20,9 +21,12 @@ from cnnlab import numpy_nn
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.numpy_nn import warmup
 from cnnlab.options import option
-from cnnlab.timing import measure
+from cnnlab.threads import blas_threads, torch_threads
+from cnnlab.timing import Conditions, ConditionsRecorder, Timing, measure
 
 ALGORITHMS: tuple[str, ...] = tuple(numpy_nn.CONV_ALGORITHMS)
+#: How often torch and the fast algorithms are timed in turn.
+ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -59,34 +63,54 @@ CASES = (
 
 @dataclass
 class AlgorithmCheck:
-    """One algorithm on one case: max |ours - torch| for the output and each gradient, and forward time."""
+    """One algorithm on one case: max |ours - torch| for the output and each gradient, and its forward timing."""
 
     algorithm: str
     max_abs_diff: dict[str, float]
-    forward_s: float
-    ratio_to_torch: float
+    forward: Timing
+
+    @property
+    def forward_s(self) -> float:
+        return self.forward.median_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "max_abs_diff": self.max_abs_diff, "forward": self.forward.to_dict()}
 
 
 @dataclass
 class CaseCheck:
+    """One case: its output shape, torch's forward timing and each algorithm's check."""
+
     case: LayerCase
     output_shape: tuple[int, ...]
-    torch_forward_s: float
+    torch_forward: Timing
     algorithms: list[AlgorithmCheck] = field(default_factory=list)
+
+    @property
+    def torch_forward_s(self) -> float:
+        return self.torch_forward.median_s
+
+    def ratio(self, check: AlgorithmCheck) -> float:
+        """Median forward time of ``check``'s algorithm / torch's, both on one thread, timed in turn."""
+        return check.forward_s / self.torch_forward_s
 
 
 @dataclass
 class EngineCheckResult:
-    """All cases, the warm-up check, and the worst difference overall."""
+    """All cases, the warm-up check, the worst difference overall, and the conditions of the timings."""
 
     cases: list[CaseCheck]
     warmup_max_abs_diff: float
     worst_diff: float
+    conditions: Conditions
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cases": [{"case": asdict(c.case), "output_shape": c.output_shape, "torch_forward_s": c.torch_forward_s,
-                           "algorithms": [asdict(a) for a in c.algorithms]} for c in self.cases],
-                "warmup_max_abs_diff": self.warmup_max_abs_diff, "worst_diff": self.worst_diff}
+        return {"cases": [{"case": asdict(c.case), "output_shape": c.output_shape,
+                           "torch_forward": c.torch_forward.to_dict(),
+                           "algorithms": [{**a.to_dict(), "ratio_to_torch": c.ratio(a)} for a in c.algorithms]}
+                          for c in self.cases],
+                "warmup_max_abs_diff": self.warmup_max_abs_diff, "worst_diff": self.worst_diff,
+                "conditions": self.conditions.to_dict()}
 
 
 def _check_case(case: LayerCase, rng: np.random.Generator, repeats: int) -> CaseCheck:
@@ -98,18 +122,28 @@ def _check_case(case: LayerCase, rng: np.random.Generator, repeats: int) -> Case
     assert reference.bias is not None
     grads = torch.autograd.grad(y_torch, (x_torch, reference.weight, reference.bias), torch.from_numpy(grad_out))
     expected = {"y": y_torch.detach().numpy(), **{k: g.numpy() for k, g in zip(("dx", "dW", "db"), grads, strict=True)}}
-    with torch.no_grad():
-        torch_time = measure(lambda: reference(x_torch), repeats=4 * repeats).median_s
-    check = CaseCheck(case, tuple(y_torch.shape), torch_time)
+    layers, diffs = {}, {}
     for algorithm in ALGORITHMS:
         layer = numpy_nn.Conv2d(**case.conv_kwargs(), algorithm=algorithm)
         layer.load_state_dict(reference.state_dict())
         y = layer(x)
         got = {"y": y, "dx": layer.backward(grad_out), "dW": layer.weight.grad, "db": layer.bias.grad}
-        diffs = {key: float(np.max(np.abs(got[key] - expected[key]))) for key in expected}
-        slow = algorithm == "naive"  # already warm from the check above; one timed call is plenty
-        forward = measure(partial(layer, x), warmup=0 if slow else 1, repeats=1 if slow else repeats)
-        check.algorithms.append(AlgorithmCheck(algorithm, diffs, forward.median_s, forward.median_s / torch_time))
+        diffs[algorithm] = {key: float(np.max(np.abs(got[key] - expected[key]))) for key in expected}
+        layers[algorithm] = layer
+    # Timing (one thread each, set by the caller): torch and the fast algorithms in turn (ROUNDS times), so every one
+    # of them sees the same machine; the naive loops are timed once (they are already warm from the check above).
+    samples: dict[str, list[float]] = {name: [] for name in ("torch", *ALGORITHMS)}
+    with torch.no_grad():
+        for _ in range(ROUNDS):
+            samples["torch"] += measure(lambda: reference(x_torch), repeats=2 * repeats).samples
+            for algorithm in ALGORITHMS:
+                if algorithm != "naive":
+                    samples[algorithm] += measure(partial(layers[algorithm], x), warmup=1, repeats=repeats).samples
+        if "naive" in layers:
+            samples["naive"] = list(measure(partial(layers["naive"], x), warmup=0, repeats=1).samples)
+    timings = {name: Timing(statistics.median(values), min(values), tuple(values)) for name, values in samples.items()}
+    check = CaseCheck(case, tuple(y_torch.shape), timings["torch"])
+    check.algorithms = [AlgorithmCheck(algorithm, diffs[algorithm], timings[algorithm]) for algorithm in ALGORITHMS]
     return check
 
 
@@ -141,10 +175,11 @@ def run(settings: EngineCheckSettings, context: Context) -> EngineCheckResult:
     """Check every case of :data:`CASES` with every algorithm (a few seconds; naive is timed once)."""
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
-    cases = [_check_case(case, rng, settings.repeats) for case in CASES]
+    with torch_threads(1), blas_threads(1), ConditionsRecorder() as recorder:  # one thread each: a fair comparison
+        cases = [_check_case(case, rng, settings.repeats) for case in CASES]
     warm = _check_warmup(rng)
     worst = max([warm] + [max(a.max_abs_diff.values()) for c in cases for a in c.algorithms])
-    return EngineCheckResult(cases, warm, worst)
+    return EngineCheckResult(cases, warm, worst, recorder.conditions)
 
 
 EXPERIMENT = Experiment("engine-check", "NumPy engine Conv2d vs PyTorch (seed 004, task 4)",

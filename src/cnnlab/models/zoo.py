@@ -47,14 +47,15 @@ def mnist_cnn(nn: SimpleNamespace) -> Model:
 
 
 def mnist_mlp(nn: SimpleNamespace) -> Model:
-    """The MLP baseline of seed 004's equivariance experiment: (N, 1, 28, 28) -> (N, 10), 79,510 parameters.
+    """The MLP baseline of seed 004's equivariance experiment, as the exercise defines it: (N, 1, 28, 28) ->
+    (N, 10), 23,860 parameters.
 
-    flatten 784, fc 784->100, ReLU, fc 100->10. No convolution, hence no built-in translation equivariance.
+    flatten 784, fc 784->30, ReLU, fc 30->10. No convolution, hence no built-in translation equivariance.
     """
     return nn.Sequential(OrderedDict([
         ("flatten", nn.Flatten()),
-        ("fc1", nn.Linear(28 * 28, 100)), ("relu1", nn.ReLU()),
-        ("fc2", nn.Linear(100, 10)),
+        ("fc1", nn.Linear(28 * 28, 30)), ("relu1", nn.ReLU()),
+        ("fc2", nn.Linear(30, 10)),
     ]))
 
 
@@ -80,7 +81,7 @@ MODELS: dict[str, ModelInfo] = {
     for info in (
         ModelInfo("lenet", lenet, "cifar10", "seed 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
         ModelInfo("mnist-cnn", mnist_cnn, "mnist", "seed 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
-        ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->100->10"),
+        ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->30->10"),
     )
 }
 

@@ -169,11 +169,32 @@ def plot_example(result: EquivarianceResult, path: str | Path) -> Path:
     return save_figure(example_figure(result), path)
 
 
+def shifted_samples_figure(result: EquivarianceResult) -> Figure:
+    """The exercise's picture: the first validation images (top) above their shifted copies (bottom)."""
+    n = len(result.sample_labels)
+    if n == 0:
+        raise ValueError("shifted_samples_figure: the result holds no sample images")
+    fig = Figure(figsize=(1.6 * n + 0.6, 3.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, n, squeeze=False))
+    dx, dy = result.settings.shift
+    for column in range(n):
+        for row, (images, what) in enumerate(((result.samples, "original"), (result.shifted_samples,
+                                                                              f"shifted {dx},{dy} px"))):
+            ax = axes[row, column]
+            ax.imshow(images[column, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{what}: {result.sample_labels[column]}", fontsize=8)
+    fig.suptitle(f"Validation digits and the same digits moved {dx} px right and {dy} px down", fontsize=10)
+    return fig
+
+
 def save_figures(result: EquivarianceResult, out_dir: str | Path, prefix: str = "equivariance") -> dict[str, Path]:
-    """All figures into ``out_dir``; returns ``{"curves": path, "layers": path, "example": path}``; figures that
+    """All figures into ``out_dir``; returns ``{"samples", "curves", "layers", "example"}`` paths; figures that
     need a missing part (no CNN) are left out."""
     out_dir = Path(out_dir)
-    paths = {"curves": plot_curves(result, out_dir / f"{prefix}_accuracy_vs_shift.png")}
+    paths = {"samples": save_figure(shifted_samples_figure(result), out_dir / f"{prefix}_shifted_samples.png")}
+    paths["curves"] = plot_curves(result, out_dir / f"{prefix}_accuracy_vs_shift.png")
     if "cnn" in result.layers:
         paths["layers"] = plot_layers(result, out_dir / f"{prefix}_layers.png")
     if result.example is not None:

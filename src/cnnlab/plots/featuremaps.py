@@ -52,59 +52,37 @@ def _blank(ax: Any) -> None:
         spine.set_visible(False)
 
 
-def feature_maps_figure(result: FeatureMapsResult, *, cell: float = 1.0) -> Figure:
-    """One grid: rows = input image, then layer x channel; columns = the images. Every map normalised to [0, 1].
-
-    A thin gap separates the layers; each row is labelled with its layer, kind, channel and map size.
-    """
-    n_images = result.images.shape[0]
-    rows: list[tuple[str, Any, int | None]] = [("input", None, None)]
-    for layer in result.layers:
-        rows.extend((layer.name, layer, c_index) for c_index in range(len(layer.channels)))
-    # A spacer row (small) before every layer group.
-    heights, kinds = [], []
-    for index, (_, _layer, c_index) in enumerate(rows):
-        if index > 0 and c_index == 0:
-            heights.append(0.18)
-            kinds.append("gap")
-        heights.append(1.0)
-        kinds.append("row")
-    label_width = 1.5
-    width = max(label_width + cell * n_images, 4.0)
-    title_lines = max(result.image_title(n).count("\n") + 1 for n in range(n_images))
-    top_margin = 0.5 + 0.17 * title_lines  # suptitle, then the column titles of the input row
-    height = cell * sum(heights) + top_margin + 0.1
+def layer_figure(result: FeatureMapsResult, index: int, *, cell: float = 1.45) -> Figure:
+    """One layer's maps: a row per image (its input first, labelled with the class and the prediction), a column
+    per channel; every map normalised to [0, 1] on its own (the seed's Figure 1 layout, large enough to read)."""
+    layer = result.layers[index]
+    n_images, n_channels = result.images.shape[0], len(layer.channels)
+    label_width = 1.35
+    width = label_width + cell * (n_channels + 1) + 0.2
+    height = cell * n_images + 0.75
     fig = Figure(figsize=(width, height))
-    grid = fig.add_gridspec(len(heights), n_images, height_ratios=heights, hspace=0.08, wspace=0.06,
-                            left=label_width / width, right=0.98, top=1 - top_margin / height, bottom=0.1 / height)
-    grid_row = 0
-    for name, layer, c_index in rows:
-        if kinds[grid_row] == "gap":
-            grid_row += 1
-        for n in range(n_images):
-            ax = fig.add_subplot(grid[grid_row, n])
+    grid = fig.add_gridspec(n_images, n_channels + 1, hspace=0.12, wspace=0.06, left=label_width / width,
+                            right=1 - 0.1 / width, top=1 - 0.62 / height, bottom=0.1 / height)
+    for n in range(n_images):
+        ax = fig.add_subplot(grid[n, 0])
+        _blank(ax)
+        image, cmap = _as_display(result.images[n])
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_ylabel(result.image_title(n), rotation=0, ha="right", va="center", fontsize=8, labelpad=6)
+        if n == 0:
+            ax.set_title("input", fontsize=8)
+        for c_index, channel in enumerate(layer.channels):
+            ax = fig.add_subplot(grid[n, c_index + 1])
             _blank(ax)
-            if layer is None:
-                image, cmap = _as_display(result.images[n])
-                ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-                ax.set_title(result.image_title(n), fontsize=8)
-            else:
-                ax.imshow(layer.maps[n, c_index], cmap=MAP_CMAP, vmin=0, vmax=1, interpolation="nearest")
-                if layer.constant[n, c_index]:
-                    ax.text(0.5, 0.5, "constant", color="white", fontsize=7, ha="center", va="center",
-                            transform=ax.transAxes)
+            ax.imshow(layer.maps[n, c_index], cmap=MAP_CMAP, vmin=0, vmax=1, interpolation="nearest")
+            if layer.constant[n, c_index]:
+                ax.text(0.5, 0.5, "constant", color="white", fontsize=7, ha="center", va="center",
+                        transform=ax.transAxes)
             if n == 0:
-                if layer is None:
-                    label = "input"
-                else:
-                    size = "x".join(str(v) for v in layer.maps.shape[2:])
-                    label = f"{name} ({layer.kind})\nchannel {layer.channels[c_index]}\n{size}"
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
-                              fontweight="bold" if c_index in (None, 0) else "normal")
-        grid_row += 1
-    title = "Feature maps" + (f" of {result.model_name}" if result.model_name else "")
-    fig.suptitle(f"{title}\nfirst {result.n_channels} channels, each map scaled to [0, 1]", fontsize=9,
-                 y=1 - 0.05 / height, va="top")
+                ax.set_title(f"channel {channel}", fontsize=8)
+    size = " x ".join(str(v) for v in layer.shape[1:])
+    fig.suptitle(f"{layer.name} ({layer.kind}), output {size}: the first {n_channels} channels, each map scaled "
+                 "to [0, 1] on its own", fontsize=9, y=1 - 0.12 / height, va="top")
     return fig
 
 
@@ -131,23 +109,18 @@ def filters_figure(result: FeatureMapsResult, *, columns: int = 8, cell: float =
     return fig
 
 
-def plot_feature_maps(result: FeatureMapsResult, path: str | Path) -> Path:
-    """Save :func:`feature_maps_figure` as a PNG at ``path``."""
-    return save_figure(feature_maps_figure(result), path)
-
-
 def plot_filters(result: FeatureMapsResult, path: str | Path) -> Path:
     """Save :func:`filters_figure` as a PNG at ``path``."""
     return save_figure(filters_figure(result), path)
 
 
 def save_figures(result: FeatureMapsResult, out_dir: str | Path, prefix: str = "featuremaps") -> dict[str, Path]:
-    """Both figures into ``out_dir``; returns ``{"feature_maps": path, "filters": path}``."""
+    """Every figure into ``out_dir``: ``maps-<layer>`` (one per shown layer, in network order) and ``filters``."""
     out_dir = Path(out_dir)
-    return {
-        "feature_maps": plot_feature_maps(result, out_dir / f"{prefix}_grid.png"),
-        "filters": plot_filters(result, out_dir / f"{prefix}_filters.png"),
-    }
+    paths = {f"maps-{layer.name}": save_figure(layer_figure(result, index), out_dir / f"{prefix}_{layer.name}.png")
+             for index, layer in enumerate(result.layers)}
+    paths["filters"] = plot_filters(result, out_dir / f"{prefix}_filters.png")
+    return paths
 
 
 def figures(result: FeatureMapsRun, folder: Path) -> dict[str, Path]:

@@ -21,9 +21,10 @@ def run_title(result: TrainResult) -> str:
 
 def figures(result: TrainingResult, folder: Path) -> dict[str, Path]:
     """``curves-<recipe>`` for every run (``curves.png`` in the run's folder) and ``curves`` overlaying them."""
+    finished = {name: run for name, run in result.runs.items() if run.history.epochs > 0}  # Ctrl-C in epoch 1
     out = {f"curves-{name}": plot_history(run.history, run.out_dir / "curves.png", title=run_title(run))
-           for name, run in result.runs.items()}
-    if len(result.runs) > 1:
-        out["curves"] = plot_histories({name: run.history for name, run in result.runs.items()},
-                                       Path(folder) / "curves.png", title=", ".join(result.runs))
+           for name, run in finished.items()}
+    if len(finished) > 1:
+        out["curves"] = plot_histories({name: run.history for name, run in finished.items()},
+                                       Path(folder) / "curves.png", title=", ".join(finished))
     return out

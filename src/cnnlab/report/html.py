@@ -18,18 +18,46 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.report.document import Figure, Link, Section, Table, format_seconds, format_value
+from cnnlab.report.math import MATH, latex_to_mathml
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".svg": "image/svg+xml"}
 
 
+def _prose(text: str) -> str:
+    """Escape ``text``, with its ``\\(...\\)`` / ``\\[...\\]`` formulas as MathML (see :mod:`cnnlab.report.math`)."""
+    out, last = [], 0
+    for match in MATH.finditer(text):
+        out.append(html.escape(text[last:match.start()]))
+        display = match.group("display") is not None
+        out.append(latex_to_mathml(match.group("display") if display else match.group("inline"), display))
+        last = match.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
 def _text(value: str) -> str:
-    """Escape plain text; spans between backticks become ``<code>``; line breaks are kept (CSS pre-wrap)."""
+    """Escape plain text; spans between backticks become ``<code>``, ``\\(...\\)`` spans MathML; line breaks are
+    kept (CSS pre-wrap)."""
     parts = str(value).split("`")
     if len(parts) % 2 == 0:  # an unpaired backtick: show it literally
-        return html.escape(str(value))
-    return "".join(html.escape(part) if i % 2 == 0 else f"<code>{html.escape(part)}</code>"
+        return _prose(str(value))
+    return "".join(_prose(part) if i % 2 == 0 else f"<code>{html.escape(part)}</code>"
                    for i, part in enumerate(parts))
+
+
+#: Numbers worth the eye in answers: accuracies, differences in points, small errors in e-notation.
+_KEY_NUMBER = re.compile(r"(?<![\w.])[+−-]?\d+(?:\.\d+)?(?:%| points?\b)|(?<![\w.])\d(?:\.\d+)?e[−+-]?\d+")
+
+
+def _qa(qa: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """Questions in bold, their answers as bullet points with the key numbers highlighted."""
+    blocks = []
+    for question, points in qa:
+        items = "".join(f"<li>{_KEY_NUMBER.sub(lambda m: f'<strong>{m.group(0)}</strong>', _text(point))}</li>"
+                        for point in points)
+        blocks.append(f'<div class="qa"><p class="q">{_text(question)}</p><ul>{items}</ul></div>')
+    return "\n".join(blocks)
 
 
 def _slug(title: str, taken: set[str]) -> str:
@@ -42,10 +70,13 @@ def _slug(title: str, taken: set[str]) -> str:
 
 
 def _table(table: Table) -> str:
-    head = "".join(f"<th>{_text(column)}</th>" for column in table.columns)
+    """The table, without the columns that are empty (``None`` or ``""``) in every row."""
+    shown = [index for index in range(len(table.columns))
+             if not table.rows or any(row[index] not in (None, "") for row in table.rows)]
+    head = "".join(f"<th>{_text(table.columns[index])}</th>" for index in shown)
     body = "\n".join(
-        "<tr>" + "".join(f'<td class="{"num" if _is_number(cell) else "txt"}">{_text(format_value(cell))}</td>'
-                         for cell in row) + "</tr>"
+        "<tr>" + "".join(f'<td class="{"num" if _is_number(row[i]) else "txt"}">{_text(format_value(row[i]))}</td>'
+                         for i in shown) + "</tr>"
         for row in table.rows
     )
     caption = f"<caption>{_text(table.caption)}</caption>" if table.caption else ""
@@ -68,7 +99,8 @@ def _figure(figure: Figure) -> str:
     else:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         alt = html.escape(figure.caption or path.stem, quote=True)
-        return f'<figure><img src="data:{mime};base64,{data}" alt="{alt}">{caption}</figure>'
+        return (f'<figure><img src="data:{mime};base64,{data}" alt="{alt}" title="click to enlarge">{caption}'
+                "</figure>")
     return f'<figure><p class="missing">{_text(problem)}</p>{caption}</figure>'
 
 
@@ -99,6 +131,8 @@ def _section(section: Section, slug: str, base: Path | None = None) -> str:
         parts.append(_settings(section.settings))
     parts.extend(f"<p>{_text(paragraph)}</p>" for paragraph in section.paragraphs)
     parts.extend(_link(link, base) for link in section.links)
+    if section.qa:
+        parts.append(_qa(section.qa))
     parts.extend(_table(table) for table in section.tables)
     parts.extend(_figure(figure) for figure in section.figures)
     parts.append("</section>")
@@ -139,16 +173,29 @@ table { border-collapse: collapse; }
 td.txt { white-space: pre-line; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 caption { caption-side: top; text-align: left; color: var(--muted); padding: .3rem 0; }
-figure { margin: 1.2rem 0; }
-figure img { max-width: 100%; height: auto; display: block; border: 1px solid var(--line); }
+figure { margin: 1.2rem 0; overflow-x: auto; }
+figure img { max-width: 100%; height: auto; display: block; border: 1px solid var(--line); cursor: zoom-in; }
+figure img.zoomed { max-width: none; cursor: zoom-out; }
+.banner { background: #fdecea; border-left: 4px solid #b3261e; padding: .6rem .9rem; font-weight: 600; }
 figcaption { color: var(--muted); font-size: .92em; margin-top: .3rem; }
 .missing { color: #a11; }
+math { font-size: 1.12em; }
+.qa { margin: 1rem 0; padding: .4rem .9rem; border-left: 3px solid var(--accent); background: #f7f8fb; }
+.qa .q { font-weight: 600; margin: .3rem 0; }
+.qa ul { margin: .3rem 0 .5rem; padding-left: 1.2rem; }
+.qa li { margin: .25rem 0; }
+.qa strong { color: var(--accent); font-variant-numeric: tabular-nums; }
 footer { color: var(--muted); font-size: .85em; border-top: 1px solid var(--line); padding-top: .5rem; }
 """
 
 
+#: Clicking a figure shows it at its full size (and back): the report's only script, inline.
+_SCRIPT = ("document.querySelectorAll('figure img').forEach(function (img) {"
+           " img.addEventListener('click', function () { img.classList.toggle('zoomed'); }); });")
+
+
 def render_report(sections: Sequence[Section], title: str = "cnnlab report",
-                  meta: Mapping[str, Any] | None = None, base: Path | None = None) -> str:
+                  meta: Mapping[str, Any] | None = None, banner: str | None = None, base: Path | None = None) -> str:
     """The report as one HTML string (see :func:`write_report`); ``base`` is the folder the sections' links are
     relative to (the report's own folder)."""
     taken: set[str] = set()
@@ -184,12 +231,14 @@ def render_report(sections: Sequence[Section], title: str = "cnnlab report",
         "</head>",
         "<body>",
         f"<h1>{_text(title)}</h1>",
+        f'<p class="banner">{_text(banner)}</p>' if banner else "",
         meta_html,
         summary,
         toc,
         body,
         f"<footer>Written by cnnlab {html.escape(__version__)}; this page is self-contained "
-        "(figures embedded).</footer>",
+        "(figures embedded; click a figure to enlarge it).</footer>",
+        f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
         "",
@@ -197,17 +246,19 @@ def render_report(sections: Sequence[Section], title: str = "cnnlab report",
 
 
 def write_report(sections: Sequence[Section], path: Path, title: str = "cnnlab report",
-                 meta: Mapping[str, Any] | None = None) -> Path:
+                 meta: Mapping[str, Any] | None = None, banner: str | None = None) -> Path:
     """Write ``sections`` as one self-contained HTML page to ``path`` (folders created) and return the path.
 
     ``meta`` (e.g. command, data folder, device, date) is shown at the top; the total time of the timed sections
-    is added as ``total time`` unless ``meta`` has it. Figures are read now and embedded, so the page can be moved
-    or mailed on its own; a figure whose file is missing is reported in its place rather than failing the report.
-    The sections' links (files beside the report) are relative to ``path``'s folder, so they keep working when
-    the run's whole folder is moved.
+    is added as ``total time`` unless ``meta`` has it; ``banner`` is a warning shown above everything (e.g. that a
+    quick run's numbers are a smoke test). Figures are read now and embedded, so the page can be moved or mailed on
+    its own; a figure whose file is missing is reported in its place rather than failing the report. The sections'
+    links (files beside the report) are relative to ``path``'s folder, so they keep working when the run's whole
+    folder is moved.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(sections, title=title, meta=meta, base=path.parent), encoding="utf-8")
+    path.write_text(render_report(sections, title=title, meta=meta, banner=banner, base=path.parent),
+                    encoding="utf-8")
     return path
 

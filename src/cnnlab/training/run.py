@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from cnnlab import data
+from cnnlab.errors import UserError
 from cnnlab.models import Model, build_model, count_parameters, get_family
 from cnnlab.numpy_nn import to_torch_state_dict
 from cnnlab.training.config import TrainConfig
@@ -124,6 +125,40 @@ def load_trained(path: str | Path, engine: str = "torch", conv_algorithm: str | 
         raise FileNotFoundError(f"{weights} not found: point at the folder of a 'cnnlab train' run "
                                 f"(it holds {MODEL_FILE} and {CONFIG_FILE})")
     model = build_model(config.model, engine, conv_algorithm=conv_algorithm)
-    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.load_state_dict(read_weights(weights, model, config.model))
     return model, config
+
+
+def read_weights(weights: Path, model: Model, architecture: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``weights`` (a ``model.pt``), checked against ``model``'s parameter names and shapes; a
+    :class:`~cnnlab.errors.UserError` naming the file and what was expected when it is unreadable or holds another
+    network (e.g. a ``model.pt`` copied from another run beside this ``config.json``)."""
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated, not a torch file, or pickled objects: torch raises several kinds
+        raise UserError(f"{weights}: not a readable {MODEL_FILE} of 'cnnlab train' ({type(error).__name__}: "
+                        f"{error}); train the network again") from None
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise UserError(f"{weights}: expected a state_dict of tensors for a {architecture}, got "
+                        f"{type(state).__name__}")
+    found = {key: tuple(value.shape) for key, value in state.items()}
+    if found != expected:
+        def shapes(keys: list[str], table: dict[str, tuple[int, ...]]) -> str:
+            return ", ".join(f"{key} {list(table[key])}" for key in keys[:4]) + (" ..." if len(keys) > 4 else "")
+
+        problems = []
+        missing = [key for key in expected if key not in found]
+        unexpected = [key for key in found if key not in expected]
+        wrong = [key for key in expected if key in found and found[key] != expected[key]]
+        if missing:
+            problems.append(f"missing {shapes(missing, expected)}")
+        if unexpected:
+            problems.append(f"unexpected {shapes(unexpected, found)}")
+        if wrong:
+            problems.append("wrong shapes: " + ", ".join(f"{key} is {list(found[key])}, expected "
+                                                          f"{list(expected[key])}" for key in wrong[:4]))
+        raise UserError(f"{weights}: these are not the weights of a {architecture}, which {CONFIG_FILE} beside it "
+                        f"names ({'; '.join(problems)}); was the file copied from a run of another network?")
+    return state
 

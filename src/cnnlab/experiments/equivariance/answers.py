@@ -71,11 +71,11 @@ def _find(result: EquivarianceResult, model: str, shift_px: tuple[int, int],
     return [m for m in result.layers.get(model, []) if tuple(m.shift) == tuple(shift_px) and predicate(m)]
 
 
-def observation(result: EquivarianceResult) -> str:
+def observation(result: EquivarianceResult) -> list[str]:
     """Question 1: what the four accuracies show, and why (the MLP's per-pixel weights, the conv's equivariance)."""
     acc, s = result.accuracy, result.settings
     if "mlp" not in acc or "cnn" not in acc:
-        return "Not measured (MLP or CNN missing)."
+        return ["Not measured (MLP or CNN missing)."]
     dx, dy = s.shift
     mlp, cnn = acc["mlp"], acc["cnn"]
     drop_mlp, drop_cnn = mlp["original"] - mlp["shifted"], cnn["original"] - cnn["shifted"]
@@ -84,16 +84,16 @@ def observation(result: EquivarianceResult) -> str:
              f"{moves(mlp['original'], mlp['shifted'])} and the CNN {moves(cnn['original'], cnn['shifted'])}."]
     if drop_cnn < drop_mlp - SAME_ACCURACY:
         both = "Both suffer, but the" if min(drop_mlp, drop_cnn) > SAME_ACCURACY else "The"
-        parts.append(f"{both} CNN loses {points(drop_mlp - drop_cnn)} less than the MLP.")
+        parts[0] += f" {both} CNN loses {points(drop_mlp - drop_cnn)} less than the MLP."
     elif drop_mlp < drop_cnn - SAME_ACCURACY:
-        parts.append(f"In this run the CNN loses {points(drop_cnn - drop_mlp)} more than the MLP, so its "
+        parts[0] += (f" In this run the CNN loses {points(drop_cnn - drop_mlp)} more than the MLP, so its "
                      "convolutions alone did not make it the more shift-robust model (see question 3).")
     else:
-        parts.append("Both lose about the same.")
+        parts[0] += " Both lose about the same."
     parts.append(trend(result.curve("cnn", "diagonal"), result.curve("mlp", "diagonal"), ("CNN", "MLP"),
                        max(dx, dy)))
-    explanation = ("Explanation: the MLP's first layer has one weight per pixel position, so a digit moved by a few "
-                   "pixels meets weights fitted to other positions; nothing in it relates neighbouring positions.")
+    explanation = ("Why: the MLP's first layer has one weight per pixel position, so a digit moved by a few pixels "
+                   "meets weights fitted to other positions; nothing in it relates neighbouring positions.")
     mlp_out = _find(result, "mlp", s.shift, lambda m: m.is_output)
     cnn_out = _find(result, "cnn", s.shift, lambda m: m.is_output)
     conv = _find(result, "cnn", s.shift, lambda m: m.kind == "conv" and m.whole)
@@ -111,10 +111,10 @@ def observation(result: EquivarianceResult) -> str:
                         f"{match}" + (", so what it detects does not change, only where." if e < SAME_FEATURES
                                       else "."))
     parts.append(explanation)
-    return " ".join(parts)
+    return parts
 
 
-def mlp_remedy(result: EquivarianceResult) -> str:
+def mlp_remedy(result: EquivarianceResult) -> list[str]:
     """Question 2: how to make the MLP robust to shifts -- the augmented MLP's numbers, and other remedies."""
     acc, s = result.accuracy, result.settings
     parts = ["Show it shifted digits while training (data augmentation), so that its weights cover every "
@@ -142,14 +142,13 @@ def mlp_remedy(result: EquivarianceResult) -> str:
     parts.append("Other remedies: centre every digit before classifying it (by its centre of mass, as MNIST was "
                  "prepared), or give the model shift-tolerant structure: convolutions followed by pooling, or a "
                  "global pooling before the classifier.")
-    return " ".join(parts)
+    return parts
 
 
-def cnn_gap(result: EquivarianceResult) -> str:
-    """Question 3: why the CNN still loses accuracy -- the fully connected head, strides, borders, data. One line
-    per point."""
+def cnn_gap(result: EquivarianceResult) -> list[str]:
+    """Question 3: why the CNN still loses accuracy -- the fully connected head, strides, borders, data."""
     if "cnn" not in result.layers:
-        return "Not measured (no CNN)."
+        return ["Not measured (no CNN)."]
     acc, s = result.accuracy, result.settings
     dx, dy = s.shift
     parts = ["Equivariance holds for the convolutions, not for the whole network, and even for the convolutions "
@@ -157,7 +156,7 @@ def cnn_gap(result: EquivarianceResult) -> str:
     out_layer = _find(result, "cnn", s.shift, lambda m: m.is_output)
     if out_layer:
         no_pool = not any(m.kind == "pool" for m in result.layers["cnn"])
-        text = (f"(1) The last layer is fully connected: it weighs every feature by its position, so features that "
+        text = (f"The last layer is fully connected: it weighs every feature by its position, so features that "
                 f"moved meet other weights. At the logits ({out_layer[0].layer}) the {dx},{dy} px shift changes "
                 f"the output by {relative_error(out_layer[0].invariance)} of its norm"
                 + ("; the network has no pooling that could absorb small shifts." if no_pool else "."))
@@ -183,7 +182,7 @@ def cnn_gap(result: EquivarianceResult) -> str:
     if fractional:
         m = fractional[0]
         assert m.stride is not None and m.expected_shift is not None
-        text = (f"(2) Strides: {m.layer} has a cumulative stride of {m.stride[0]}, so a {dx} px shift would be "
+        text = (f"Strides: {m.layer} has a cumulative stride of {m.stride[0]}, so a {dx} px shift would be "
                 f"{m.expected_shift[0]:g} px on its map, which has no whole-pixel equivalent: even the closest "
                 f"whole shift leaves an interior error of {relative_error(m.interior)}")
         if whole:
@@ -200,7 +199,7 @@ def cnn_gap(result: EquivarianceResult) -> str:
                 break
         parts.append(text + ".")
     elif whole:
-        parts.append(f"(2) Strides: the {dx},{dy} px shift is a whole number of pixels on every map "
+        parts.append(f"Strides: the {dx},{dy} px shift is a whole number of pixels on every map "
                      f"(e.g. {whole[-1].layer}: {relative_error(whole[-1].interior)} in the interior), so the "
                      "strides are not the cause here.")
     border = [m for m in result.layers["cnn"] if m.kind == "conv" and m.whole and not math.isnan(m.interior)]
@@ -208,21 +207,21 @@ def cnn_gap(result: EquivarianceResult) -> str:
         listing = "; ".join(f"{m.layer} at {m.shift[0]},{m.shift[1]} px: {relative_error(m.full)} on the full map, "
                             f"{relative_error(m.interior)} in the interior" for m in border)
         if max(m.full - m.interior for m in border) > BORDER_EFFECT:
-            parts.append(f"(3) Borders: near the edges the maps are not shifted copies even for whole shifts "
+            parts.append(f"Borders: near the edges the maps are not shifted copies even for whole shifts "
                          f"({listing}); this part comes from the zero padding (which need not equal the layer's "
                          "response to empty background) and from content pushed off the image.")
         else:
-            parts.append(f"(3) Borders matter little here ({listing}): the digits sit in an empty margin, so "
+            parts.append(f"Borders matter little here ({listing}): the digits sit in an empty margin, so "
                          "padding and the vacated pixels see only background.")
     if "cnn" in acc:
         c = result.curve("cnn", "diagonal")
         top = c.shifts[-1]
-        parts.append(f"(4) Data: MNIST digits are centred, so the classifier never saw a moved digit during "
+        parts.append(f"Data: MNIST digits are centred, so the classifier never saw a moved digit during "
                      f"training; at {top} px diagonally the CNN's accuracy {moves(c.at(0), c.at(top))} from "
                      f"{percent(c.at(0))}.")
-    return "\n".join(parts)
+    return parts
 
 
-def answers(result: EquivarianceResult) -> list[tuple[str, str]]:
-    """The seed's three questions, each answered with the measured numbers of ``result``."""
+def answers(result: EquivarianceResult) -> list[tuple[str, list[str]]]:
+    """The seed's three questions, each answered in short points with the measured numbers of ``result``."""
     return list(zip(QUESTIONS, (observation(result), mlp_remedy(result), cnn_gap(result)), strict=True))

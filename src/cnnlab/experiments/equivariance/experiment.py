@@ -31,6 +31,8 @@ NETWORKS: dict[str, tuple[str, str]] = {
     "cnn": ("mnist-seed", "CNN"),
     "mlp_augmented": ("mlp-shift", "MLP + shift augmentation"),
 }
+#: Validation images shown next to their shifted copies (the exercise shows 4 + 4).
+SAMPLES = 4
 #: Shift directions of the accuracy curves: name -> (dx, dy) per pixel of shift (right and down are positive).
 DIRECTIONS: dict[str, tuple[int, int]] = {"right": (1, 0), "down": (0, 1), "diagonal": (1, 1)}
 
@@ -97,9 +99,13 @@ class EquivarianceResult:
     n_train: int | None
     n_val: int
     labels: dict[str, str]
+    #: The first validation images (uint8 ``(k, 1, 28, 28)``), their labels, and the same images shifted.
+    samples: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 28, 28), np.uint8), repr=False)
+    sample_labels: list[int] = field(default_factory=list)
+    shifted_samples: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 28, 28), np.uint8), repr=False)
     trained: dict[str, bool] = field(default_factory=dict)
     #: The seed's three questions with answers generated from the numbers (:func:`.answers.answers`).
-    answers: list[tuple[str, str]] = field(default_factory=list)
+    answers: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def example(self) -> ExampleMaps | None:
@@ -130,7 +136,7 @@ class EquivarianceResult:
             "histories": self.histories,
             "examples": [ex.to_dict() for ex in self.examples],
             "seconds": self.seconds,
-            "answers": [{"question": q, "answer": a} for q, a in self.answers],
+            "answers": [{"question": q, "points": a} for q, a in self.answers],
         }
 
 
@@ -200,6 +206,8 @@ def run(settings: EquivarianceSettings, context: Context) -> EquivarianceResult:
     result = EquivarianceResult(settings=settings, accuracy=accuracy, curves=curves, layers=layers,
                                 histories=histories, examples=maps, seconds=seconds, n_train=n_train,
                                 n_val=len(val), labels={key: NETWORKS[key][1] for key in models},
+                                samples=val.images[:SAMPLES].copy(), sample_labels=val.labels[:SAMPLES].tolist(),
+                                shifted_samples=data.shift_images(val.images[:SAMPLES], *settings.shift),
                                 trained={key: net.result is not None for key, net in networks.items()})
     result.answers = answers(result)
     return result

@@ -32,28 +32,30 @@ def _row(case: ConvCase) -> list[Any]:
 
 
 def section(result: ConvOutputResult, figures: dict[str, Path]) -> Section:
-    """The formula, the geometry asked for (if any) and the worked table of examples."""
-    tables = []
+    """The formula and the geometry asked for -- or, without a query, the worked table of examples."""
     settings: dict[str, Any] = {}
     if result.query is not None:
-        tables.append(Table(COLUMNS, [_row(result.query)], caption="The geometry asked for"))
+        tables = [Table(COLUMNS, [_row(result.query)], caption="The geometry asked for")]
         q = result.query
         settings = {"input": q.input_size, "kernel": q.kernel_size, "stride": q.stride, "padding": q.padding,
                     "dilation": q.dilation}
-    tables.append(Table(COLUMNS, [_row(case) for case in result.examples],
-                        caption="Examples (one value per column means the same in every dimension)"))
+    else:
+        tables = [Table(COLUMNS, [_row(case) for case in result.examples],
+                        caption="Examples (one value per column means the same in every dimension)")]
     impossible = [case.name for case in result.examples if not case.possible]
     return Section(
         title="Convolution output size (seed 004, task 3)",
-        intro=(f"{result.formula} per spatial dimension: I input size, K kernel size, S stride, P zero padding on "
-               "each side, D dilation (1 = contiguous kernel). Pooling windows follow the same formula."),
+        intro=(r"\(O = \left\lfloor \frac{I + 2P - D(K - 1) - 1}{S} \right\rfloor + 1\) per spatial dimension: I "
+               "input size, K kernel size, S stride, P zero padding on each side, D dilation (1 = contiguous kernel). "
+               "Pooling windows follow the same formula."),
         paragraphs=[
             "The numerator counts the positions the kernel's first tap can take, less one; dividing by the stride "
             "and adding 1 counts the windows. The floor means an incomplete last window is dropped, so the last "
             "few pixels of the input may never be seen when the stride does not divide.",
-            "At stride 1, padding P = D·(K − 1)/2 (odd K) keeps the size: 'same' padding. With no padding every "
-            "layer loses D·(K − 1) pixels.",
-            f"When the dilated kernel D·(K − 1) + 1 is larger than the padded input I + 2P there is no window at "
+            r"At stride 1, padding \(P = D(K - 1)/2\) (odd K) keeps the size: 'same' padding. With no padding every "
+            r"layer loses \(D(K - 1)\) pixels.",
+            r"When the dilated kernel \(D(K - 1) + 1\) is larger than the padded input \(I + 2P\) there is no "
+            f"window at "
             f"all; such geometries are reported as impossible ({len(impossible)} in the table), not as a size of 0 "
             "or less.",
         ],

@@ -33,18 +33,23 @@ def section(result: EngineCheckResult, figures: dict[str, Path]) -> Section:
             d = algo.max_abs_diff
             diff_rows.append([check.case.name, shape, algo.algorithm, d["y"], d["dx"], d["dW"], d["db"]])
         speed_rows.append([check.case.name, shape, check.torch_forward_s * 1e3,
-                           *[a.ratio_to_torch for a in check.algorithms]])
+                           *[check.ratio(a) for a in check.algorithms]])
     notes = "; ".join(ALGORITHM_NOTES[a] for a in algorithms if a in ALGORITHM_NOTES)
     return Section(
         title="NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
-        intro=("The NumPy Conv2d computes y[s,d,i,j] = Σ_c Σ_n Σ_m x[s,c,i·S+n·D,j·S+m·D] · W[d,c,n,m] + b[d] (cross-"
-               "correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran forward and "
-               "backward on the same random input and weights as torch.nn.Conv2d."),
+        intro=(r"The NumPy Conv2d computes \(y_{s,d,i,j} = \sum_c \sum_n \sum_m x_{s,c,iS+nD,jS+mD} \cdot W_{d,c,n,m} "
+               r"+ b_d\) (cross-correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran "
+               "forward and backward on the same random input and weights as torch.nn.Conv2d."),
         paragraphs=[
             f"Largest absolute difference to PyTorch over every case, algorithm, output and gradient: "
             f"{result.worst_diff:.2e} (float32 rounding). The warm-up's batched many-filter window product "
             f"reproduces torch's output positions to {result.warmup_max_abs_diff:.2e}.",
             notes + ".",
+            f"Times are medians of runs taken in turn (torch, then each algorithm, three rounds; naive once), one "
+            f"thread each: {result.conditions.describe()}."
+            + "".join(f"\nCaution: {w}." for w in result.conditions.warnings(
+                [t for c in result.cases for t in (c.torch_forward, *(a.forward for a in c.algorithms))
+                 if t.repeats > 1])),
         ],
         tables=[
             Table(["case", "input", "algorithm", "max |Δy|", "max |Δdx|", "max |ΔdW|", "max |Δdb|"], diff_rows,

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from cnnlab.experiments.equivariance import EquivarianceResult
 
 CAPTIONS = {
+    "samples": "The first validation digits (top) and the same digits moved by the seed's shift (bottom): the digit "
+               "is the same, only its position changed.",
     "curves": "Validation accuracy against the shift of the images (px), right, down and diagonal.",
     "layers": "Equivariance error per CNN layer: ||f(shifted x) - shift(f(x))|| / ||shift(f(x))|| on the full map "
               "and on the interior (away from padding and vacated pixels; the vacated cells of shift(f(x)) hold the "
@@ -42,26 +44,35 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
     curve_rows = [[labels[c.model], c.direction, *(percent(a) for a in c.accuracy)] for c in result.curves]
     curves_table = Table(columns=["model", "direction", *[f"{v} px" for v in result.curves[0].shifts]],
                          rows=curve_rows, caption="Validation accuracy against shift.")
-    layer_rows = []
+    spatial_rows, other_rows = [], []
     for key, measured in result.layers.items():
         for m in measured:
-            map_shift = None
-            if m.expected_shift is not None:
-                map_shift = f"{m.expected_shift[0]:g},{m.expected_shift[1]:g}"
-                if not m.whole and m.compared_shift is not None:
-                    map_shift += f" (compared: {m.compared_shift[0]},{m.compared_shift[1]})"
-            layer_rows.append([
-                labels[key], m.layer, f"{m.shift[0]},{m.shift[1]}", None if m.stride is None else m.stride[0],
-                map_shift, None if math.isnan(m.full) else relative_error(m.full),
+            if m.stride is None or m.expected_shift is None:
+                other_rows.append([labels[key], m.layer, f"{m.shift[0]},{m.shift[1]}", relative_error(m.invariance)])
+                continue
+            map_shift = f"{m.expected_shift[0]:g},{m.expected_shift[1]:g}"
+            if not m.whole and m.compared_shift is not None:
+                map_shift += f" (compared: {m.compared_shift[0]},{m.compared_shift[1]})"
+            spatial_rows.append([
+                labels[key], m.layer, f"{m.shift[0]},{m.shift[1]}", m.stride[0], map_shift,
+                None if math.isnan(m.full) else relative_error(m.full),
                 None if math.isnan(m.interior) else relative_error(m.interior), relative_error(m.invariance),
             ])
-    layers_table = Table(
+    probed = min(s.probe_images, result.n_val)
+    layer_tables = [Table(
         columns=["model", "layer", "input shift (px)", "stride", "map shift", "equivariance error (full)",
-                 "equivariance error (interior)", "change ||f(Tx)-f(x)||/||f(x)||"],
-        rows=layer_rows,
-        caption=f"Per-layer measurement on {min(s.probe_images, result.n_val)} validation images (means over "
-                "images of relative distances). A dash: no shifted copy of the output exists (non-spatial layer).",
-    )
+                 "equivariance error (interior)", r"change \(\|f(Tx) - f(x)\| / \|f(x)\|\)"],
+        rows=spatial_rows,
+        caption=rf"Feature maps: how far \(f(Tx)\) is from the shifted map \(T'f(x)\), relative to "
+                rf"\(\|T'f(x)\|\), on {probed} validation images (means of relative distances)",
+    )] if spatial_rows else []
+    if other_rows:
+        layer_tables.append(Table(
+            columns=["model", "layer", "input shift (px)", r"change \(\|f(Tx) - f(x)\| / \|f(x)\|\)"],
+            rows=other_rows,
+            caption="Layers without a spatial map (fully connected layers, the logits): no shifted copy exists, so "
+                    "only how much the output changes is measured",
+        ))
     training = ", ".join(f"{labels[k]} {v['seconds']:.1f} s" for k, v in result.histories.items())
     intro = (f"Seed 004 task 6: the MLP and the CNN trained on MNIST ({result.n_train or 'pre-trained'} training "
              f"images), evaluated on the validation set as is and shifted; beyond the seed, accuracy against shift, "
@@ -70,7 +81,7 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
     if training:
         intro += f" Training time: {training}."
     settings = settings_dict(s)
-    return Section(intro=intro, paragraphs=[f"Q: {q}\nA: {a}" for q, a in result.answers],
-                   tables=[acc_table, curves_table, layers_table],
+    return Section(intro=intro, qa=result.answers,
+                   tables=[acc_table, curves_table, *layer_tables],
                    figures=[Figure(path, CAPTIONS.get(key, "")) for key, path in figures.items()],
                    settings=settings)

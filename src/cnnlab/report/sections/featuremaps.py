@@ -10,9 +10,10 @@ from cnnlab.report.document import Figure, Section, Table
 if TYPE_CHECKING:
     from cnnlab.experiments.featuremaps import FeatureMapsRun
 
+MAPS_CAPTION = ("{layer}: one row per image (its input on the left, with the true class and the prediction), one "
+                "column per channel. Every map is normalised to [0, 1] on its own, so brightness compares positions "
+                "within one map, not maps: look for where a channel lights up across the images.")
 CAPTIONS = {
-    "feature_maps": "Feature maps: rows are layer x channel, columns are the images (input on top). Every map is "
-                    "normalised to [0, 1] on its own, so brightness compares positions within one map, not maps.",
     "filters": "The learned filters of the first convolution, each scaled to [0, 1] on its own (all input channels "
                "together, so an RGB filter shows the colour it responds to).",
 }
@@ -55,7 +56,8 @@ def section(run: FeatureMapsRun, figures: dict[str, Path]) -> Section:
                  "and the learned first-layer filters."),
         paragraphs=paragraphs,
         tables=[table],
-        figures=[Figure(path, CAPTIONS.get(key, "")) for key, path in figures.items()],
+        figures=[Figure(path, MAPS_CAPTION.format(layer=key.removeprefix("maps-")) if key.startswith("maps-")
+                        else CAPTIONS.get(key, "")) for key, path in figures.items()],
         settings={"network": str(run.weights), "n_channels": result.n_channels,
                   "layers": ", ".join(result.layer_names)},
     )

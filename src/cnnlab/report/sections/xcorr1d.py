@@ -14,13 +14,18 @@ if TYPE_CHECKING:
 
 #: The general formulas (1-based indices, s = stride, η = learning rate).
 GENERAL_FORMULAS = (
-    ("ŷ_i", "Σ_k w_k · x_((i−1)·s+k) + b"),
-    ("L", "½ Σ_i (y_i − ŷ_i)²"),
-    ("∂L/∂ŷ_i", "ŷ_i − y_i"),
-    ("∂L/∂w_k", "Σ_i ∂L/∂ŷ_i · x_((i−1)·s+k)"),
-    ("∂L/∂b", "Σ_i ∂L/∂ŷ_i"),
-    ("∂L/∂x_j", "Σ_i ∂L/∂ŷ_i · w_(j−(i−1)·s)  (windows that contain x_j)"),
-    ("w_k′, b′", "w_k − η · ∂L/∂w_k,  b − η · ∂L/∂b"),
+    (r"\(\hat{y}_i\)", r"\(\hat{y}_i = \sum_k w_k \, x_{(i-1)s+k} + b\)"),
+    (r"\(L\)", r"\(L = \frac{1}{2} \sum_i (y_i - \hat{y}_i)^2\)"),
+    (r"\(\partial L / \partial \hat{y}_i\)", r"\(\frac{\partial L}{\partial \hat{y}_i} = \hat{y}_i - y_i\)"),
+    (r"\(\partial L / \partial w_k\)",
+     r"\(\frac{\partial L}{\partial w_k} = \sum_i \frac{\partial L}{\partial \hat{y}_i} \, x_{(i-1)s+k}\)"),
+    (r"\(\partial L / \partial b\)",
+     r"\(\frac{\partial L}{\partial b} = \sum_i \frac{\partial L}{\partial \hat{y}_i}\)"),
+    (r"\(\partial L / \partial x_j\)",
+     r"\(\frac{\partial L}{\partial x_j} = \sum_i \frac{\partial L}{\partial \hat{y}_i} \, w_{j-(i-1)s}\) "
+     "(over the windows that contain x_j)"),
+    (r"\(w_k', b'\)",
+     r"\(w_k' = w_k - \eta \frac{\partial L}{\partial w_k}, \; b' = b - \eta \frac{\partial L}{\partial b}\)"),
 )
 PHASES = ("forward", "loss", "backward", "update", "second forward")
 CAPTIONS = {"windows": "Sliding the kernel over the input: each row is one output position; the highlighted cells "
