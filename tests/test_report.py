@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.report import Figure, Section, Table, format_seconds, format_value, render_report, write_report
+from cnnlab.report import (
+    Figure,
+    Link,
+    Section,
+    Table,
+    format_seconds,
+    format_value,
+    render_report,
+    render_text,
+    write_report,
+)
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 
@@ -145,6 +155,17 @@ def test_missing_figure_is_reported_in_place(tmp_path):
     text = render_report([Section("s", figures=[Figure(tmp_path / "nope.png", "lost")])])
     parse(text)
     assert "figure file not found" in text and "<img" not in text
+
+
+def test_links_point_at_files_beside_the_report_by_relative_path(tmp_path):
+    page = tmp_path / "explore" / "page.html"
+    page.parent.mkdir()
+    page.write_text("<p>a page</p>")
+    section = Section(title="Pages", links=[Link(page, "Open <the> page", "caption & more")])
+    html = write_report([section], tmp_path / "report.html").read_text()
+    assert '<p class="link"><a href="explore/page.html">Open &lt;the&gt; page</a> caption &amp; more</p>' in html
+    assert "a page" not in html  # linked, not embedded
+    assert f"Open <the> page: {page}" in render_text(section)
 
 
 def test_no_sections_still_a_page(tmp_path):

@@ -20,6 +20,7 @@ from cnnlab.experiments import (
     engine_check,
     equivariance,
     evidence,
+    explore,
     featuremaps,
     train,
     warmup,
@@ -40,6 +41,7 @@ from cnnlab.report.sections import dataset_overview as overview_section
 from cnnlab.report.sections import engine_check as engine_check_section
 from cnnlab.report.sections import equivariance as equivariance_section
 from cnnlab.report.sections import evidence as evidence_section
+from cnnlab.report.sections import explore as explore_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
 from cnnlab.report.sections import train as train_section
 from cnnlab.report.sections import warmup as warmup_section
@@ -100,6 +102,7 @@ _ENTRIES: list[Entry] = [
           title="From feature maps to evidence: what the MNIST CNN learned (seed 004 network)",
           settings=evidence.EvidenceSettings(network="mnist-seed"), command=False),
     Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures),
+    Entry(explore.EXPERIMENT, explore_section.section),
 ]
 
 

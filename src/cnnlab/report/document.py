@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cnnlab.formatting import format_seconds, format_value
 
-__all__ = ["Figure", "Section", "Table", "format_seconds", "format_value"]
+__all__ = ["Figure", "Link", "Section", "Table", "format_seconds", "format_value"]
 
 
 @dataclass
@@ -45,12 +45,23 @@ class Figure:
 
 
 @dataclass
+class Link:
+    """A file written beside the report (an interactive page, say), linked from it: ``text`` is the link,
+    ``caption`` a sentence after it. The HTML report links it by its path relative to the report's folder."""
+
+    path: Path
+    text: str
+    caption: str = ""
+
+
+@dataclass
 class Section:
     """One part of the report (one seed task, one experiment). The title is the registry entry's (set by the
     pipeline), so section builders need not repeat it.
 
-    ``settings`` are the arguments it ran with, ``seconds`` how long it took. A section with ``skipped`` set did
-    not run; ``skipped`` says why and how to make it run (e.g. where to put the data), and is shown as such.
+    ``links`` point at files beside the report (linked, not embedded); ``settings`` are the arguments it ran with,
+    ``seconds`` how long it took. A section with ``skipped`` set did not run; ``skipped`` says why and how to make
+    it run (e.g. where to put the data), and is shown as such.
     """
 
     title: str = ""
@@ -58,6 +69,7 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     seconds: float | None = None
     skipped: str | None = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from cnnlab.report.document import Figure, Section, Table, format_seconds, format_value
+from cnnlab.report.document import Figure, Link, Section, Table, format_seconds, format_value
 from cnnlab.report.math import MATH, latex_to_mathml
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -103,13 +104,21 @@ def _figure(figure: Figure) -> str:
     return f'<figure><p class="missing">{_text(problem)}</p>{caption}</figure>'
 
 
+def _link(link: Link, base: Path | None) -> str:
+    """A link to a file beside the report: its path relative to ``base`` (the report's folder) when given."""
+    path = Path(link.path)
+    href = Path(os.path.relpath(path, base)).as_posix() if base is not None else path.as_posix()
+    caption = f" {_text(link.caption)}" if link.caption else ""
+    return f'<p class="link"><a href="{html.escape(href, quote=True)}">{_text(link.text)}</a>{caption}</p>'
+
+
 def _settings(settings: Mapping[str, Any]) -> str:
     rows = "".join(f"<tr><th>{_text(str(key))}</th><td>{_text(format_value(value))}</td></tr>"
                    for key, value in settings.items())
     return f'<details class="settings" open><summary>Settings</summary><table>{rows}</table></details>'
 
 
-def _section(section: Section, slug: str) -> str:
+def _section(section: Section, slug: str, base: Path | None = None) -> str:
     timing = f'<span class="time">took {format_seconds(section.seconds)}</span>' if section.seconds is not None else ""
     css_class = ' class="skipped"' if section.skipped is not None else ""
     parts = [f'<section id="{slug}"{css_class}>',
@@ -121,6 +130,7 @@ def _section(section: Section, slug: str) -> str:
     if section.settings:
         parts.append(_settings(section.settings))
     parts.extend(f"<p>{_text(paragraph)}</p>" for paragraph in section.paragraphs)
+    parts.extend(_link(link, base) for link in section.links)
     if section.qa:
         parts.append(_qa(section.qa))
     parts.extend(_table(table) for table in section.tables)
@@ -140,6 +150,7 @@ p { white-space: pre-wrap; margin: .5rem 0; }
 code { font: .92em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f2f4f8;
        padding: 0 .2em; border-radius: 3px; }
 a { color: var(--accent); }
+p.link a { font-weight: 600; }
 nav { background: #f7f8fb; border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem;
       margin: 1rem 0 2rem; }
 nav ol { margin: .3rem 0; padding-left: 1.4rem; }
@@ -184,8 +195,9 @@ _SCRIPT = ("document.querySelectorAll('figure img').forEach(function (img) {"
 
 
 def render_report(sections: Sequence[Section], title: str = "cnnlab report",
-                  meta: Mapping[str, Any] | None = None, banner: str | None = None) -> str:
-    """The report as one HTML string (see :func:`write_report`)."""
+                  meta: Mapping[str, Any] | None = None, banner: str | None = None, base: Path | None = None) -> str:
+    """The report as one HTML string (see :func:`write_report`); ``base`` is the folder the sections' links are
+    relative to (the report's own folder)."""
     taken: set[str] = set()
     slugs = [_slug(section.title, taken) for section in sections]
     toc_items = []
@@ -205,7 +217,7 @@ def render_report(sections: Sequence[Section], title: str = "cnnlab report",
     summary = (f'<p class="skip-note">{len(skipped)} of {len(sections)} sections were skipped: '
                f"{_text(', '.join(skipped))}. Each says why and how to run it.</p>" if skipped else "")
     toc = f'<nav><strong>Contents</strong><ol>{"".join(toc_items)}</ol></nav>' if sections else ""
-    body = "\n".join(_section(section, slug) for section, slug in zip(sections, slugs, strict=True))
+    body = "\n".join(_section(section, slug, base) for section, slug in zip(sections, slugs, strict=True))
     from cnnlab import __version__
 
     return "\n".join([
@@ -240,10 +252,13 @@ def write_report(sections: Sequence[Section], path: Path, title: str = "cnnlab r
     ``meta`` (e.g. command, data folder, device, date) is shown at the top; the total time of the timed sections
     is added as ``total time`` unless ``meta`` has it; ``banner`` is a warning shown above everything (e.g. that a
     quick run's numbers are a smoke test). Figures are read now and embedded, so the page can be moved or mailed on
-    its own; a figure whose file is missing is reported in its place rather than failing the report.
+    its own; a figure whose file is missing is reported in its place rather than failing the report. The sections'
+    links (files beside the report) are relative to ``path``'s folder, so they keep working when the run's whole
+    folder is moved.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(sections, title=title, meta=meta, banner=banner), encoding="utf-8")
+    path.write_text(render_report(sections, title=title, meta=meta, banner=banner, base=path.parent),
+                    encoding="utf-8")
     return path
 

@@ -28,7 +28,7 @@ def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int
 
 
 def render_text(section: Section, width: int = 110) -> str:
-    """The section's paragraphs (wrapped to ``width``) and tables, as the CLI prints them."""
+    """The section's paragraphs (wrapped to ``width``), tables and links (text: path), as the CLI prints them."""
     blocks = []
     for paragraph in section.paragraphs:
         lines = [textwrap.fill(line, width) if line else "" for line in plain(paragraph).replace("`", "").split("\n")]
@@ -41,4 +41,6 @@ def render_text(section: Section, width: int = 110) -> str:
     for table in section.tables:
         caption = f"{plain(table.caption).rstrip('.:')}:\n" if table.caption else ""
         blocks.append(caption + text_table(table.columns, table.rows, width))
+    if section.links:
+        blocks.append("\n".join(f"{link.text}: {link.path}" for link in section.links))
     return "\n\n".join(blocks)
