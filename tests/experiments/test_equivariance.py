@@ -529,7 +529,8 @@ def test_section(tiny_result):
     assert accuracy.rows[0][2] == f"{100 * tiny_result.accuracy['mlp']['original']:.1f}%"
     assert curves.columns == ["model", "direction", "0 px", "1 px", "2 px"] and len(curves.rows) == 9
     conv2 = next(row for row in layers.rows if row[:3] == ["CNN", "conv2", "2,2"])
-    assert (conv2[3] == 4 and conv2[4] == "0.5,0.5 (compared: 0,0)") or conv2[4].startswith("0.5,0.5 (compared: ")
+    kx, ky = tiny_result.layer("cnn", "conv2", (2, 2)).compared_shift
+    assert conv2[3] == 4 and conv2[4] == f"0.5,0.5 (compared: {kx},{ky})"
     logits = next(row for row in layers.rows if row[:3] == ["CNN", "fc1", "2,2"])
     assert logits[3] is None and logits[5] is None and logits[6] is None  # dashes: no shifted copy exists
     assert "\n(2) Strides" in sec.paragraphs[2] and sec.paragraphs[0].startswith("Q: What do you observe")
