@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
-
-from cnnlab.models import build_model
-from cnnlab.numpy_nn import to_torch_state_dict
-from cnnlab.training import TrainConfig
+from exphelpers import write_run
 
 
 @pytest.fixture
@@ -19,17 +14,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Downloads go to a closed loopback port: no internet is ever tried, and the failure is immediate."""
     monkeypatch.setenv("CNNLAB_DATA_MIRRORS", "http://127.0.0.1:9/")
     monkeypatch.delenv("CNNLAB_DATA", raising=False)
-
-
-def write_run(folder: Path, model: str, engine: str = "torch", seed: int = 0, **settings: object) -> Path:
-    """A run folder as ``cnnlab train`` leaves it (``config.json`` and ``model.pt``) with an untrained ``model``
-    initialised with ``seed``; ``settings`` go into the config."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = TrainConfig(model=model, engine=engine, seed=seed, **settings)
-    network = build_model(model, engine, seed=seed)
-    torch.save(to_torch_state_dict(network.state_dict()), folder / "model.pt")
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    return folder
 
 
 @pytest.fixture

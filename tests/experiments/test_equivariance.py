@@ -538,7 +538,6 @@ def test_section(tiny_result):
     assert sec.settings["augment_shift"] == 2
 
 
-@pytest.mark.e2e
 def test_cnn_from_a_weights_folder_is_used_as_given(tmp_path, tiny_data_root, run_folder):
     folder = run_folder("cnn", "mnist-cnn", engine="numpy", seed=3)
     saved = (folder / "model.pt").read_bytes()
