@@ -24,7 +24,6 @@ from cnnlab.experiments.featuremaps import (
 )
 from cnnlab.models import build_model
 from cnnlab.models.introspect import first_conv, layer_activations, layer_kind, named_layers
-from cnnlab.plots.featuremaps import normalize_filters
 from cnnlab.report.sections import featuremaps as featuremaps_section
 
 
@@ -85,14 +84,6 @@ def test_normalize_maps_scales_each_map_on_its_own_and_constant_maps_become_zero
     assert (out[0, 1] == 0).all() and (out[1, 1] == 0).all()
     with pytest.raises(ValueError, match="N, C, H, W"):
         normalize_maps(np.zeros((2, 2)))
-
-
-def test_normalize_filters_keeps_the_channels_of_a_filter_together():
-    w = np.zeros((2, 3, 1, 1))
-    w[0, :, 0, 0] = [1.0, 2.0, 3.0]
-    out = normalize_filters(w)
-    np.testing.assert_allclose(out[0, :, 0, 0], [0, 0.5, 1])
-    assert (out[1] == 0).all()
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
