@@ -1,4 +1,5 @@
-"""The HTML report: one well-formed, self-contained page; text escaped; figures embedded; skipped parts stated."""
+"""The report: one well-formed, self-contained HTML page (text escaped, figures embedded, skipped parts stated) and
+the same sections as terminal text. Number formats: ``test_formatting.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.report import Figure, Section, Table, format_seconds, format_value, render_report, write_report
+from cnnlab.report import Figure, Section, Table, render_report, render_text, text_table, write_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 
@@ -167,22 +168,28 @@ def test_section_defaults_are_not_shared():
     assert second.paragraphs == [] and second.settings == {}
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, "—"), (True, "yes"), (3, "3"), (2.0, "2"), (0.0123456, "0.01235"), (12345.6, "12346"),
-    (float("nan"), "nan"),
-    ((28, 28), "[28, 28]"), ({"a": 0.5}, "{a: 0.5}"), ("text", "text"),
-])
-def test_format_value(value, expected):
-    assert format_value(value) == expected
+def test_text_table_aligns_columns_and_formats_cells():
+    text = text_table(["case", "I", "O"], [["mnist conv1", 28, 14], ["ratio", 0.123456, None], ["two\nlines", 1, 2]])
+    assert text.split("\n") == [
+        "case         I       O",
+        "-----------  ------  --",
+        "mnist conv1  28      14",
+        "ratio        0.1235  —",
+        "two; lines   1       2",
+    ]
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [
-    (0.0123, "0.012 s"), (4.24, "4.2 s"), (42.4, "42 s"), (185, "3 min 05 s"),
-])
-def test_format_seconds(seconds, expected):
-    assert format_seconds(seconds) == expected
-
-
-def test_format_seconds_rejects_negative():
-    with pytest.raises(ValueError, match="non-negative"):
-        format_seconds(-1)
+def test_render_text_wraps_paragraphs_and_shows_tables_with_captions():
+    section = Section("ignored", intro="not printed", paragraphs=["Uses `conv_output_size` " + "word " * 30,
+                                                                   "Q: first\nA: second"],
+                      tables=[Table(["a", "b"], [[1, 2.5]], caption="Examples."), Table(["c"], [["x"]])],
+                      figures=[Figure(Path("f.png"), "a figure")], settings={"k": 1})
+    text = render_text(section, width=40)
+    blocks = text.split("\n\n")
+    assert len(blocks) == 4
+    assert blocks[0].startswith("Uses conv_output_size word") and "`" not in blocks[0]
+    assert all(len(line) <= 40 for line in blocks[0].split("\n")) and blocks[0].count("\n") >= 3
+    assert blocks[1] == "Q: first\nA: second"  # line breaks inside a paragraph are kept
+    assert blocks[2] == "Examples:\na  b\n-  ---\n1  2.5"
+    assert blocks[3] == "c\n-\nx"
+    assert "not printed" not in text and "ignored" not in text and "f.png" not in text
