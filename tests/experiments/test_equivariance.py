@@ -306,6 +306,14 @@ def test_half_a_point_decides_whether_the_drops_are_about_the_same(cnn_shifted, 
     assert expected in observation(result)
 
 
+@pytest.mark.xfail(strict=True, reason="observation() says the CNN 'loses 0.8 points less than the MLP' when the "
+                                       "shift raised the CNN's accuracy (a negative drop)")
+def test_a_cnn_that_gains_on_shifted_digits_is_not_said_to_lose():
+    text = observation(hand_result({"mlp": (0.102, 0.097), "cnn": (0.102, 0.105)}))
+    assert "the CNN rises to 10.5% (+0.3 points)" in text
+    assert "CNN loses" not in text
+
+
 @pytest.mark.parametrize(("augmented_shifted", "verdict"), [
     (0.704, "no real gain here"), (0.706, "recovering 0.6 points"), (0.694, "0.6 points worse here"),
     (0.696, "no real gain here"),
