@@ -60,6 +60,7 @@ def test_parse_cells_splits_markdown_and_code() -> None:
         BUILDER.parse_cells("# %% [raw]\n# x\n")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", BUILDER.NOTEBOOKS)
 def test_notebook_runs_in_quick_mode(name: str, tiny_data_root: Path, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
