@@ -90,7 +90,7 @@ def test_page_is_well_formed_with_toc_and_sections(tmp_path):
     assert links == [f"#{slug}" for slug in sections]
     assert "cnnlab run" in text
     assert "total time" in text and "1 min 15 s" in text  # 0.25 s + 75 s
-    assert "took 0.25 s" in text
+    assert "took 250 ms" in text
     assert "<caption>Examples</caption>" in text
     assert "0.1235" in text and "—" in text  # 4 significant digits; None as a dash
     assert "<code>conv_output_size</code>" in text
@@ -104,12 +104,15 @@ def test_figures_are_embedded_not_referenced(tmp_path):
     source = images[0]["src"]
     assert source.startswith("data:image/png;base64,")
     assert base64.b64decode(source.split(",", 1)[1]) == (tmp_path / "fig.png").read_bytes()
-    # Nothing external: no src/href other than data URIs and in-page anchors, no scripts or stylesheets.
-    for tag, attrs in parse(text).tags:
+    # Nothing external: no src/href other than data URIs and in-page anchors, no stylesheets or frames, and the
+    # one script (click a figure to enlarge it) is inline.
+    tags = parse(text).tags
+    for tag, attrs in tags:
         for key in ("src", "href"):
             if key in attrs:
                 assert attrs[key].startswith(("data:", "#")), (tag, attrs)
-        assert tag not in {"script", "link", "iframe"}
+        assert tag not in {"link", "iframe"}
+    assert [attrs for tag, attrs in tags if tag == "script"] == [{}]
     assert "fig.png" not in text
     assert not re.search(r"url\(", text)
 
@@ -120,8 +123,8 @@ def test_text_is_escaped(tmp_path):
                       settings={nasty: nasty}, skipped=nasty)
     text = render_report([section], title=nasty, meta={nasty: nasty})
     parsed = parse(text)
-    assert "<script>" not in text
-    assert all(tag != "script" for tag, _ in parsed.tags)
+    assert "<script>alert" not in text
+    assert [tag for tag, _ in parsed.tags].count("script") == 1  # the page's own, nothing from the text
     assert "&lt;script&gt;" in text and "&amp; x &lt; y &gt; z" in text
     assert nasty in "".join(parsed.text)  # the reader sees exactly the text given
 
@@ -166,6 +169,41 @@ def test_section_defaults_are_not_shared():
     first.paragraphs.append("x")
     first.settings["k"] = 1
     assert second.paragraphs == [] and second.settings == {}
+
+
+def test_questions_are_answered_in_points_with_the_key_numbers_highlighted():
+    section = Section("Equivariance", qa=[("What do you <observe>?", ["The MLP falls to 50.0% (-40.0 points).",
+                                                                     "An error of 3.2e-07 & no more."])])
+    text = render_report([section])
+    parse(text)
+    assert '<p class="q">What do you &lt;observe&gt;?</p>' in text
+    assert "<li>The MLP falls to <strong>50.0%</strong> (<strong>-40.0 points</strong>).</li>" in text
+    assert "<li>An error of <strong>3.2e-07</strong> &amp; no more.</li>" in text
+    assert render_text(section) == ("Q: What do you <observe>?\n  - The MLP falls to 50.0% (-40.0 points).\n"
+                                    "  - An error of 3.2e-07 & no more.")
+
+
+def test_columns_empty_in_every_row_are_left_out_of_the_page():
+    table = Table(["layer", "stride", "note"], [["conv1", 2, None], ["fc1", None, ""]])
+    text = render_report([Section("t", tables=[table])])
+    assert "<th>layer</th><th>stride</th></tr>" in text and "<th>note</th>" not in text
+    assert '<td class="txt">—</td>' in text  # a dash where one row has no value
+    assert "note" in text_table(table.columns, table.rows)  # the terminal keeps every column
+
+
+def test_formulas_become_mathml_in_the_page_and_plain_text_in_the_terminal():
+    section = Section("t", paragraphs=[r"The size \(O = \lfloor (I - K) / S \rfloor + 1\) per dimension."])
+    text = render_report([section])
+    parse(text)
+    assert text.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">') == 1
+    assert "&#x0230A;" in text and "lfloor" not in text and "\\(" not in text  # the floor sign, not the source
+    assert render_text(section) == "The size O = ⌊ (I - K) / S ⌋ + 1 per dimension."
+
+
+@pytest.mark.xfail(strict=True, reason="cnnlab/report/math.py plain() writes \\hat{y} as y + U+0302 (two code "
+                                       "points), so text_table counts it as two characters and misaligns columns")
+def test_a_hat_is_one_character_in_plain_text():
+    assert text_table([r"\(\hat{y}_i\)", "b"], [["1", "2"]]).split("\n")[0] == "ŷ_i  b"
 
 
 def test_text_table_aligns_columns_and_formats_cells():

@@ -13,6 +13,7 @@ from cnnlab.errors import UserError
 from cnnlab.experiments import compare
 from cnnlab.experiments.base import Context
 from cnnlab.experiments.compare import CompareSettings, layer_differences, run_compare
+from cnnlab.formatting import Percent
 from cnnlab.models import build_model
 from cnnlab.report import render_text
 from cnnlab.report.sections import compare as compare_section
@@ -60,6 +61,7 @@ def test_run_compare_accuracy_timing_and_json(setup):
     assert (result.n_first, result.n_test, result.device) == (10, 30, "cpu")
     data = json.loads(json.dumps(result.to_dict()))
     assert data["timing"][0]["ratio"] == pytest.approx(result.timing[0].ratio)
+    assert data["timing"][0]["own"]["repeats"] == 1 and "conditions" in data
     section = compare_section.section(result, {})
     differences, accuracy, timing = section.tables
     assert [row[:2] for row in differences.rows] == [["Linear(8, 16)", "-"], ["Conv2d(3, 8, 5)", "im2col"],
@@ -68,14 +70,19 @@ def test_run_compare_accuracy_timing_and_json(setup):
     assert accuracy.columns[1:3] == ["accuracy, first 10", "accuracy, all 30"]
     assert [row[0] for row in accuracy.rows] == ["torch.nn", "own (im2col)", "own (naive)"]
     assert accuracy.rows[2][2] is None and accuracy.rows[2][4] == "0 / 10"
-    assert timing.columns[-1] == "own / torch.nn"
+    assert isinstance(accuracy.rows[0][1], Percent) and accuracy.rows[0][1] == 1.0
+    assert timing.columns[-3:] == ["own / torch.nn (means)", "own / torch.nn (medians)", "timed calls"]
     assert [row[:2] for row in timing.rows] == [["im2col", 8], ["im2col", 4], ["naive", 4]]
-    assert timing.rows[0][4] == pytest.approx(result.timing[0].ratio)
-    assert timing.rows[0][2] == pytest.approx(1e3 * result.timing[0].library_s)
+    first = result.timing[0]
+    assert timing.rows[0][4:] == pytest.approx([1e3 * first.library_s, 1e3 * first.own_s, first.mean_ratio,
+                                                first.ratio, 1])
+    assert timing.rows[0][2] == f"{1e3 * first.library.mean_s:.3g} ± {1e3 * first.library.stdev_s:.2g}"
+    assert first.mean_ratio == pytest.approx(first.own.mean_s / first.library.mean_s)
     assert f"im2col at batch 8: {result.timing[0].ratio:.2f}x" in section.paragraphs[0]
     assert section.settings["timing_batches"] == [8, 4]
     text = render_text(section)
-    for expected in ("Linear(8, 16)", "Conv2d(3, 8, 5)", "own (naive)", "accuracy, first 10", "own / torch.nn"):
+    for expected in ("Linear(8, 16)", "Conv2d(3, 8, 5)", "own (naive)", "accuracy, first 10", "own / torch.nn",
+                     "100.00%"):
         assert expected in text
 
 

@@ -115,23 +115,28 @@ def test_to_dict_and_section(tmp_path):
     data = json.loads(json.dumps(result.to_dict()))
     assert data["query"]["output_size"] == [24, 24] and data["query"]["possible"] is True
     assert data["examples"][-1]["possible"] is False
+    # asked a geometry, the section answers it alone (the examples table is for the plain command)
     sec = conv_output_section.section(result, {})
     assert isinstance(sec, Section)
-    assert sec.tables[0].caption == "The geometry asked for"
-    assert sec.tables[0].rows[0][6] == "24 x 24"
+    assert [t.caption for t in sec.tables] == ["The geometry asked for"]
+    assert sec.tables[0].rows == [["your geometry", "28 x 28", "5", "1", "0", "1", "24 x 24",
+                                   "⌊(28 + 2·0 − 1·(5 − 1) − 1) / 1⌋ + 1 = 23 + 1 = 24", ""]]
     assert sec.settings["input"] == [28, 28] and sec.settings["kernel"] == [5, 5]
-    rows = sec.tables[1].rows
+    text = render_text(sec)
+    assert "The geometry asked for:" in text and "your geometry" in text and "\\(" not in text
+
+    plain = conv_output_section.section(run(ConvOutputSettings(), Context(tmp_path)), {})
+    assert plain.settings == {} and len(plain.tables) == 1
+    rows = plain.tables[0].rows
     assert len(rows) == len(result.examples)
     assert all(len(row) == len(conv_output_section.COLUMNS) for row in rows)
     impossible = [row for row in rows if row[6] == "impossible"]
     assert len(impossible) == 2 and "kernel covers 5 pixels" in impossible[0][7]
-    assert "(2 in the table)" in sec.paragraphs[2]
+    assert "(2 in the table)" in plain.paragraphs[2]
     by_case = {row[0]: row for row in rows}
     # one value per column where every dimension has it; per dimension where they differ
     rectangular = by_case["rectangular input, per-dimension settings"]
     assert rectangular[1:7] == ["28 x 32", "3 x 5", "1 x 2", "1 x 2", "1", "28 x 16"]
     assert rectangular[7].startswith("H: ") and "\nW: " in rectangular[7]
     assert by_case["MNIST CNN conv1 (seed 004)"][7] == "⌊(28 + 2·1 − 1·(4 − 1) − 1) / 2⌋ + 1 = ⌊26/2⌋ + 1 = 14"
-    assert conv_output_section.section(run(ConvOutputSettings(), Context(tmp_path)), {}).settings == {}
-    text = render_text(sec)
-    assert "The geometry asked for:" in text and "your geometry" in text and "impossible" in text
+    assert "impossible" in render_text(plain)

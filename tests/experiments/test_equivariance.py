@@ -43,6 +43,7 @@ from cnnlab.experiments.equivariance.answers import (
     observation,
     trend,
 )
+from cnnlab.formatting import relative_error
 from cnnlab.models import build_model
 from cnnlab.models.introspect import AxisGeometry, receptive_fields
 from cnnlab.report import Section
@@ -282,14 +283,20 @@ def hand_result(accuracy: dict[str, tuple[float, float]], diagonals: dict[str, l
         labels={key: NETWORKS[key][1] for key in accuracy})
 
 
+def said(points: list[str]) -> str:
+    """An answer's points as one text, a point per line (how the report lists them)."""
+    assert isinstance(points, list) and all(isinstance(p, str) and p for p in points)
+    return "\n".join(points)
+
+
 def test_answers_follow_the_numbers_not_a_script():
     """If the CNN loses more than the MLP, the text says so (no canned 'the CNN is more robust')."""
     result = hand_result({"mlp": (0.9, 0.7), "cnn": (0.9, 0.3)})
-    a1 = answers(result)[0][1]
+    a1 = said(answers(result)[0][1])
     assert "the CNN loses 40.0 points more than the MLP" in a1
     assert "less than the MLP" not in a1
     result.accuracy["cnn"]["shifted"] = 0.85
-    assert "Both suffer, but the CNN loses 15.0 points less than the MLP." in answers(result)[0][1]
+    assert "Both suffer, but the CNN loses 15.0 points less than the MLP." in said(answers(result)[0][1])
     assert [q for q, _ in answers(result)] == list(QUESTIONS)
 
 
@@ -303,13 +310,13 @@ def test_half_a_point_decides_whether_the_drops_are_about_the_same(cnn_shifted, 
     # the MLP keeps its accuracy; the CNN moves a little either way
     assert SAME_ACCURACY == 0.005
     result = hand_result({"mlp": (0.9, 0.9), "cnn": (cnn_shifted, 0.9)})
-    assert expected in observation(result)
+    assert expected in said(observation(result))
 
 
 @pytest.mark.xfail(strict=True, reason="observation() says the CNN 'loses 0.8 points less than the MLP' when the "
                                        "shift raised the CNN's accuracy (a negative drop)")
 def test_a_cnn_that_gains_on_shifted_digits_is_not_said_to_lose():
-    text = observation(hand_result({"mlp": (0.102, 0.097), "cnn": (0.102, 0.105)}))
+    text = said(observation(hand_result({"mlp": (0.102, 0.097), "cnn": (0.102, 0.105)})))
     assert "the CNN rises to 10.5% (+0.3 points)" in text
     assert "CNN loses" not in text
 
@@ -321,7 +328,7 @@ def test_a_cnn_that_gains_on_shifted_digits_is_not_said_to_lose():
 def test_the_augmented_mlp_verdict_follows_the_same_threshold(augmented_shifted, verdict):
     result = hand_result({"mlp": (0.9, 0.7), "cnn": (0.9, 0.8), "mlp_augmented": (0.88, augmented_shifted)},
                          augment_shift=1)
-    text = mlp_remedy(result)
+    text = said(mlp_remedy(result))
     assert f"reaches {100 * augmented_shifted:.1f}% on the shifted set against 70.0% without augmentation " \
            f"({verdict})" in text
     assert "within the ±1 px seen in training, at 1 px" in text and "Beyond it, at 2 px" in text
@@ -395,23 +402,23 @@ def test_rounding_and_same_features_thresholds_word_the_conv_error(interior, exp
     layers = {"cnn": [layer("conv1", "conv", stride=2, interior=interior),
                       layer("fc1", "linear", stride=None, invariance=0.25, is_output=True)],
               "mlp": [layer("fc2", "linear", stride=None, invariance=0.5, is_output=True)]}
-    text = observation(hand_result({"mlp": (0.9, 0.7), "cnn": (0.9, 0.8)}, layers=layers))
+    text = said(observation(hand_result({"mlp": (0.9, 0.7), "cnn": (0.9, 0.8)}, layers=layers)))
     assert expected in text
     assert "moves the MLP's output by 50.0% of its norm and the CNN's by 25.0%" in text
     assert ("does not change" in text) == (interior < SAME_FEATURES)
 
 
 @pytest.mark.parametrize(("full", "borders"), [
-    (0.0149, "(3) Borders matter little here (conv1 at 2,2 px: 1.5% on the full map, 0.5% in the interior)"),
-    (0.0151, "(3) Borders: near the edges the maps are not shifted copies even for whole shifts (conv1 at 2,2 px: "
+    (0.0149, "Borders matter little here (conv1 at 2,2 px: 1.5% on the full map, 0.5% in the interior)"),
+    (0.0151, "Borders: near the edges the maps are not shifted copies even for whole shifts (conv1 at 2,2 px: "
              "1.5% on the full map, 0.5% in the interior)"),
 ])
 def test_border_effect_threshold(full, borders):
     layers = {"cnn": [layer("conv1", "conv", stride=2, full=full, interior=0.005),
                       layer("fc1", "linear", stride=None, is_output=True)]}
-    text = cnn_gap(hand_result({"cnn": (0.9, 0.8)}, layers=layers))
+    text = said(cnn_gap(hand_result({"cnn": (0.9, 0.8)}, layers=layers)))
     assert borders in text
-    assert "(2) Strides: the 2,2 px shift is a whole number of pixels on every map" in text
+    assert "Strides: the 2,2 px shift is a whole number of pixels on every map" in text
 
 
 @pytest.mark.parametrize(("at_4", "verdict"), [
@@ -426,19 +433,20 @@ def test_clear_drop_decides_who_fails_at_an_exact_shift(at_4, verdict):
                       layer("fc1", "linear", (4, 4), stride=None, is_output=True)]}
     result = hand_result({"cnn": (0.9, 0.88)}, {"cnn": [0.9, 0.89, 0.88, 0.87, at_4, 0.7, 0.6]}, layers,
                          max_shift=6, probe_shifts=((2, 2), (4, 4)))
-    text = cnn_gap(result)
+    text = said(cnn_gap(result))
     assert f"At 4,4 px every map is an exact shifted copy in the interior, yet the CNN's accuracy is " \
            f"{100 * at_4:.1f}% (unshifted 90.0%): {verdict}" in text
-    assert "(2) Strides: conv2 has a cumulative stride of 4, so a 2 px shift would be 0.5 px on its map" in text
+    assert "Strides: conv2 has a cumulative stride of 4, so a 2 px shift would be 0.5 px on its map" in text
     assert "with a 4,4 px shift, a multiple of the stride, conv2's interior error drops to 0" in text
     assert "at 6 px diagonally the CNN's accuracy falls to 60.0% (-30.0 points) from 90.0%" in text
-    assert text.count("\n") == 4  # the intro and points (1) to (4), one line each
+    points = cnn_gap(result)
+    assert len(points) == 5 and [p.split()[0] for p in points[1:]] == ["The", "Strides:", "Borders", "Data:"]
 
 
 def test_missing_models_are_said_not_guessed():
     only_mlp = hand_result({"mlp": (0.9, 0.7)})
-    assert observation(only_mlp) == "Not measured (MLP or CNN missing)."
-    assert cnn_gap(only_mlp) == "Not measured (no CNN)."
+    assert observation(only_mlp) == ["Not measured (MLP or CNN missing)."]
+    assert cnn_gap(only_mlp) == ["Not measured (no CNN)."]
 
 
 # --- the experiment on the tiny MNIST files -------------------------------------------------------------------------
@@ -481,6 +489,8 @@ def test_tiny_run_has_every_part(tiny_result):
     assert r.examples[1].maps.shape == (10, 7, 7) and r.examples[1].expected_shift == (0.5, 0.5)
     assert not r.examples[1].whole
     assert r.n_train == 100 and r.n_val == 32 and r.trained == dict.fromkeys(r.accuracy, True)
+    assert r.samples.shape == (4, 1, 28, 28) and r.samples.dtype == np.uint8 and len(r.sample_labels) == 4
+    np.testing.assert_array_equal(r.shifted_samples, shift_images(r.samples, 2, 2))  # the seed's 4 + 4 digits
     assert set(r.histories) == {"mlp", "cnn", "mlp_augmented"}
     assert all(len(h["val_acc"]) == 2 for h in r.histories.values())  # the recipes' quick 2 epochs
     assert set(r.seconds) == {"networks", "accuracy_curves", "equivariance", "total"} and r.seconds["total"] > 0
@@ -509,6 +519,7 @@ def test_tiny_run_to_dict_is_strict_json(tiny_result):
     d = json.loads(json.dumps(tiny_result.to_dict(), allow_nan=False))
     assert d["settings"]["shift"] == [2, 2] and d["settings"]["probe_shifts"] == [[2, 2], [4, 4]]
     assert d["accuracy"]["cnn"]["original"] == tiny_result.accuracy["cnn"]["original"]
+    assert [a["points"] for a in d["answers"]] == [points for _, points in tiny_result.answers]
     assert len(d["answers"]) == 3 and d["trained"] == {"mlp": True, "cnn": True, "mlp_augmented": True}
     assert d["examples"][0]["map_shape"] == [5, 14, 14]
     assert d["layers"]["cnn"][-1]["full"] is None  # the logits: no shifted copy (NaN in the result)
@@ -516,7 +527,7 @@ def test_tiny_run_to_dict_is_strict_json(tiny_result):
 
 @pytest.mark.e2e
 def test_answers_quote_the_measured_numbers(tiny_result):
-    (q1, a1), (_q2, a2), (_q3, a3) = tiny_result.answers
+    (q1, a1), (_q2, a2), (_q3, a3) = ((q, said(a)) for q, a in tiny_result.answers)
     assert "What do you observe" in q1
     acc = tiny_result.accuracy
     assert f"{100 * acc['mlp']['original']:.1f}%" in a1 and f"{100 * acc['cnn']['shifted']:.1f}%" in a1
@@ -531,17 +542,23 @@ def test_section(tiny_result):
     assert isinstance(sec, Section)
     assert [f.caption[:10] for f in sec.figures] == ["Validation", "Equivarian"]
     assert [f.path for f in sec.figures] == [Path("a.png"), Path("b.png")]
-    assert len(sec.tables) == 3 and len(sec.paragraphs) == 3
-    accuracy, curves, layers = sec.tables
+    assert len(sec.tables) == 4 and sec.paragraphs == [] and sec.qa == tiny_result.answers
+    accuracy, curves, maps, others = sec.tables
     assert accuracy.rows[0][:2] == ["MLP", True]
     assert accuracy.rows[0][2] == f"{100 * tiny_result.accuracy['mlp']['original']:.1f}%"
     assert curves.columns == ["model", "direction", "0 px", "1 px", "2 px"] and len(curves.rows) == 9
-    conv2 = next(row for row in layers.rows if row[:3] == ["CNN", "conv2", "2,2"])
+    conv2 = next(row for row in maps.rows if row[:3] == ["CNN", "conv2", "2,2"])
     kx, ky = tiny_result.layer("cnn", "conv2", (2, 2)).compared_shift
     assert conv2[3] == 4 and conv2[4] == f"0.5,0.5 (compared: {kx},{ky})"
-    logits = next(row for row in layers.rows if row[:3] == ["CNN", "fc1", "2,2"])
-    assert logits[3] is None and logits[5] is None and logits[6] is None  # dashes: no shifted copy exists
-    assert "\n(2) Strides" in sec.paragraphs[2] and sec.paragraphs[0].startswith("Q: What do you observe")
+    assert None not in [cell for row in maps.rows for cell in row[:5]]  # spatial layers: every column measured
+    # the layers without a map (fully connected, logits) have only the change of their output
+    assert [row[:3] for row in others.rows if row[0] == "CNN"] == [["CNN", "fc1", "2,2"], ["CNN", "fc1", "4,4"]]
+    fc1 = tiny_result.layer("cnn", "fc1", (2, 2))
+    assert next(row for row in others.rows if row[:3] == ["CNN", "fc1", "2,2"])[3] == relative_error(fc1.invariance)
+    assert [row[1] for row in others.rows if row[0] == "MLP" and row[2] == "2,2"] == ["fc1", "relu1", "fc2"]
+    question, points = sec.qa[2]
+    assert question.startswith("Why is the performance of the CNN not equal")
+    assert any(p.startswith("Strides: conv2 has a cumulative stride of 4") for p in points)
     assert "(100 training images)" in sec.intro and "Training time: MLP " in sec.intro
     assert sec.settings["augment_shift"] == 2
 

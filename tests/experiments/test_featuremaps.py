@@ -244,9 +244,13 @@ def test_section(tmp_path):
     result = feature_maps(box_model(), images(), labels=[0, 1, 0], class_names=["zero", "one"], model_name="box")
     path = tmp_path / "grid.png"
     path.write_bytes(b"")
-    sec = featuremaps_section.section(FeatureMapsRun(result, tmp_path / "run"), {"feature_maps": path})
+    filters = tmp_path / "filters.png"
+    sec = featuremaps_section.section(FeatureMapsRun(result, tmp_path / "run"), {"maps-conv1": path,
+                                                                                 "filters": filters})
     assert isinstance(sec, Section)
-    assert sec.figures[0].path == path and "normalised" in sec.figures[0].caption
+    assert [f.path for f in sec.figures] == [path, filters]
+    assert sec.figures[0].caption.startswith("conv1: one row per image") and "normalised" in sec.figures[0].caption
+    assert sec.figures[1].caption.startswith("The learned filters of the first convolution")
     assert [row[:4] for row in sec.tables[0].rows] == [["conv1", "conv", "3 x 4 x 4", 3], ["pool1", "pool", "3 x 2 x 2",
                                                                                            3]]
     conv1 = sec.tables[0].rows[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from cnnlab.experiments import xcorr1d
 from cnnlab.experiments.base import Context
 from cnnlab.experiments.xcorr1d import Xcorr1dSettings, worked_example
 from cnnlab.plots import xcorr as xcorr_plots
-from cnnlab.report import Section
+from cnnlab.report import Section, render_text
 from cnnlab.report.sections import xcorr1d as xcorr1d_section
 from cnnlab.report.sections.xcorr1d import PHASES
 
@@ -174,7 +175,9 @@ def test_to_dict_is_json_ready_and_section_renders(tmp_path):
     assert section.settings["x"] == [1, 2, 3, 4] and section.figures[0].path == figures["windows"]
     phases = [table.caption for table in section.tables[1:]]
     assert phases == [phase.capitalize() for phase in PHASES]
-    assert section.tables[0].rows[0] == ["ŷ_i", "Σ_k w_k · x_((i−1)·s+k) + b"]
+    assert section.tables[0].rows == [list(row) for row in xcorr1d_section.GENERAL_FORMULAS]
+    plain = unicodedata.normalize("NFC", render_text(section))  # the formulas as plain text in a terminal
+    assert "ŷ_i = Σ_k w_k x_((i-1)s+k) + b" in plain and "\\hat" not in plain
     values = {row[0]: row[2] for table in section.tables[1:] for row in table.rows}
     assert values["L′"] == "61.064" and values["∂L/∂b"] == "28"
     assert "the loss fell from 200 to 61.064" in section.paragraphs[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnlab.data import shift_images
 from cnnlab.experiments.equivariance import (
     DIRECTIONS,
     NETWORKS,
@@ -19,7 +20,7 @@ from cnnlab.experiments.equivariance import (
     measure_equivariance,
 )
 from cnnlab.models import build_model
-from cnnlab.plots.equivariance import curves_figure, example_figure, figures, layers_figure
+from cnnlab.plots.equivariance import curves_figure, example_figure, figures, layers_figure, shifted_samples_figure
 
 MODELS = ("mlp", "cnn", "mlp_augmented")
 
@@ -42,10 +43,12 @@ def make_result(models: tuple[str, ...] = MODELS, with_cnn: bool = True) -> Equi
         layers["cnn"] = [m for d in settings.probe_shifts for m in measure_equivariance(cnn, x, d)]
     curves = [AccuracyCurve(key, direction, [0, 1, 2, 3], [0.9 - 0.1 * i * (k + 1) for i in range(4)])
               for k, key in enumerate(models) for direction in DIRECTIONS]
+    digits = (255 * x[:4]).astype(np.uint8)
     return EquivarianceResult(
         settings=settings, accuracy={key: {"original": 0.9, "shifted": 0.8} for key in models}, curves=curves,
         layers=layers, histories={}, examples=examples(cnn, x, settings.shift) if with_cnn else [], seconds={},
-        n_train=None, n_val=6, labels={key: NETWORKS[key][1] for key in models})
+        n_train=None, n_val=6, labels={key: NETWORKS[key][1] for key in models}, samples=digits,
+        sample_labels=[3, 1, 4, 1], shifted_samples=shift_images(digits, *settings.shift))
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +56,18 @@ def result() -> EquivarianceResult:
     return make_result()
 
 
-def test_figures_writes_three_pngs(result, tmp_path, check_png):
+def test_figures_writes_four_pngs(result, tmp_path, check_png):
     paths = figures(result, tmp_path)
-    assert paths == {"curves": tmp_path / "equivariance_accuracy_vs_shift.png",
+    assert paths == {"samples": tmp_path / "equivariance_shifted_samples.png",
+                     "curves": tmp_path / "equivariance_accuracy_vs_shift.png",
                      "layers": tmp_path / "equivariance_layers.png", "example": tmp_path / "equivariance_example.png"}
     for path in paths.values():
         check_png(path)
 
 
-def test_without_a_cnn_only_the_curves_are_drawn(tmp_path, check_png):
+def test_without_a_cnn_only_the_samples_and_curves_are_drawn(tmp_path, check_png):
     paths = figures(make_result(("mlp",), with_cnn=False), tmp_path)
-    assert list(paths) == ["curves"]
+    assert list(paths) == ["samples", "curves"]
     check_png(paths["curves"])
     with pytest.raises(ValueError, match="no example"):
         example_figure(make_result(("mlp",), with_cnn=False))
@@ -106,3 +110,19 @@ def test_example_figure_shows_image_shifted_image_and_maps(result):
     for ax in (images[6], images[10]):
         assert np.abs(np.asarray(ax.images[0].get_array())).max() < 1e-5
     assert np.abs(np.asarray(images[14].images[0].get_array())).max() > 1e-3
+
+
+def test_shifted_samples_figure_shows_each_digit_above_its_shifted_copy(result):
+    fig = shifted_samples_figure(result)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 * 4  # the exercise's 4 + 4
+    for column, (digit, moved) in enumerate(zip(result.samples, result.shifted_samples, strict=True)):
+        np.testing.assert_array_equal(panels[column].images[0].get_array(), digit[0])
+        np.testing.assert_array_equal(panels[4 + column].images[0].get_array(), moved[0])
+        label = result.sample_labels[column]
+        assert panels[column].get_title() == f"original: {label}"
+        assert panels[4 + column].get_title() == f"shifted 2,2 px: {label}"
+    empty = make_result()
+    empty.samples, empty.sample_labels = np.zeros((0, 1, 28, 28), np.uint8), []
+    with pytest.raises(ValueError, match="no sample images"):
+        shifted_samples_figure(empty)
