@@ -29,11 +29,12 @@ def _builder():
 BUILDER = _builder()
 #: Per notebook: the figures its quick run must leave in the output folder.
 EXPECTED_FIGURES = {
-    "seed000_cifar10_cnn": {"cifar10-samples.png", "cifar10-lenet-curves.png", "featuremaps_grid.png",
+    "seed000_cifar10_cnn": {"cifar10-samples.png", "cifar10-lenet-curves.png", "featuremaps_conv1.png",
+                            "featuremaps_pool1.png", "featuremaps_conv2.png", "featuremaps_pool2.png",
                             "featuremaps_filters.png"},
     "seed004_mnist_conv": {"xcorr1d.png", "mnist-samples.png", "mnist-curves.png",
-                           "equivariance_accuracy_vs_shift.png", "equivariance_layers.png",
-                           "equivariance_example.png"},
+                           "equivariance_shifted_samples.png", "equivariance_accuracy_vs_shift.png",
+                           "equivariance_layers.png", "equivariance_example.png"},
 }
 
 

@@ -262,7 +262,8 @@ print(render_text(compare_section.section(comparison, {})))
 #
 # For 3 test images of different classes the feature-map experiment (`cnnlab.experiments.featuremaps`) collects
 # the activations after every convolution and every pooling layer of the trained network, keeps the first 5
-# channels, and scales each map to [0, 1] on its own. Rows are layer × channel, columns the images.
+# channels, and scales each map to [0, 1] on its own. One figure per layer: a row per image (its input first, with
+# the true class and the prediction), a column per channel.
 
 # %%
 from cnnlab.experiments import featuremaps
@@ -275,7 +276,8 @@ for layer in maps.layers:
     print(f"{layer.name:6s} ({layer.kind}): output {layer.shape[1:]}, channels {layer.channels}, "
           f"{layer.zero_fraction.mean():.0%} of the pixels exactly 0 before normalisation")
 figures = featuremaps_plots.figures(feature_run, OUT)
-display(Image(figures["feature_maps"]))
+for layer in maps.layers:
+    display(Image(figures[f"maps-{layer.name}"]))
 
 # %% [markdown]
 # And the 8 learned filters of the first convolution (5×5×3 each, shown as colour images, each scaled to

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from IPython.display import Image, display
 
 from cnnlab.experiments.base import Context
-from cnnlab.report import render_text, text_table
+from cnnlab.report import Section, render_text, text_table
 
 QUICK = os.environ.get("CNNLAB_NOTEBOOK_QUICK") == "1"
 DATA_ROOT = os.environ.get("CNNLAB_DATA")  # None: cnnlab's default root ./data
@@ -314,10 +314,12 @@ result = equivariance.run(settings, context)
 print(f"validation images: {result.n_val}, shift {settings.shift[0]} px right and {settings.shift[1]} px down; "
       f"the CNN trained above: {result.trained['cnn']}")
 figures = equivariance_plots.figures(result, OUT)
-accuracy_table, curves_table, layers_table = equivariance_section.section(result, figures).tables
+section = equivariance_section.section(result, figures)
+accuracy_table, curves_table, *layer_tables = section.tables
 print(text_table(accuracy_table.columns, accuracy_table.rows))
 print()
 print(text_table(curves_table.columns, curves_table.rows))
+display(Image(figures["samples"]))  # the seed's picture: validation digits above their shifted copies
 display(Image(figures["curves"]))
 
 # %% [markdown]
@@ -326,7 +328,8 @@ display(Image(figures["curves"]))
 # from the vacated pixels).
 
 # %%
-print(text_table(layers_table.columns, [row for row in layers_table.rows if row[0] == result.labels["cnn"]]))
+for table in layer_tables:  # the layers with feature maps, then those without (fully connected, logits)
+    print(render_text(Section(tables=[table])) + "\n")
 display(Image(figures["layers"]))
 display(Image(figures["example"]))
 
@@ -337,5 +340,4 @@ display(Image(figures["example"]))
 if QUICK:
     print("Quick mode: the networks saw at most 3,000 images for two epochs, so these numbers only show that every "
           "step runs; run without CNNLAB_NOTEBOOK_QUICK for the real answers.\n")
-for number, (question, answer) in enumerate(result.answers, start=1):
-    print(f"Q{number}. {question}\n{answer}\n")
+print(render_text(Section(qa=section.qa)))
