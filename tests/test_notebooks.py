@@ -29,11 +29,12 @@ def _builder():
 BUILDER = _builder()
 #: Per notebook: the figures its quick run must leave in the output folder.
 EXPECTED_FIGURES = {
-    "seed000_cifar10_cnn": {"cifar10-samples.png", "cifar10-lenet-curves.png", "featuremaps_grid.png",
+    "seed000_cifar10_cnn": {"cifar10-samples.png", "cifar10-lenet-curves.png", "featuremaps_conv1.png",
+                            "featuremaps_pool1.png", "featuremaps_conv2.png", "featuremaps_pool2.png",
                             "featuremaps_filters.png"},
     "seed004_mnist_conv": {"xcorr1d.png", "mnist-samples.png", "mnist-curves.png",
-                           "equivariance_accuracy_vs_shift.png", "equivariance_layers.png",
-                           "equivariance_example.png"},
+                           "equivariance_shifted_samples.png", "equivariance_accuracy_vs_shift.png",
+                           "equivariance_layers.png", "equivariance_example.png"},
 }
 
 
@@ -60,6 +61,7 @@ def test_parse_cells_splits_markdown_and_code() -> None:
         BUILDER.parse_cells("# %% [raw]\n# x\n")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", BUILDER.NOTEBOOKS)
 def test_notebook_runs_in_quick_mode(name: str, tiny_data_root: Path, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:

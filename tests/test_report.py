@@ -1,4 +1,5 @@
-"""The HTML report: one well-formed, self-contained page; text escaped; figures embedded; skipped parts stated."""
+"""The report: one well-formed, self-contained HTML page (text escaped, figures embedded, skipped parts stated) and
+the same sections as terminal text. Number formats: ``test_formatting.py``."""
 
 from __future__ import annotations
 
@@ -10,17 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.report import (
-    Figure,
-    Link,
-    Section,
-    Table,
-    format_seconds,
-    format_value,
-    render_report,
-    render_text,
-    write_report,
-)
+from cnnlab.report import Figure, Link, Section, Table, render_report, render_text, text_table, write_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 
@@ -99,7 +90,7 @@ def test_page_is_well_formed_with_toc_and_sections(tmp_path):
     assert links == [f"#{slug}" for slug in sections]
     assert "cnnlab run" in text
     assert "total time" in text and "1 min 15 s" in text  # 0.25 s + 75 s
-    assert "took 0.25 s" in text
+    assert "took 250 ms" in text
     assert "<caption>Examples</caption>" in text
     assert "0.1235" in text and "—" in text  # 4 significant digits; None as a dash
     assert "<code>conv_output_size</code>" in text
@@ -113,12 +104,15 @@ def test_figures_are_embedded_not_referenced(tmp_path):
     source = images[0]["src"]
     assert source.startswith("data:image/png;base64,")
     assert base64.b64decode(source.split(",", 1)[1]) == (tmp_path / "fig.png").read_bytes()
-    # Nothing external: no src/href other than data URIs and in-page anchors, no scripts or stylesheets.
-    for tag, attrs in parse(text).tags:
+    # Nothing external: no src/href other than data URIs and in-page anchors, no stylesheets or frames, and the
+    # one script (click a figure to enlarge it) is inline.
+    tags = parse(text).tags
+    for tag, attrs in tags:
         for key in ("src", "href"):
             if key in attrs:
                 assert attrs[key].startswith(("data:", "#")), (tag, attrs)
-        assert tag not in {"script", "link", "iframe"}
+        assert tag not in {"link", "iframe"}
+    assert [attrs for tag, attrs in tags if tag == "script"] == [{}]
     assert "fig.png" not in text
     assert not re.search(r"url\(", text)
 
@@ -129,8 +123,8 @@ def test_text_is_escaped(tmp_path):
                       settings={nasty: nasty}, skipped=nasty)
     text = render_report([section], title=nasty, meta={nasty: nasty})
     parsed = parse(text)
-    assert "<script>" not in text
-    assert all(tag != "script" for tag, _ in parsed.tags)
+    assert "<script>alert" not in text
+    assert [tag for tag, _ in parsed.tags].count("script") == 1  # the page's own, nothing from the text
     assert "&lt;script&gt;" in text and "&amp; x &lt; y &gt; z" in text
     assert nasty in "".join(parsed.text)  # the reader sees exactly the text given
 
@@ -188,22 +182,70 @@ def test_section_defaults_are_not_shared():
     assert second.paragraphs == [] and second.settings == {}
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, "—"), (True, "yes"), (3, "3"), (2.0, "2"), (0.0123456, "0.01235"), (12345.6, "12346"),
-    (float("nan"), "nan"),
-    ((28, 28), "[28, 28]"), ({"a": 0.5}, "{a: 0.5}"), ("text", "text"),
-])
-def test_format_value(value, expected):
-    assert format_value(value) == expected
+def test_questions_are_answered_in_points_with_the_key_numbers_highlighted():
+    section = Section("Equivariance", qa=[("What do you <observe>?", ["The MLP falls to 50.0% (-40.0 points).",
+                                                                     "An error of 3.2e-07 & no more."])])
+    text = render_report([section])
+    parse(text)
+    assert '<p class="q">What do you &lt;observe&gt;?</p>' in text
+    assert "<li>The MLP falls to <strong>50.0%</strong> (<strong>-40.0 points</strong>).</li>" in text
+    assert "<li>An error of <strong>3.2e-07</strong> &amp; no more.</li>" in text
+    assert render_text(section) == ("Q: What do you <observe>?\n  - The MLP falls to 50.0% (-40.0 points).\n"
+                                    "  - An error of 3.2e-07 & no more.")
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [
-    (0.0123, "0.012 s"), (4.24, "4.2 s"), (42.4, "42 s"), (185, "3 min 05 s"),
-])
-def test_format_seconds(seconds, expected):
-    assert format_seconds(seconds) == expected
+def test_columns_empty_in_every_row_are_left_out_of_the_page():
+    table = Table(["layer", "stride", "note"], [["conv1", 2, None], ["fc1", None, ""]])
+    text = render_report([Section("t", tables=[table])])
+    assert "<th>layer</th><th>stride</th></tr>" in text and "<th>note</th>" not in text
+    assert '<td class="txt">—</td>' in text  # a dash where one row has no value
+    assert "note" in text_table(table.columns, table.rows)  # the terminal keeps every column
 
 
-def test_format_seconds_rejects_negative():
-    with pytest.raises(ValueError, match="non-negative"):
-        format_seconds(-1)
+def test_formulas_become_mathml_in_the_page_and_plain_text_in_the_terminal():
+    section = Section("t", paragraphs=[r"The size \(O = \lfloor (I - K) / S \rfloor + 1\) per dimension."])
+    text = render_report([section])
+    parse(text)
+    assert text.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">') == 1
+    assert "&#x0230A;" in text and "lfloor" not in text and "\\(" not in text  # the floor sign, not the source
+    assert render_text(section) == "The size O = ⌊ (I - K) / S ⌋ + 1 per dimension."
+
+
+@pytest.mark.xfail(strict=True, reason="cnnlab/report/math.py latex_to_text() refuses a symbol followed by a letter "
+                                       "also for non-letter commands, so the norm in \\|f\\| prints as '\\|f‖'")
+def test_a_norm_reads_as_double_bars_in_plain_text():
+    section = Section("t", paragraphs=[r"the change \(\|f(Tx) - f(x)\| / \|f(x)\|\)"])
+    assert render_text(section) == "the change ‖f(Tx) - f(x)‖ / ‖f(x)‖"
+
+
+@pytest.mark.xfail(strict=True, reason="cnnlab/report/math.py plain() writes \\hat{y} as y + U+0302 (two code "
+                                       "points), so text_table counts it as two characters and misaligns columns")
+def test_a_hat_is_one_character_in_plain_text():
+    assert text_table([r"\(\hat{y}_i\)", "b"], [["1", "2"]]).split("\n")[0] == "ŷ_i  b"
+
+
+def test_text_table_aligns_columns_and_formats_cells():
+    text = text_table(["case", "I", "O"], [["mnist conv1", 28, 14], ["ratio", 0.123456, None], ["two\nlines", 1, 2]])
+    assert text.split("\n") == [
+        "case         I       O",
+        "-----------  ------  --",
+        "mnist conv1  28      14",
+        "ratio        0.1235  —",
+        "two; lines   1       2",
+    ]
+
+
+def test_render_text_wraps_paragraphs_and_shows_tables_with_captions():
+    section = Section("ignored", intro="not printed", paragraphs=["Uses `conv_output_size` " + "word " * 30,
+                                                                   "Q: first\nA: second"],
+                      tables=[Table(["a", "b"], [[1, 2.5]], caption="Examples."), Table(["c"], [["x"]])],
+                      figures=[Figure(Path("f.png"), "a figure")], settings={"k": 1})
+    text = render_text(section, width=40)
+    blocks = text.split("\n\n")
+    assert len(blocks) == 4
+    assert blocks[0].startswith("Uses conv_output_size word") and "`" not in blocks[0]
+    assert all(len(line) <= 40 for line in blocks[0].split("\n")) and blocks[0].count("\n") >= 3
+    assert blocks[1] == "Q: first\nA: second"  # line breaks inside a paragraph are kept
+    assert blocks[2] == "Examples:\na  b\n-  ---\n1  2.5"
+    assert blocks[3] == "c\n-\nx"
+    assert "not printed" not in text and "ignored" not in text and "f.png" not in text

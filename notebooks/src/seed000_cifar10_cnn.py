@@ -20,13 +20,17 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 # Each idea is shown once from scratch, in a few lines that follow the seed's equation, and once with the library
 # layer (`cnnlab.torch_nn`) next to PyTorch's.
 #
-# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred images, one epoch);
-# otherwise it uses the seed's full data and cnnlab's `cifar-lenet` recipe. Data come from `$CNNLAB_DATA`
-# (torchvision's layout; `cnnlab data download cifar10` fetches them), figures go to a temporary folder
-# (or `$CNNLAB_NOTEBOOK_OUT`), never into the repository.
+# The steps run as cnnlab's experiments do: each experiment takes its settings and a `Context` (where the data
+# are, where results go, the datasets and trained networks it shares with the others) and returns a result, from
+# which `cnnlab.plots` draws the figures and `cnnlab.report.sections` builds the tables printed here (the same
+# ones `cnnlab run` puts into its report).
+#
+# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred training images, one
+# epoch, shorter timings); otherwise it uses the seed's full data and cnnlab's `cifar-lenet` recipe. Data come from
+# `$CNNLAB_DATA` (torchvision's layout; `cnnlab data download cifar10` fetches them), figures and the trained
+# network go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`), never into the repository.
 
 # %%
-import math
 import os
 import tempfile
 import warnings
@@ -37,20 +41,23 @@ import torch
 from IPython.display import Image, display
 from torch import nn
 
+from cnnlab.experiments.base import Context
+from cnnlab.report import render_text
+
 QUICK = os.environ.get("CNNLAB_NOTEBOOK_QUICK") == "1"
 DATA_ROOT = os.environ.get("CNNLAB_DATA")  # None: cnnlab's default root ./data
 OUT = Path(os.environ.get("CNNLAB_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="cnnlab-seed000-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
-# Image limits per split (None = all) and training length: quick smoke run or the seed's settings.
-LIMITS = {"train": 300, "val": 200, "test": 200} if QUICK else {"train": None, "val": None, "test": None}
-EPOCHS = 1 if QUICK else None  # None: the recipe's 25 epochs
-TIMING_REPEATS = 3 if QUICK else 10
+# Training: a smoke run of a few hundred images for one epoch, or the cifar-lenet recipe as it is (25 epochs).
+TRAINING = {"epochs": 1, "max_datapoints": 300} if QUICK else {}
 SEED = 0
 PROGRESS = not QUICK  # text progress bars (and a line per epoch) for the long full training run
 # Without ipywidgets tqdm falls back to text bars, which is fine here: no need to warn about it.
 warnings.filterwarnings("ignore", message="IProgress not found")
 torch.manual_seed(SEED)
+# One context for the whole notebook: it reads each dataset once and trains networks into OUT / <recipe>.
+context = Context(OUT, data_root=Path(DATA_ROOT) if DATA_ROOT else None, quick=QUICK, seed=SEED, progress=PROGRESS)
 print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 
 # %% [markdown]
@@ -58,22 +65,26 @@ print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 #
 # ### Task 1.0 — the data
 #
-# `cnnlab.data.load_splits` reads the standard CIFAR-10 files once and returns the splits as uint8 arrays in
-# `(N, C, H, W)` layout. The seed trains on the training files and tests on `test_batch`; to follow the validation
-# accuracy during training without touching the test set, cnnlab holds out 5,000 training images (a fixed, seeded
-# choice) as the validation split.
+# `context.dataset` (`cnnlab.data.load_dataset` underneath) reads the standard CIFAR-10 files once and returns each
+# split as uint8 arrays in `(N, C, H, W)` layout. The seed trains on the training files and tests on `test_batch`;
+# to follow the validation accuracy during training without touching the test set, cnnlab holds out 5,000 training
+# images (a fixed, seeded choice) as the validation split. The dataset-overview experiment summarises the splits
+# (size, class balance, mean pixel) and draws the first training images.
 
 # %%
 from cnnlab import data
-from cnnlab.plots.samples import plot_samples
+from cnnlab.experiments import dataset_overview
+from cnnlab.plots import dataset_overview as overview_plots
+from cnnlab.report.sections import dataset_overview as overview_section
 
-splits = data.load_splits("cifar10", root=DATA_ROOT, max_datapoints=LIMITS, progress=False)
+overview = dataset_overview.run(dataset_overview.DatasetOverviewSettings("cifar10", samples=16), context)
+print(render_text(overview_section.section(overview, {})))
+classes = overview.classes
+print("\nclasses:", ", ".join(classes))
+splits = {split: context.dataset("cifar10", split) for split in data.SPLITS}  # the same arrays, read once
 for name, ds in splits.items():
     print(f"{name:5s}: images {ds.images.dtype} {ds.images.shape}, labels {ds.labels.shape}")
-classes = splits["train"].classes
-print("classes:", ", ".join(classes))
-display(Image(plot_samples(splits["train"].images, splits["train"].labels, OUT / "cifar10-samples.png",
-                           class_names=classes, n=16, title="CIFAR-10: the first training images")))
+display(Image(overview_plots.figures(overview, OUT)["samples"]))
 
 # %% [markdown]
 # For training, the pixels are scaled to [0, 1] and standardised per channel with the published CIFAR-10 mean
@@ -81,7 +92,6 @@ display(Image(plot_samples(splits["train"].images, splits["train"].labels, OUT /
 
 # %%
 x_train, y_train = data.prepare(splits["train"], "standard")
-x_val, y_val = data.prepare(splits["val"], "standard")
 x_test, y_test = data.prepare(splits["test"], "standard")
 print("x_train", x_train.dtype, x_train.shape, f"mean {x_train.mean():.3f}, std {x_train.std():.3f}")
 
@@ -104,33 +114,25 @@ print(f"{count_parameters(model):,} parameters")
 # ### Task 1.2 — training and evaluation
 #
 # Cross-entropy loss (the classification loss), SGD with momentum and weight decay, a one-cycle learning-rate
-# schedule and random crop + flip augmentation: cnnlab's `cifar-lenet` recipe. `cnnlab.training.fit` runs the
-# epochs and records loss and accuracy on the training and the validation set after every epoch.
+# schedule and random crop + flip augmentation: cnnlab's `cifar-lenet` recipe (`cnnlab.training.recipe`).
+# `context.train` builds the network and these training pieces from the recipe (`cnnlab.training.training_kit`),
+# runs the epochs with `cnnlab.training.fit`, which records loss and accuracy on the training and the validation set
+# after every epoch, tests the network and saves it with its settings into `OUT / "cifar-lenet"`, the folder that
+# `cnnlab train --recipe cifar-lenet` would write.
 
 # %%
-from cnnlab.experiments.train import recipe
+from cnnlab.experiments.train import TrainingResult
 from cnnlab.plots.curves import plot_history
-from cnnlab.training import evaluate, fit
+from cnnlab.report.sections import train as train_section
 
-config = recipe("cifar-lenet", epochs=EPOCHS, seed=SEED)
-loss_fn = nn.CrossEntropyLoss()
-optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                            weight_decay=config.weight_decay)
-scheduler = torch.optim.lr_scheduler.OneCycleLR(
-    optimizer, max_lr=config.lr, total_steps=config.epochs * math.ceil(len(y_train) / config.batch_size))
-history = fit(model, loss_fn, optimizer, (x_train, y_train), (x_val, y_val), epochs=config.epochs,
-              batch_size=config.batch_size, seed=config.seed, scheduler=scheduler,
-              augment=data.random_crop_flip(padding=4, flip=True), progress=PROGRESS)
-print("epoch  train loss  train acc  val loss  val acc  seconds")
-for r in history.records:
-    print(f"{r.epoch:5d}  {r.train_loss:10.4f}  {r.train_acc:9.2%}  {r.val_loss:8.4f}  {r.val_acc:7.2%}  "
-          f"{r.seconds:7.1f}")
-test_loss, test_acc = evaluate(model, loss_fn, (x_test, y_test))
-print(f"test: loss {test_loss:.4f}, accuracy {test_acc:.2%} on {len(y_test)} images")
+trained = context.train("cifar-lenet", **TRAINING)
+history = trained.result.history
+print(render_text(train_section.section(TrainingResult({"cifar-lenet": trained.result}), {})))
 if QUICK:
-    print("Quick mode: one epoch on a few hundred images, so the accuracies are near chance (10%); the full run "
+    print("\nQuick mode: one epoch on a few hundred images, so the accuracies are near chance (10%); the full run "
           "trains 25 epochs on 45,000 images.")
 display(Image(plot_history(history, OUT / "cifar10-lenet-curves.png", title="LeNet on CIFAR-10 (torch.nn)")))
+model = trained.load("torch").eval()  # the trained network, from its folder
 
 # %% [markdown]
 # Validation accuracy above training accuracy is expected here: the training images are randomly cropped and
@@ -230,24 +232,25 @@ for algorithm, twin in twins.items():
           f"same predictions: {bool((logits.argmax(1) == default_logits.argmax(1)).all())}")
 
 # %% [markdown]
-# **The whole comparison in one call.** `cnnlab.experiments.compare.run_compare` (also `cnnlab compare` on the
-# command line) repeats tasks 2.1 and 3.1 on fresh layers, evaluates the library network and its twins on the first
-# 20 and on all test images, and times their forward passes per algorithm and batch size. The two networks are
-# timed in turn, several rounds each, so both see the same machine load; the times are medians. PyTorch runs on one
-# thread for this: on a small, busy machine its thread pool waits longer for a free core than it computes on such
-# small batches. The ratio own / library says how many times slower our layers are.
+# **The whole comparison in one call.** The compare experiment (`cnnlab.experiments.compare`, also `cnnlab compare`
+# on the command line) takes the trained network from its folder (`weights`, the command line's `--weights`),
+# repeats tasks 2.1 and 3.1 on fresh layers, evaluates the library network and its twins on the first 20 and on all
+# test images (the slow naive twin on the first 20 only), and times their forward passes per algorithm and batch
+# size. The two networks are timed in turn, several rounds each, so both see the same machine load; the times are
+# medians. PyTorch runs on one thread for this: on a small, busy machine its thread pool waits longer for a free
+# core than it computes on such small batches. The ratio own / library says how many times slower our layers are.
 
 # %%
 from cnnlab.experiments import compare
+from cnnlab.report.sections import compare as compare_section
+from cnnlab.threads import torch_threads
 
-torch_threads = torch.get_num_threads()
-torch.set_num_threads(1)
-try:
-    comparison = compare.run_compare(model.state_dict(), x_test, y_test, full_test_algorithms=("im2col", "naive"),
-                                     repeats=TIMING_REPEATS, rounds=2 if QUICK else 3, seed=SEED)
-finally:
-    torch.set_num_threads(torch_threads)
-print(compare.format_table(comparison))
+settings = compare.CompareSettings(weights=trained.folder)
+if QUICK:
+    settings = settings.quick()  # the first 1000 test images, fewer timed repeats
+with torch_threads(1):
+    comparison = compare.run(settings, context)
+print(render_text(compare_section.section(comparison, {})))
 
 # %% [markdown]
 # The naive layer loops in Python over every output position of every convolution (28·28 + 10·10 = 884 positions
@@ -257,23 +260,24 @@ print(compare.format_table(comparison))
 #
 # ## 4. Feature maps (task 3.3)
 #
-# For 3 test images of different classes we collect the activations after every convolution and every pooling
-# layer of the trained network, keep the first 5 channels, and scale each map to [0, 1] on its own
-# (`cnnlab.experiments.featuremaps`). Rows are layer × channel, columns the images.
+# For 3 test images of different classes the feature-map experiment (`cnnlab.experiments.featuremaps`) collects
+# the activations after every convolution and every pooling layer of the trained network, keeps the first 5
+# channels, and scales each map to [0, 1] on its own. One figure per layer: a row per image (its input first, with
+# the true class and the prediction), a column per channel.
 
 # %%
 from cnnlab.experiments import featuremaps
-from cnnlab.plots.featuremaps import save_figures
+from cnnlab.plots import featuremaps as featuremaps_plots
 
-test = splits["test"]
-chosen = featuremaps.choose_images(test.labels, n=3, seed=SEED)
-maps = featuremaps.feature_maps(model, x_test[chosen], labels=test.labels[chosen], class_names=classes,
-                                display=test.images[chosen], model_name="LeNet (CIFAR-10)")
+feature_run = featuremaps.run(featuremaps.FeatureMapsSettings(weights=trained.folder, images=3, channels=5,
+                                                              seed=SEED), context)
+maps = feature_run.maps
 for layer in maps.layers:
     print(f"{layer.name:6s} ({layer.kind}): output {layer.shape[1:]}, channels {layer.channels}, "
           f"{layer.zero_fraction.mean():.0%} of the pixels exactly 0 before normalisation")
-figures = save_figures(maps, OUT)
-display(Image(figures["feature_maps"]))
+figures = featuremaps_plots.figures(feature_run, OUT)
+for layer in maps.layers:
+    display(Image(figures[f"maps-{layer.name}"]))
 
 # %% [markdown]
 # And the 8 learned filters of the first convolution (5×5×3 each, shown as colour images, each scaled to

@@ -21,15 +21,20 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 # Everything runs on `cnnlab.numpy_nn`, the NumPy engine whose forward and backward passes are written by hand;
 # PyTorch serves only as the reference each step is checked against.
 #
-# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred images, one epoch);
-# otherwise the seed's settings (10 epochs on 10,000 training images). Data come from `$CNNLAB_DATA`
-# (`cnnlab data download mnist` fetches them), figures go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`).
+# The tasks with a result of their own run as cnnlab's experiments do: each takes its settings and a `Context`
+# (where the data are, where results go, the datasets and trained networks the experiments share) and returns a
+# result, from which `cnnlab.plots` draws the figures and `cnnlab.report.sections` builds the tables printed here
+# (the same ones `cnnlab run` puts into its report).
+#
+# **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (the recipes' quick settings: 2 epochs
+# on at most 3,000 training images; the shift experiment on 2,000 validation images); otherwise the seed's settings
+# (10 epochs on 10,000 training images). Data come from `$CNNLAB_DATA` (`cnnlab data download mnist` fetches them),
+# figures and trained networks go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`).
 
 # %%
 import os
 import tempfile
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +42,20 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Image, display
 
+from cnnlab.experiments.base import Context
+from cnnlab.report import Section, render_text, text_table
+
 QUICK = os.environ.get("CNNLAB_NOTEBOOK_QUICK") == "1"
 DATA_ROOT = os.environ.get("CNNLAB_DATA")  # None: cnnlab's default root ./data
 OUT = Path(os.environ.get("CNNLAB_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="cnnlab-seed004-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
-# Quick smoke run or the seed's settings: training images, epochs, validation / test images (None = all).
-TRAIN_IMAGES = 300 if QUICK else 10_000
-EPOCHS = 1 if QUICK else 10
-EVAL_LIMIT = 500 if QUICK else None
 SEED = 0
 # Progress bars stay off (the runs take seconds to a minute); without ipywidgets tqdm would warn about them.
 warnings.filterwarnings("ignore", message="IProgress not found")
+# One context for the whole notebook: it reads each dataset once, trains networks into OUT / <recipe> and hands
+# them to the experiments that need them (quick: the recipes' quick settings).
+context = Context(OUT, data_root=Path(DATA_ROOT) if DATA_ROOT else None, quick=QUICK, seed=SEED)
 print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 
 # %% [markdown]
@@ -56,21 +63,17 @@ print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 #
 # x = [1, 2, 3, 4], w = [2, 1, 3], b = 1, stride 1, no padding, target y = [2, 4], L = ½‖y − ŷ‖², learning rate
 # 0.01. Cross-correlation slides the kernel over the input without flipping it: ŷᵢ = Σₖ wₖ·x₍ᵢ₊ₖ₋₁₎ + b.
-# `cnnlab.experiments.xcorr1d.worked_example` computes every step from its formula and checks all of them against
-# PyTorch's `conv1d` and autograd.
+# The experiment `cnnlab.experiments.xcorr1d` (the seed's numbers are its default settings) computes every step
+# from its formula and checks all of them against PyTorch's `conv1d` and autograd.
 
 # %%
 from cnnlab.experiments import xcorr1d
+from cnnlab.plots import xcorr as xcorr_plots
+from cnnlab.report.sections import xcorr1d as xcorr1d_section
 
-worked = xcorr1d.worked_example()
-phase = None
-for step in worked.steps:
-    if step.phase != phase:
-        phase = step.phase
-        print(f"\n{phase}")
-    print(f"  {step.name:10s} = {step.formula} = {step.value:g}")
-print(f"\nlargest difference to torch autograd: {worked.torch_max_abs_diff:.1e}")
-display(Image(xcorr1d.save_figures(worked, OUT)["windows"]))
+worked = xcorr1d.run(xcorr1d.Xcorr1dSettings(), context)
+print(render_text(xcorr1d_section.section(worked, {})))
+display(Image(xcorr_plots.figures(worked, OUT)["windows"]))
 
 # %% [markdown]
 # The gradient of the loss with respect to each weight is the correlation of the input with the output error
@@ -79,20 +82,22 @@ display(Image(xcorr1d.save_figures(worked, OUT)["windows"]))
 #
 # ## 2. The image dataset
 #
-# With convolutions the images stay images: `load_splits("mnist")` gives uint8 arrays `(N, 1, 28, 28)` — one
-# grey channel. The seed's split: the first 50,000 training images for training, the last 10,000 for validation,
-# the 10,000 `t10k` images for testing.
+# With convolutions the images stay images: `context.dataset("mnist", split)` gives uint8 arrays `(N, 1, 28, 28)`
+# — one grey channel. The seed's split: the first 50,000 training images for training, the last 10,000 for
+# validation, the 10,000 `t10k` images for testing. The dataset-overview experiment summarises the splits.
 
 # %%
 from cnnlab import data
-from cnnlab.plots.samples import plot_samples
+from cnnlab.experiments import dataset_overview
+from cnnlab.plots import dataset_overview as overview_plots
+from cnnlab.report.sections import dataset_overview as overview_section
 
-limits = {"train": TRAIN_IMAGES, "val": EVAL_LIMIT, "test": EVAL_LIMIT}
-mnist = data.load_splits("mnist", root=DATA_ROOT, max_datapoints=limits, progress=False)
+overview = dataset_overview.run(dataset_overview.DatasetOverviewSettings("mnist", samples=16), context)
+print(render_text(overview_section.section(overview, {})))
+mnist = {split: context.dataset("mnist", split) for split in data.SPLITS}  # the same arrays, read once
 for name, ds in mnist.items():
     print(f"{name:5s}: images {ds.images.dtype} {ds.images.shape}, labels {ds.labels.shape}")
-display(Image(plot_samples(mnist["train"].images, mnist["train"].labels, OUT / "mnist-samples.png",
-                           n=16, title="MNIST: the first training images")))
+display(Image(overview_plots.figures(overview, OUT)["samples"]))
 
 # %% [markdown]
 # ## 3. The output size of a convolution
@@ -100,7 +105,9 @@ display(Image(plot_samples(mnist["train"].images, mnist["train"].labels, OUT / "
 # Per spatial dimension, with input size I, kernel size K, stride S, padding P on each side and dilation D
 # (1 for an ordinary kernel): **O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1**. With D = 1 this is the seed's
 # ⌊(I − K + 2P) / S⌋ + 1. `cnnlab.geometry.conv_output_size` is the one place the formula lives; every layer of both
-# engines calls it.
+# engines calls it. The conv-output experiment (`cnnlab conv-output` on the command line) works a geometry of
+# your choice through the formula (here the rectangular one) and adds a table of examples: the seeds' layers,
+# padding, stride, dilation, 'same' and impossible cases, each with its arithmetic.
 
 # %%
 from cnnlab.experiments import conv_output
@@ -109,7 +116,8 @@ from cnnlab.geometry import conv_output_size
 print("MNIST CNN conv1:", conv_output_size(28, 4, stride=2, padding=1))
 print("rectangular input, per-dimension settings:", conv_output_size((28, 32), (3, 5), stride=(1, 2), padding=1))
 
-table = conv_output.run()
+table = conv_output.run(conv_output.ConvOutputSettings(input=(28, 32), kernel=(3, 5), stride=(1, 2), padding=(1,)),
+                        context)
 print(f"\n{table.formula}\n")
 
 
@@ -118,7 +126,7 @@ def dims(values: list[int]) -> str:
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
-for case in table.examples:
+for case in [table.query, *table.examples]:
     size = "x".join(map(str, case.output_size)) if case.possible else "impossible"
     print(f"{case.name:45s} I={dims(case.input_size):6s} K={dims(case.kernel_size):4s} S={dims(case.stride):4s} "
           f"P={dims(case.padding):4s} D={dims(case.dilation)}  ->  O={size}")
@@ -264,33 +272,21 @@ for algorithm in numpy_nn.CONV_ALGORITHMS:
 # flatten, linear 490→10. The seed's settings (recipe `mnist-seed`): SGD with learning rate 0.01 and momentum 0.9,
 # batch 50, 10 epochs, the first 10,000 training images, pixels in [0, 1]; the seed expects about 96% validation
 # accuracy after the tenth epoch. The better recipe (`mnist-better`): the same network and data, standardised
-# inputs and a one-cycle learning-rate schedule peaking at 0.05.
+# inputs and a one-cycle learning-rate schedule peaking at 0.05. The training experiment trains both through the
+# context, which keeps them (in `OUT / <recipe>`) for the experiments that come after.
 
 # %%
-from cnnlab.experiments.train import recipe, train_model
+from cnnlab.experiments import train
 from cnnlab.models import build_model, count_parameters
 from cnnlab.plots.curves import plot_histories
+from cnnlab.report.sections import train as train_section
 
 print(build_model("mnist-cnn", "numpy"))
-print(f"{count_parameters(build_model('mnist-cnn', 'numpy')):,} parameters")
+print(f"{count_parameters(build_model('mnist-cnn', 'numpy')):,} parameters\n")
 
-
-def arrays_for(normalization: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The loaded MNIST splits as model-ready arrays (x float32 (N, 1, 28, 28), y int64)."""
-    return {split: data.prepare(ds, normalization) for split, ds in mnist.items()}
-
-
-runs = {}
-for name in ("mnist-seed", "mnist-better"):
-    config = recipe(name, epochs=EPOCHS, max_datapoints=TRAIN_IMAGES, seed=SEED)
-    runs[name] = train_model(config, OUT / name, progress=False, arrays=arrays_for(config.normalization))
-    r = runs[name]
-    print(f"\n{name}: {r.train_size} training images, {r.config.epochs} epochs, {r.seconds:.1f} s")
-    for e in r.history.records:
-        print(f"  epoch {e.epoch:2d}: train loss {e.train_loss:.4f}, train acc {e.train_acc:.2%}, "
-              f"val loss {e.val_loss:.4f}, val acc {e.val_acc:.2%}")
-    print(f"  test accuracy {r.test_acc:.2%} on {r.test_size} images")
-curves = plot_histories({name: r.history for name, r in runs.items()}, OUT / "mnist-curves.png",
+training = train.run(train.TrainingSettings(("mnist-seed", "mnist-better")), context)
+print(render_text(train_section.section(training, {})))
+curves = plot_histories({name: r.history for name, r in training.runs.items()}, OUT / "mnist-curves.png",
                         title="MNIST CNN, NumPy engine")
 display(Image(curves))
 
@@ -299,31 +295,31 @@ display(Image(curves))
 #
 # A convolution is translation *equivariant*: shifting the input shifts its feature maps by the same amount
 # (divided by the stride). An MLP has no such structure: every pixel has its own weights. The seed's experiment:
-# evaluate the MLP and the CNN on the validation set as it is and shifted 2 px right and 2 px down.
-# `cnnlab.experiments.equivariance.run_equivariance` does that and more: accuracy against shifts of 0 to 6 px,
-# an MLP trained with random shifts (augmentation) as a third model, and a direct per-layer measurement of
-# ‖f(shift(x)) − shift(f(x))‖ / ‖f(x)‖ with the border separated (the "interior" crop). The CNN is the one trained
-# with the seed's settings above; the MLPs are trained here with the same settings.
+# evaluate the MLP and the CNN on the validation set as it is and shifted 2 px right and 2 px down. The
+# equivariance experiment (`cnnlab.experiments.equivariance`) does that and more: accuracy against shifts of 0 to
+# 6 px, an MLP trained with random shifts (augmentation, recipe `mlp-shift`) as a third model, and a direct
+# per-layer measurement of ‖f(shift(x)) − shift(f(x))‖ / ‖f(x)‖ with the border separated (the "interior" crop).
+# The CNN is the one trained with the seed's settings above, which the context hands over; the MLPs are trained
+# here with the same settings (recipes `mlp-seed` and `mlp-shift`).
 
 # %%
 from cnnlab.experiments import equivariance
-from cnnlab.plots.equivariance import save_figures
+from cnnlab.plots import equivariance as equivariance_plots
+from cnnlab.report.sections import equivariance as equivariance_section
 
-seed_cnn = build_model("mnist-cnn", "numpy")
-seed_cnn.load_state_dict(torch.load(runs["mnist-seed"].files["model"], weights_only=True))
-seed_config = runs["mnist-seed"].config
-settings = equivariance.EquivarianceSettings(
-    engine="numpy", epochs=seed_config.epochs, batch_size=seed_config.batch_size, lr=seed_config.lr,
-    momentum=seed_config.momentum, max_datapoints=TRAIN_IMAGES, seed=SEED)
+settings = equivariance.EquivarianceSettings()
 if QUICK:
-    settings = replace(settings, probe_images=50)
-result = equivariance.run_equivariance(
-    settings, models={"cnn": seed_cnn}, train=(mnist["train"].images, mnist["train"].labels),
-    val=(mnist["val"].images, mnist["val"].labels), progress=False)
-print(f"validation images: {result.n_val}, shift {settings.shift[0]} px right and {settings.shift[1]} px down")
-for key, acc in result.accuracy.items():
-    print(f"{equivariance.MODEL_LABELS[key]:26s} original {acc['original']:.2%}   shifted {acc['shifted']:.2%}")
-figures = save_figures(result, OUT)
+    settings = settings.quick()  # fewer validation and probe images
+result = equivariance.run(settings, context)
+print(f"validation images: {result.n_val}, shift {settings.shift[0]} px right and {settings.shift[1]} px down; "
+      f"the CNN trained above: {result.trained['cnn']}")
+figures = equivariance_plots.figures(result, OUT)
+section = equivariance_section.section(result, figures)
+accuracy_table, curves_table, *layer_tables = section.tables
+print(text_table(accuracy_table.columns, accuracy_table.rows))
+print()
+print(text_table(curves_table.columns, curves_table.rows))
+display(Image(figures["samples"]))  # the seed's picture: validation digits above their shifted copies
 display(Image(figures["curves"]))
 
 # %% [markdown]
@@ -332,14 +328,8 @@ display(Image(figures["curves"]))
 # from the vacated pixels).
 
 # %%
-print(f"{'layer':8s} {'kind':6s} {'stride':>7s} {'map shift':>10s} {'full':>8s} {'interior':>9s} {'invariance':>11s}")
-for m in result.layers["cnn"]:
-    if tuple(m.shift) != settings.shift:
-        continue
-    stride_text = "-" if m.stride is None else f"{m.stride[0]}"
-    shift_text = "-" if m.expected_shift is None else f"{m.expected_shift[0]:g}"
-    print(f"{m.layer:8s} {m.kind:6s} {stride_text:>7s} {shift_text:>10s} {m.full:8.3f} {m.interior:9.3f} "
-          f"{m.invariance:11.3f}")
+for table in layer_tables:  # the layers with feature maps, then those without (fully connected, logits)
+    print(render_text(Section(tables=[table])) + "\n")
 display(Image(figures["layers"]))
 display(Image(figures["example"]))
 
@@ -348,7 +338,6 @@ display(Image(figures["example"]))
 
 # %%
 if QUICK:
-    print("Quick mode: the networks saw a few hundred images for one epoch, so these numbers only show that every "
+    print("Quick mode: the networks saw at most 3,000 images for two epochs, so these numbers only show that every "
           "step runs; run without CNNLAB_NOTEBOOK_QUICK for the real answers.\n")
-for number, (question, answer) in enumerate(result.answers, start=1):
-    print(f"Q{number}. {question}\n{answer}\n")
+print(render_text(Section(qa=section.qa)))

@@ -1,4 +1,5 @@
-"""The own-vs-library comparison (seed 000 tasks 2.1, 3.1, 3.2) on tiny synthetic inputs and a random LeNet."""
+"""The own-vs-library comparison (seed 000 tasks 2.1, 3.1, 3.2) on tiny synthetic inputs and a random LeNet; the
+experiment end to end on the tiny CIFAR-10 files."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.experiments.compare import format_table, layer_differences, run_compare
+from cnnlab.errors import UserError
+from cnnlab.experiments import compare
+from cnnlab.experiments.base import Context
+from cnnlab.experiments.compare import CompareSettings, layer_differences, run_compare
+from cnnlab.formatting import Percent
 from cnnlab.models import build_model
+from cnnlab.report import render_text
+from cnnlab.report.sections import compare as compare_section
 
 FAST = {"warmup": 0, "repeats": 1, "rounds": 1}
 
@@ -54,9 +61,29 @@ def test_run_compare_accuracy_timing_and_json(setup):
     assert (result.n_first, result.n_test, result.device) == (10, 30, "cpu")
     data = json.loads(json.dumps(result.to_dict()))
     assert data["timing"][0]["ratio"] == pytest.approx(result.timing[0].ratio)
-    table = format_table(result)
-    for expected in ("Linear(8, 16)", "Conv2d(3, 8, 5)", "own (naive)", "first 10 / all 30", "own/library"):
-        assert expected in table
+    assert data["timing"][0]["own"]["repeats"] == 1 and "conditions" in data
+    section = compare_section.section(result, {})
+    differences, accuracy, timing = section.tables
+    assert [row[:2] for row in differences.rows] == [["Linear(8, 16)", "-"], ["Conv2d(3, 8, 5)", "im2col"],
+                                                     ["Conv2d(3, 8, 5)", "naive"]]
+    assert differences.rows[0][4] == result.linear.mean_after
+    assert accuracy.columns[1:3] == ["accuracy, first 10", "accuracy, all 30"]
+    assert [row[0] for row in accuracy.rows] == ["torch.nn", "own (im2col)", "own (naive)"]
+    assert accuracy.rows[2][2] is None and accuracy.rows[2][4] == "0 / 10"
+    assert isinstance(accuracy.rows[0][1], Percent) and accuracy.rows[0][1] == 1.0
+    assert timing.columns[-3:] == ["own / torch.nn (means)", "own / torch.nn (medians)", "timed calls"]
+    assert [row[:2] for row in timing.rows] == [["im2col", 8], ["im2col", 4], ["naive", 4]]
+    first = result.timing[0]
+    assert timing.rows[0][4:] == pytest.approx([1e3 * first.library_s, 1e3 * first.own_s, first.mean_ratio,
+                                                first.ratio, 1])
+    assert timing.rows[0][2] == f"{1e3 * first.library.mean_s:.3g} ± {1e3 * first.library.stdev_s:.2g}"
+    assert first.mean_ratio == pytest.approx(first.own.mean_s / first.library.mean_s)
+    assert f"im2col at batch 8: {result.timing[0].ratio:.2f}x" in section.paragraphs[0]
+    assert section.settings["timing_batches"] == [8, 4]
+    text = render_text(section)
+    for expected in ("Linear(8, 16)", "Conv2d(3, 8, 5)", "own (naive)", "accuracy, first 10", "own / torch.nn",
+                     "100.00%"):
+        assert expected in text
 
 
 def test_accuracy_counts_wrong_answers(setup):
@@ -85,3 +112,47 @@ def test_run_compare_rejects_mismatched_test_data(setup):
     state, x, predicted = setup
     with pytest.raises(ValueError, match="equal length"):
         run_compare(state, x, predicted[:-1])
+
+
+#: CompareSettings has no __post_init__ calling cnnlab.options.check_options, so its declared bounds and choices are
+#: enforced by the CLI's click types only, not on construction as the experiment contract says.
+UNCHECKED = pytest.mark.xfail(strict=True, reason="CompareSettings does not call check_options on construction")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    pytest.param({"n_first": 0}, "--n-first must be at least 1", marks=UNCHECKED),
+    pytest.param({"repeats": 0}, "--repeats must be at least 1", marks=UNCHECKED),
+    pytest.param({"device": "tpu"}, "--device: 'tpu' is not one of auto, cpu, cuda", marks=UNCHECKED),
+])
+def test_settings_are_checked_on_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CompareSettings(**kwargs)
+
+
+def test_quick_settings_skip_the_full_test_set_and_time_less():
+    quick = CompareSettings(n_first=7).quick()
+    assert (quick.full_test, quick.repeats, quick.n_first, quick.naive) == (False, 3, 7, True)
+
+
+def test_weights_of_another_network_are_refused_with_both_names(tmp_path, run_folder):
+    folder = run_folder("cnn", "mnist-cnn")
+    with pytest.raises(UserError, match=r"that run trained a mnist-cnn, but compare needs a lenet") as info:
+        compare.run(CompareSettings(weights=folder), Context(tmp_path / "out"))
+    assert "cnnlab train --recipe cifar-lenet" in str(info.value)
+
+
+@pytest.mark.e2e
+def test_experiment_trains_the_lenet_it_needs_and_compares_it(tmp_path, tiny_data_root):
+    context = Context(tmp_path, data_root=tiny_data_root, quick=True, train_missing=True, device="cpu")
+    settings = CompareSettings(n_first=10, naive=False, repeats=1, device="cpu").quick()
+    result = compare.run(settings, context)
+    assert (result.n_first, result.n_test, result.device) == (10, 60, "cpu")  # the tiny test split: 60 images
+    assert [a.algorithm for a in result.accuracy] == [None, "im2col"]
+    library, own = result.accuracy
+    assert own.first_acc == library.first_acc and own.full_acc == library.full_acc
+    assert own.max_logit_diff < 1e-4 and own.disagreements == 0
+    assert {t.algorithm for t in result.timing} == {"im2col"} and [t.batch_size for t in result.timing] == [60, 20]
+    assert (tmp_path / "cifar-lenet" / "model.pt").is_file()  # trained into the run's folder, once
+    again = compare.run(settings, context)
+    assert again.accuracy[0].first_acc == library.first_acc
+    json.dumps(result.to_dict())

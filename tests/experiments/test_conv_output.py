@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from cnnlab.experiments import conv_output
+from cnnlab.experiments.base import Context
+from cnnlab.experiments.conv_output import ConvOutputSettings, example_table, run
 from cnnlab.experiments.conv_output import conv_output as one_case
-from cnnlab.experiments.conv_output import example_table, run, section
-from cnnlab.report import Section
+from cnnlab.report import Section, render_text
+from cnnlab.report.sections import conv_output as conv_output_section
 
 
 def torch_output_size(case) -> list[int]:
@@ -79,27 +81,62 @@ def test_impossible_or_malformed_geometry_is_reported_not_raised(args, message):
     assert message in case.error
 
 
-def test_run_with_and_without_query():
-    plain = run()
+def test_run_with_and_without_query(tmp_path):
+    context = Context(tmp_path)
+    plain = run(ConvOutputSettings(), context)
     assert plain.query is None and len(plain.examples) == len(conv_output.EXAMPLES)
-    asked = run((28, 28), 3, stride=2, padding=1)
-    assert asked.query.output_size == [14, 14]
-    assert not run(4, 7).query.possible
-    with pytest.raises(ValueError, match="both the input size and the kernel size"):
-        run(input_size=28)
+    assert plain.formula == conv_output.FORMULA
+    asked = run(ConvOutputSettings(input=(28, 28), kernel=(3,), stride=(2,), padding=(1,)), context)
+    assert asked.query.output_size == [14, 14] and asked.query.name == "your geometry"
+    assert asked.query.worked == ["⌊(28 + 2·1 − 1·(3 − 1) − 1) / 2⌋ + 1 = ⌊27/2⌋ + 1 = 14 (the last 1 pixel of "
+                                  "the padded input fits no window)"] * 2
+    impossible = run(ConvOutputSettings(input=(4,), kernel=(7,)), context).query
+    assert not impossible.possible and "kernel covers 7 pixels" in impossible.error
+    rectangular = run(ConvOutputSettings(input=(28, 32), kernel=(3, 5), stride=(1, 2), padding=(1, 2)), context)
+    assert rectangular.query.output_size == [28, 16]
 
 
-def test_to_dict_and_section():
-    result = run((28, 28), 5)
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"input": (28,)}, "give both --input and --kernel"),
+    ({"kernel": (3,)}, "give both --input and --kernel"),
+    ({"input": (28,), "kernel": (3,), "stride": (0,)}, "--stride must be positive"),
+    ({"input": (28,), "kernel": (0,)}, "--kernel must be positive"),
+    ({"input": (28,), "kernel": (3,), "padding": (-1,)}, "--padding must be non-negative"),
+    ({"input": (28,), "kernel": (3,), "dilation": ()}, "--dilation must be positive"),
+    ({"input": (28, 28, 28), "kernel": (3, 3)}, "disagree on the number of dimensions"),
+])
+def test_settings_reject_bad_geometry_on_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ConvOutputSettings(**kwargs)
+
+
+def test_to_dict_and_section(tmp_path):
+    result = run(ConvOutputSettings(input=(28, 28), kernel=(5,)), Context(tmp_path))
     data = json.loads(json.dumps(result.to_dict()))
     assert data["query"]["output_size"] == [24, 24] and data["query"]["possible"] is True
     assert data["examples"][-1]["possible"] is False
-    sec = section(result, seconds=0.01)
+    # asked a geometry, the section answers it alone (the examples table is for the plain command)
+    sec = conv_output_section.section(result, {})
     assert isinstance(sec, Section)
-    assert sec.tables[0].caption == "The geometry asked for"
-    assert sec.settings["input"] == [28, 28]
-    rows = sec.tables[1].rows
+    assert [t.caption for t in sec.tables] == ["The geometry asked for"]
+    assert sec.tables[0].rows == [["your geometry", "28 x 28", "5", "1", "0", "1", "24 x 24",
+                                   "⌊(28 + 2·0 − 1·(5 − 1) − 1) / 1⌋ + 1 = 23 + 1 = 24", ""]]
+    assert sec.settings["input"] == [28, 28] and sec.settings["kernel"] == [5, 5]
+    text = render_text(sec)
+    assert "The geometry asked for:" in text and "your geometry" in text and "\\(" not in text
+
+    plain = conv_output_section.section(run(ConvOutputSettings(), Context(tmp_path)), {})
+    assert plain.settings == {} and len(plain.tables) == 1
+    rows = plain.tables[0].rows
     assert len(rows) == len(result.examples)
-    assert all(len(row) == len(conv_output.COLUMNS) for row in rows)
-    assert any(row[6] == "impossible" for row in rows)
-    assert section(run()).settings == {}
+    assert all(len(row) == len(conv_output_section.COLUMNS) for row in rows)
+    impossible = [row for row in rows if row[6] == "impossible"]
+    assert len(impossible) == 2 and "kernel covers 5 pixels" in impossible[0][7]
+    assert "(2 in the table)" in plain.paragraphs[2]
+    by_case = {row[0]: row for row in rows}
+    # one value per column where every dimension has it; per dimension where they differ
+    rectangular = by_case["rectangular input, per-dimension settings"]
+    assert rectangular[1:7] == ["28 x 32", "3 x 5", "1 x 2", "1 x 2", "1", "28 x 16"]
+    assert rectangular[7].startswith("H: ") and "\nW: " in rectangular[7]
+    assert by_case["MNIST CNN conv1 (seed 004)"][7] == "⌊(28 + 2·1 − 1·(4 − 1) − 1) / 2⌋ + 1 = ⌊26/2⌋ + 1 = 14"
+    assert "impossible" in render_text(plain)

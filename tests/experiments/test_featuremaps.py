@@ -1,4 +1,5 @@
-"""Feature maps (seed 000 task 3.3) on hand-built models whose activations are known, for both engines."""
+"""Feature maps (seed 000 task 3.3) on hand-built models whose activations are known, for both engines; the
+model introspection they rest on; the experiment end to end on the tiny CIFAR-10 files."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ import pytest
 import torch
 from torch import nn
 
+from cnnlab import data, numpy_nn, torch_nn
+from cnnlab.errors import UserError
+from cnnlab.experiments import featuremaps
+from cnnlab.experiments.base import Context, MissingNetwork
 from cnnlab.experiments.featuremaps import (
+    FeatureMapsRun,
+    FeatureMapsSettings,
     choose_images,
     feature_maps,
-    first_conv,
-    layer_activations,
-    layer_kind,
-    normalize_filters,
     normalize_maps,
-    section,
 )
 from cnnlab.models import build_model
+from cnnlab.models.introspect import first_conv, layer_activations, layer_kind, named_layers
+from cnnlab.report.sections import featuremaps as featuremaps_section
 
 
 def box_model() -> nn.Sequential:
@@ -80,14 +84,6 @@ def test_normalize_maps_scales_each_map_on_its_own_and_constant_maps_become_zero
     assert (out[0, 1] == 0).all() and (out[1, 1] == 0).all()
     with pytest.raises(ValueError, match="N, C, H, W"):
         normalize_maps(np.zeros((2, 2)))
-
-
-def test_normalize_filters_keeps_the_channels_of_a_filter_together():
-    w = np.zeros((2, 3, 1, 1))
-    w[0, :, 0, 0] = [1.0, 2.0, 3.0]
-    out = normalize_filters(w)
-    np.testing.assert_allclose(out[0, :, 0, 0], [0, 0.5, 1])
-    assert (out[1] == 0).all()
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
@@ -208,10 +204,28 @@ def test_bad_inputs_say_what_is_wrong():
         layer_activations(object(), images())
 
 
-def test_layer_kind_names():
+def test_layer_kind_is_decided_by_the_layer_type_in_every_family():
     assert [layer_kind(m) for m in (nn.Conv2d(1, 1, 1), nn.MaxPool2d(2), nn.AvgPool2d(2), nn.ReLU(), nn.Linear(1, 1),
-                                    nn.Flatten(), nn.Dropout())] == [
-        "conv", "pool", "pool", "relu", "linear", "flatten", "other"]
+                                    nn.Flatten(), nn.Dropout(), nn.Tanh())] == [
+        "conv", "pool", "pool", "relu", "linear", "flatten", "dropout", "other"]
+    assert [layer_kind(m) for m in (torch_nn.Conv2d(1, 1, 1), torch_nn.Linear(1, 1))] == ["conv", "linear"]
+    assert [layer_kind(m) for m in (numpy_nn.Conv2d(1, 1, 1), numpy_nn.MaxPool2d(2), numpy_nn.AvgPool2d(2),
+                                    numpy_nn.ReLU(), numpy_nn.Linear(1, 1), numpy_nn.Flatten(), numpy_nn.Dropout(),
+                                    numpy_nn.Identity())] == [
+        "conv", "pool", "pool", "relu", "linear", "flatten", "dropout", "other"]
+
+    class Conv2d:  # the right name, an unregistered type: not a convolution
+        pass
+
+    assert layer_kind(Conv2d()) == "other"
+
+
+def test_named_layers_of_both_engines_and_bad_models():
+    for engine in ("torch", "numpy"):
+        names = [name for name, _ in named_layers(build_model("lenet", engine, seed=0))]
+        assert names[:3] == ["conv1", "relu1", "pool1"] and names[-1] == "fc3"
+    with pytest.raises(ValueError, match="has no layers"):
+        named_layers(nn.Sequential())
 
 
 def test_choose_images_prefers_distinct_classes():
@@ -227,11 +241,95 @@ def test_choose_images_prefers_distinct_classes():
 def test_section(tmp_path):
     from cnnlab.report import Section
 
-    result = feature_maps(box_model(), images(), model_name="box")
+    result = feature_maps(box_model(), images(), labels=[0, 1, 0], class_names=["zero", "one"], model_name="box")
     path = tmp_path / "grid.png"
     path.write_bytes(b"")
-    sec = section(result, {"feature_maps": path}, seconds=1.5)
+    filters = tmp_path / "filters.png"
+    sec = featuremaps_section.section(FeatureMapsRun(result, tmp_path / "run"), {"maps-conv1": path,
+                                                                                 "filters": filters})
     assert isinstance(sec, Section)
-    assert sec.figures[0].path == path and "normalised" in sec.figures[0].caption
-    assert [row[0] for row in sec.tables[0].rows] == ["conv1", "pool1"]
-    assert sec.seconds == 1.5 and sec.skipped is None
+    assert [f.path for f in sec.figures] == [path, filters]
+    assert sec.figures[0].caption.startswith("conv1: one row per image") and "normalised" in sec.figures[0].caption
+    assert sec.figures[1].caption.startswith("The learned filters of the first convolution")
+    assert [row[:4] for row in sec.tables[0].rows] == [["conv1", "conv", "3 x 4 x 4", 3], ["pool1", "pool", "3 x 2 x 2",
+                                                                                           3]]
+    conv1 = sec.tables[0].rows[0]
+    assert conv1[4] == f"{-box_sums(images()[0, 0]).max():.3g} .. {box_sums(images()[0, 0]).max():.3g}"
+    assert conv1[6] == 3 + 2  # the bias-only channel of the 3 images, the other 2 channels of the empty image
+    assert sec.settings == {"network": str(tmp_path / "run"), "n_channels": 5, "layers": "conv1, pool1"}
+    assert sec.skipped is None and "of the trained box" in sec.intro
+    assert sec.paragraphs[0].startswith("Images: image 1, label: zero, pred: ")
+    assert "First-layer filters (conv1): 3 filters of 1 x 2 x 2" in sec.paragraphs[1]
+    # pool1: channel 2 is zero everywhere (12 pixels), channel 0 of the empty image (4) and of the bright pixel's
+    # image away from the pixel (2): exactly half of the 36 pixels, which is not "mostly zero"
+    assert float(result.layers[1].zero_fraction.mean()) == 0.5
+    assert not any(p.startswith("Mostly zero") for p in sec.paragraphs)
+    # Without the ramp: 14 of pool1's 24 pixels are zero, and 56 of conv1's 96 (the empty image, and the windows
+    # that miss the bright pixel)
+    without_ramp = feature_maps(box_model(), images()[1:])
+    paragraphs = featuremaps_section.section(FeatureMapsRun(without_ramp, tmp_path), {}).paragraphs
+    assert paragraphs[-1] == ("Mostly zero after ReLU/pooling (more than half of the pixels are 0): conv1 (58%), "
+                              "pool1 (58%).")
+
+
+def test_run_folder_of_an_mlp_has_no_feature_maps(tmp_path, run_folder):
+    folder = run_folder("mlp", "mnist-mlp")
+    with pytest.raises(UserError, match="the mnist-mlp network has no convolution") as info:
+        featuremaps.run(FeatureMapsSettings(weights=folder), Context(tmp_path / "out"))
+    assert str(folder) in str(info.value) and "cnnlab train --recipe cifar-lenet" in str(info.value)
+
+
+def test_without_weights_or_training_the_missing_network_says_how_to_get_one(tmp_path):
+    with pytest.raises(MissingNetwork, match="cnnlab train --recipe cifar-lenet"):
+        featuremaps.run(FeatureMapsSettings(), Context(tmp_path))
+
+
+UNCHECKED = pytest.mark.xfail(strict=True, reason="FeatureMapsSettings does not call check_options on construction")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    pytest.param({"images": 0}, "--images must be at least 1", marks=UNCHECKED),
+    pytest.param({"images": 11}, "--images must be at most 10", marks=UNCHECKED),
+    pytest.param({"channels": 0}, "--channels must be at least 1", marks=UNCHECKED),
+])
+def test_settings_are_checked_on_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureMapsSettings(**kwargs)
+
+
+def test_weights_folder_of_a_cnn_on_mnist(tmp_path, tiny_data_root, run_folder):
+    """Any CNN run will do: an (untrained) MNIST CNN's maps of test digits, prepared as its config says."""
+    folder = run_folder("cnn", "mnist-cnn", engine="numpy", seed=4, normalization="standard")
+    run = featuremaps.run(FeatureMapsSettings(weights=folder, images=2, channels=3, seed=1),
+                          Context(tmp_path / "out", data_root=tiny_data_root))
+    assert run.weights == folder
+    maps = run.maps
+    assert maps.model_name == "mnist-cnn (mnist)" and maps.class_names == [str(d) for d in range(10)]
+    assert maps.layer_names == ["conv1", "conv2"] and maps.filters.shape == (5, 1, 4, 4)
+    assert [layer.maps.shape for layer in maps.layers] == [(2, 3, 14, 14), (2, 3, 7, 7)]
+    test = Context(tmp_path, data_root=tiny_data_root).dataset("mnist", "test")
+    chosen = choose_images(test.labels, n=2, seed=1)
+    assert maps.labels == [int(test.labels[i]) for i in chosen]
+    np.testing.assert_allclose(maps.images, test.images[chosen] / 255.0, rtol=1e-6)  # shown as stored
+    x, _ = data.prepare(test, "standard")
+    expected = feature_maps(build_model("mnist-cnn", "numpy", seed=4), x[chosen], n_channels=3)
+    for ours, theirs in zip(maps.layers, expected.layers, strict=True):
+        np.testing.assert_allclose(ours.raw_max, theirs.raw_max, rtol=1e-5)
+        np.testing.assert_allclose(ours.raw_min, theirs.raw_min, rtol=1e-5)
+
+
+@pytest.mark.e2e
+def test_experiment_trains_the_lenet_when_allowed_and_reuses_it(tmp_path, tiny_data_root):
+    context = Context(tmp_path, data_root=tiny_data_root, quick=True, train_missing=True, device="cpu")
+    run = featuremaps.run(FeatureMapsSettings(images=3, channels=2), context)
+    assert run.weights == tmp_path / "cifar-lenet" and (run.weights / "model.pt").is_file()
+    maps = run.maps
+    assert maps.model_name == "lenet (cifar10)" and maps.layer_names == ["conv1", "pool1", "conv2", "pool2"]
+    assert len(set(maps.labels)) == 3  # three test images of distinct classes
+    assert maps.images.shape == (3, 3, 32, 32) and maps.filters.shape == (8, 3, 5, 5)
+    stamp = (run.weights / "model.pt").stat().st_mtime_ns
+    again = featuremaps.run(FeatureMapsSettings(images=3, channels=2, seed=1), context)
+    assert again.weights == run.weights and (run.weights / "model.pt").stat().st_mtime_ns == stamp  # not retrained
+    np.testing.assert_array_equal(again.maps.filters, maps.filters)
+    data = json.loads(json.dumps(run.to_dict()))
+    assert data["weights"] == str(run.weights) and data["model"] == "lenet (cifar10)"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import numpy as np
 import pytest
 import torch
 
 from cnnlab.experiments import xcorr1d
-from cnnlab.experiments.xcorr1d import PHASES, worked_example
-from cnnlab.report import Section
+from cnnlab.experiments.base import Context
+from cnnlab.experiments.xcorr1d import Xcorr1dSettings, worked_example
+from cnnlab.plots import xcorr as xcorr_plots
+from cnnlab.report import Section, render_text
+from cnnlab.report.sections import xcorr1d as xcorr1d_section
+from cnnlab.report.sections.xcorr1d import PHASES
 
 
 def test_default_is_the_seed_example_worked_by_hand():
@@ -137,22 +142,49 @@ def test_bad_input_raises_clear_value_error(kwargs, message):
         worked_example(**kwargs)
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"x": (1.0, 2.0), "w": (1.0, 2.0, 3.0), "y": (1.0,)}, "is longer than the input x"),
+    ({"stride": 0}, "stride must be an integer >= 1"),
+    ({"y": (1.0, 2.0, 3.0)}, "y must have one target per output"),
+    ({"lr": -0.1}, "learning rate lr must be positive"),
+    ({"b": float("nan")}, "b must be a finite number"),
+])
+def test_settings_are_checked_on_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Xcorr1dSettings(**kwargs)
+
+
+def test_run_with_the_default_settings_is_the_seed_example(tmp_path):
+    r = xcorr1d.run(Xcorr1dSettings(), Context(tmp_path))
+    assert r.to_dict() == worked_example().to_dict()
+    other = xcorr1d.run(Xcorr1dSettings(x=(1.0, 2.0, 3.0, 4.0, 5.0), w=(1.0, -1.0), b=0.0, y=(0.0, 0.0), stride=3),
+                        Context(tmp_path))
+    assert other.y_hat == pytest.approx([1 - 2, 4 - 5]) and other.stride == 3
+
+
 def test_to_dict_is_json_ready_and_section_renders(tmp_path):
     r = worked_example()
     data = json.loads(json.dumps(r.to_dict()))
     assert data["loss"] == pytest.approx(200) and data["grad_w"] == pytest.approx([44, 72, 100])
     assert data["steps"][0] == {"name": "ŷ₁", "formula": r.steps[0].formula, "value": 14.0, "phase": "forward"}
-    figures = xcorr1d.save_figures(r, tmp_path)
+    figures = xcorr_plots.figures(r, tmp_path)
+    assert figures["windows"] == tmp_path / "xcorr1d.png"
     assert figures["windows"].read_bytes().startswith(b"\x89PNG")
-    section = xcorr1d.section(r, figures, seconds=0.5)
-    assert isinstance(section, Section) and section.seconds == 0.5
+    section = xcorr1d_section.section(r, figures)
+    assert isinstance(section, Section)
     assert section.settings["x"] == [1, 2, 3, 4] and section.figures[0].path == figures["windows"]
     phases = [table.caption for table in section.tables[1:]]
     assert phases == [phase.capitalize() for phase in PHASES]
+    assert section.tables[0].rows == [list(row) for row in xcorr1d_section.GENERAL_FORMULAS]
+    plain = unicodedata.normalize("NFC", render_text(section))  # the formulas as plain text in a terminal
+    assert "ŷ_i = Σ_k w_k x_((i-1)s+k) + b" in plain and "\\hat" not in plain
     values = {row[0]: row[2] for table in section.tables[1:] for row in table.rows}
     assert values["L′"] == "61.064" and values["∂L/∂b"] == "28"
+    assert "the loss fell from 200 to 61.064" in section.paragraphs[0]
+    assert "w′ = [1.56, 0.28, 2]" in section.paragraphs[0]
 
 
 def test_long_input_has_no_figure(tmp_path):
     r = worked_example(x=list(range(50)), w=[1, 1], y=[0] * 49)
-    assert xcorr1d.save_figures(r, tmp_path) == {}
+    assert xcorr_plots.figures(r, tmp_path) == {}
+    assert xcorr1d_section.section(r, {}).figures == []

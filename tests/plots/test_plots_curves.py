@@ -49,3 +49,25 @@ def test_bad_input(tmp_path, runs, message):
 def test_plot_history_rejects_object_without_metrics(tmp_path):
     with pytest.raises(ValueError, match="no train_loss"):
         plot_history(object(), tmp_path / "x.png")
+
+
+def train_result(name: str, folder, epochs: int):
+    from cnnlab.training import TrainConfig, TrainResult
+
+    config = TrainConfig(model="mnist-cnn", engine="numpy")
+    return TrainResult(config, make_history(epochs), 0.5, 0.8, 1000, 100, 10, 10, 1.0, folder / name)
+
+
+def test_training_part_draws_each_run_and_overlays_several(tmp_path, check_png):
+    from cnnlab.experiments.train import TrainingResult
+    from cnnlab.plots.training import figures, run_title
+
+    one = TrainingResult({"mnist-seed": train_result("mnist-seed", tmp_path, 3)})
+    assert figures(one, tmp_path) == {"curves-mnist-seed": tmp_path / "mnist-seed" / "curves.png"}
+    assert run_title(one.runs["mnist-seed"]) == "mnist-cnn (numpy engine) on mnist"
+    two = TrainingResult({"a": train_result("a", tmp_path, 2), "b": train_result("b", tmp_path, 4)})
+    paths = figures(two, tmp_path / "part")
+    assert paths == {"curves-a": tmp_path / "a" / "curves.png", "curves-b": tmp_path / "b" / "curves.png",
+                     "curves": tmp_path / "part" / "curves.png"}
+    for path in paths.values():
+        check_png(path)

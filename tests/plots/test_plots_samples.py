@@ -47,3 +47,13 @@ def test_float_images_in_unit_range_and_n(tmp_path, check_png):
 def test_bad_input(tmp_path, x, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         plot_samples(x, labels, tmp_path / "x.png", **kwargs)
+
+
+def test_dataset_overview_draws_its_samples_with_class_names(tmp_path, check_png):
+    from cnnlab.experiments.dataset_overview import DatasetOverviewResult
+    from cnnlab.plots.dataset_overview import figures
+
+    result = DatasetOverviewResult("cifar10", tmp_path, CIFAR, [], images(5, 3, 32), np.arange(5))
+    paths = figures(result, tmp_path)
+    assert paths == {"samples": tmp_path / "cifar10-samples.png"}
+    check_png(paths["samples"])
