@@ -33,8 +33,6 @@ def test_format_seconds(seconds, expected):
     assert format_seconds(seconds) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="format_seconds picks the unit before rounding: 59.6 s -> '60 s' (not '1 min "
-                                       "00 s'), 9.96 s -> '10.0 s' (not '10 s'), 0.9996 s -> '1000 ms' (not '1.0 s')")
 @pytest.mark.parametrize(("seconds", "expected"), [(59.6, "1 min 00 s"), (9.96, "10 s"), (0.9996, "1.0 s")])
 def test_format_seconds_rounds_before_choosing_the_unit(seconds, expected):
     assert format_seconds(seconds) == expected

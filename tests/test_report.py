@@ -211,15 +211,11 @@ def test_formulas_become_mathml_in_the_page_and_plain_text_in_the_terminal():
     assert render_text(section) == "The size O = ⌊ (I - K) / S ⌋ + 1 per dimension."
 
 
-@pytest.mark.xfail(strict=True, reason="cnnlab/report/math.py latex_to_text() refuses a symbol followed by a letter "
-                                       "also for non-letter commands, so the norm in \\|f\\| prints as '\\|f‖'")
 def test_a_norm_reads_as_double_bars_in_plain_text():
     section = Section("t", paragraphs=[r"the change \(\|f(Tx) - f(x)\| / \|f(x)\|\)"])
     assert render_text(section) == "the change ‖f(Tx) - f(x)‖ / ‖f(x)‖"
 
 
-@pytest.mark.xfail(strict=True, reason="cnnlab/report/math.py plain() writes \\hat{y} as y + U+0302 (two code "
-                                       "points), so text_table counts it as two characters and misaligns columns")
 def test_a_hat_is_one_character_in_plain_text():
     assert text_table([r"\(\hat{y}_i\)", "b"], [["1", "2"]]).split("\n")[0] == "ŷ_i  b"
 

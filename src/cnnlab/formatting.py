@@ -57,13 +57,13 @@ def format_seconds(seconds: float) -> str:
     """A duration for people: ``< 1 ms``, ``12 ms``, ``4.2 s``, ``35 s``, ``3 min 05 s``."""
     if seconds < 0 or not math.isfinite(seconds):
         raise ValueError(f"format_seconds: need a finite, non-negative number of seconds, got {seconds!r}")
-    if seconds < 1e-3:
+    if seconds < 0.0005:
         return "< 1 ms"
-    if seconds < 1:
+    if round(seconds * 1000) < 1000:
         return f"{1000 * seconds:.0f} ms"
-    if seconds < 10:
+    if round(seconds, 1) < 10:
         return f"{seconds:.1f} s"
-    if seconds < 60:
+    if round(seconds) < 60:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"

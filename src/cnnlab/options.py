@@ -94,6 +94,21 @@ def check_options(settings: object) -> None:
             raise ValueError(f"{name} must be at most {info.maximum:g}, got {value:g}")
 
 
+class Validated:
+    """Base of every settings dataclass: its fields' choices and bounds are checked on construction
+    (:func:`check_options`), then :meth:`check` applies the rules that involve several fields.
+
+    Subclasses are (frozen) dataclasses; they override :meth:`check`, never ``__post_init__``.
+    """
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        self.check()
+
+    def check(self) -> None:
+        """Rules across fields; raise ``ValueError`` naming the options (as the command line spells them)."""
+
+
 def settings_dict(settings: object) -> dict[str, Any]:
     """The fields of a settings dataclass as plain JSON-ready values (tuples as lists, paths as strings)."""
     def plain(value: Any) -> Any:

@@ -284,13 +284,12 @@ def test_without_weights_or_training_the_missing_network_says_how_to_get_one(tmp
         featuremaps.run(FeatureMapsSettings(), Context(tmp_path))
 
 
-UNCHECKED = pytest.mark.xfail(strict=True, reason="FeatureMapsSettings does not call check_options on construction")
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    pytest.param({"images": 0}, "--images must be at least 1", marks=UNCHECKED),
-    pytest.param({"images": 11}, "--images must be at most 10", marks=UNCHECKED),
-    pytest.param({"channels": 0}, "--channels must be at least 1", marks=UNCHECKED),
+    pytest.param({"images": 0}, "--images must be at least 1"),
+    pytest.param({"images": 11}, "--images must be at most 10"),
+    pytest.param({"channels": 0}, "--channels must be at least 1"),
 ])
 def test_settings_are_checked_on_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -122,9 +122,10 @@ def random_crop_flip(padding: int = 4, flip: bool = True, fill: float = 0.0) -> 
     padding = int(padding)
 
     def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        x = _check_images(x, "random_crop_flip", min_ndim=4)
+        x = np.asarray(x)
         if x.ndim != 4:
-            raise ValueError(f"random_crop_flip: expected a batch (N, C, H, W), got shape {x.shape}")
+            hint = " One image? Add a batch axis: x[None]." if x.ndim == 3 else ""
+            raise ValueError(f"random_crop_flip: expected a batch (N, C, H, W), got shape {x.shape}.{hint}")
         n, _, h, w = x.shape
         if padding:
             padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)

@@ -29,7 +29,7 @@ import torch
 from cnnlab import data, torch_nn
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.models import build_torch_model
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 from cnnlab.timing import Conditions, ConditionsRecorder, Timing, measure, synchronizer
 from cnnlab.training import resolve_device
 
@@ -283,7 +283,7 @@ def run_compare(
 
 
 @dataclass(frozen=True)
-class CompareSettings:
+class CompareSettings(Validated):
     """Which trained LeNet, how many test images, which own algorithms, where and how long to time."""
 
     weights: Path | None = option(None, "Folder of a 'cnnlab train --recipe cifar-lenet' run [default: the run's "

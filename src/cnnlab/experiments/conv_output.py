@@ -15,7 +15,7 @@ from typing import Any
 
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.geometry import IntOrSeq, conv_output_size
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 FORMULA = "O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1"
 
@@ -128,7 +128,7 @@ def example_table() -> list[ConvCase]:
 
 
 @dataclass(frozen=True)
-class ConvOutputSettings:
+class ConvOutputSettings(Validated):
     """The geometry to work out (input and kernel both, or neither for the table of examples alone).
 
     Each value is one entry per spatial dimension, or a single entry for all of them.
@@ -140,7 +140,7 @@ class ConvOutputSettings:
     padding: tuple[int, ...] = option((0,), "Zero padding per side, per dimension.", metavar="P[,P]")
     dilation: tuple[int, ...] = option((1,), "Dilation per dimension.", metavar="D[,D]")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if (self.input is None) != (self.kernel is None):
             raise ValueError("give both --input and --kernel (or neither, for the table of examples)")
         given = {"input": self.input, "kernel": self.kernel, "stride": self.stride,

@@ -12,11 +12,11 @@ import numpy as np
 
 from cnnlab import data
 from cnnlab.experiments.base import Context, Experiment
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 
 @dataclass(frozen=True)
-class DatasetOverviewSettings:
+class DatasetOverviewSettings(Validated):
     """Which dataset, and how many training images to show."""
 
     dataset: str = option("mnist", "Dataset.", choices=lambda: tuple(data.DATASETS))

@@ -20,7 +20,7 @@ import torch
 from cnnlab import numpy_nn
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.numpy_nn import warmup
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 from cnnlab.threads import blas_threads, torch_threads
 from cnnlab.timing import Conditions, ConditionsRecorder, Timing, measure
 
@@ -161,7 +161,7 @@ def _check_warmup(rng: np.random.Generator) -> float:
 
 
 @dataclass(frozen=True)
-class EngineCheckSettings:
+class EngineCheckSettings(Validated):
     """How the check runs: the random seed of inputs and weights, and the timed repeats per algorithm."""
 
     seed: int = option(0, "Seed of the random inputs and weights.", minimum=0)

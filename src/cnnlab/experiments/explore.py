@@ -17,14 +17,14 @@ from cnnlab import data
 from cnnlab.errors import UserError
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.explore import ExportedNetwork, export_trained, load_run, samples_from, with_reference, write_page
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 #: The pages of a run without ``--weights``: per page, the recipes of its networks (side by side, in this order).
 RUN_PAGES: tuple[tuple[str, ...], ...] = (("mnist-seed", "mlp-seed"), ("cifar-lenet",))
 
 
 @dataclass(frozen=True)
-class ExploreSettings:
+class ExploreSettings(Validated):
     """Which trained networks the pages show and how many test images they embed."""
 
     weights: Path | None = option(None, "Folder of a 'cnnlab train' run (MNIST CNN or MLP, or CIFAR-10 LeNet) to "
@@ -36,7 +36,7 @@ class ExploreSettings:
                          maximum=200)
     seed: int = option(0, "Picks the embedded test images.", minimum=0)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.beside is not None and self.weights is None:
             raise ValueError("--beside needs --weights: the network to show the --beside one next to")
 

@@ -25,7 +25,7 @@ from cnnlab.errors import UserError
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.models import Model
 from cnnlab.models.introspect import LAYER_KINDS, check_images, first_conv, layer_activations, layer_kind, named_layers
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 #: Layer kinds whose outputs are feature maps worth showing, by default.
 DEFAULT_KINDS = ("conv", "pool")
@@ -241,7 +241,7 @@ def feature_maps(
 
 
 @dataclass(frozen=True)
-class FeatureMapsSettings:
+class FeatureMapsSettings(Validated):
     """Which trained network, how many images and channels, and which images (by seed)."""
 
     weights: Path | None = option(None, "Folder of a 'cnnlab train' run with a CNN [default: the run's own "

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnlab.experiments.base import Context, Experiment
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 from cnnlab.training import RECIPES, TrainResult
 
 
 @dataclass(frozen=True)
-class TrainingSettings:
+class TrainingSettings(Validated):
     """The recipes to train (see ``cnnlab train --help``), in order."""
 
     recipes: tuple[str, ...] = option(("mnist-seed",), "Recipes to train.", choices=lambda: tuple(RECIPES))
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.recipes:
             raise ValueError("--recipes: give at least one recipe")
 

@@ -18,7 +18,7 @@ import torch
 from cnnlab import numpy_nn
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.numpy_nn import warmup
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 
 def example_arrays(simple: bool) -> dict[str, np.ndarray]:
@@ -37,7 +37,7 @@ def example_arrays(simple: bool) -> dict[str, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class WarmupSettings:
+class WarmupSettings(Validated):
     """Where the window sits (its top-left corner) and how much padding the padding example adds."""
 
     index: tuple[int, int] = option((2, 1), "Top-left corner (row, column) of the window.", metavar="ROW,COL")
@@ -45,7 +45,7 @@ class WarmupSettings:
                                       metavar="PH,PW")
     seed: int = option(0, "Seed of the random input and weights of the simple-conv demo.", minimum=0)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if len(self.index) != 2 or min(self.index) < 0:
             raise ValueError(f"--index needs two non-negative numbers (row, column), got {self.index}")
         if len(self.padding) != 2 or min(self.padding) < 0:

@@ -26,7 +26,7 @@ import numpy as np
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.formatting import hand_number as num
 from cnnlab.geometry import conv_output_size
-from cnnlab.options import option
+from cnnlab.options import Validated, option
 
 DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
                             "stride": 1}
@@ -263,7 +263,7 @@ def _steps(r: Xcorr1dResult, idx: np.ndarray) -> list[Step]:
 
 
 @dataclass(frozen=True)
-class Xcorr1dSettings:
+class Xcorr1dSettings(Validated):
     """The pen-and-paper task's numbers (the seed's by default), checked on construction."""
 
     x: tuple[float, ...] = option(DEFAULTS["x"], "Input vector.", metavar="X1,X2,...")
@@ -273,7 +273,7 @@ class Xcorr1dSettings:
     lr: float = option(DEFAULTS["lr"], "Learning rate of the update.")
     stride: int = option(DEFAULTS["stride"], "Stride (no padding).")
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         _checked(self.x, self.w, self.b, self.y, self.lr, self.stride)
 
 

@@ -7,6 +7,7 @@ browser draws it; no script, no fonts, nothing fetched) and as readable plain te
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from latex2mathml.converter import convert
 
@@ -62,7 +63,7 @@ def latex_to_text(latex: str) -> str:
                 i += 5 if latex.startswith(r"\left", i) else 6
                 continue
             symbol = next((s for s in sorted(_SYMBOLS, key=len, reverse=True) if latex.startswith(s, i)
-                           and not latex[i + len(s):i + len(s) + 1].isalpha()), None)
+                           and not (s[-1].isalpha() and latex[i + len(s):i + len(s) + 1].isalpha())), None)
             if symbol is not None:
                 out.append(_SYMBOLS[symbol])
                 i += len(symbol)
@@ -83,5 +84,7 @@ def latex_to_text(latex: str) -> str:
 
 
 def plain(text: str) -> str:
-    """``text`` with every formula span replaced by :func:`latex_to_text` (for the terminal)."""
-    return MATH.sub(lambda m: re.sub(r" {2,}", " ", latex_to_text(m.group("inline") or m.group("display"))), text)
+    """``text`` with every formula span replaced by :func:`latex_to_text` (for the terminal), NFC-normalised so
+    that ``ŷ`` is one character (columns stay aligned)."""
+    return unicodedata.normalize("NFC", MATH.sub(
+        lambda m: re.sub(r" {2,}", " ", latex_to_text(m.group("inline") or m.group("display"))), text))

@@ -15,7 +15,7 @@ import numpy as np
 
 from cnnlab.data import NORMALIZATIONS, VAL_SOURCES, random_crop_flip
 from cnnlab.models import MODELS, all_conv_algorithms, get_family, get_model_info
-from cnnlab.options import check_options, option
+from cnnlab.options import Validated, option
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "onecycle")
@@ -33,8 +33,10 @@ AUGMENTATIONS: dict[str, Callable[[int], Augment | None]] = {
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (the dataset follows from the model)."""
+class TrainConfig(Validated):
+    """Everything that defines a training run (the dataset follows from the model). Choices, bounds and the
+    engine x algorithm x device combination are checked on construction; :meth:`validate` also checks that the
+    device exists on this machine."""
 
     model: str = option("mnist-cnn", "Network (sets the dataset).", choices=lambda: tuple(MODELS))
     engine: str = option("torch", "Layer family: torch.nn, the own torch layers, or the NumPy engine.",
@@ -64,10 +66,12 @@ class TrainConfig:
     def dataset(self) -> str:
         return get_model_info(self.model).dataset
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the bad setting or combination (e.g. an algorithm the engine lacks)."""
-        check_options(self)
+    def check(self) -> None:
+        """An algorithm or device the engine lacks is a ``ValueError`` naming the option."""
         get_family(self.engine).check(self.conv_algorithm, self.device)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` when the run cannot happen here (``--device cuda`` without CUDA)."""
         if self.device == "cuda":
             import torch
 

@@ -2,7 +2,7 @@
 (:mod:`.measure`), the experiment (:mod:`.experiment`) and the seed's questions answered from the numbers
 (:mod:`.answers`)."""
 
-from cnnlab.experiments.equivariance.answers import QUESTIONS, answers
+from cnnlab.experiments.equivariance.answers import QUESTIONS
 from cnnlab.experiments.equivariance.experiment import (
     DIRECTIONS,
     EXPERIMENT,
@@ -23,5 +23,5 @@ from cnnlab.experiments.equivariance.measure import (
 )
 
 __all__ = ["DIRECTIONS", "EXPERIMENT", "NETWORKS", "QUESTIONS", "AccuracyCurve", "EquivarianceResult",
-           "EquivarianceSettings", "ExampleMaps", "LayerEquivariance", "answers", "examples", "interior_slice",
+           "EquivarianceSettings", "ExampleMaps", "LayerEquivariance", "examples", "interior_slice",
            "measure_equivariance", "relative_distance", "run", "shift_feature_maps"]

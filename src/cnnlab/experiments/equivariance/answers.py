@@ -56,11 +56,14 @@ def trend(first: AccuracyCurve, second: AccuracyCurve, names: tuple[str, str], a
         return f"No larger shift was measured: {values}."
     if abs(lead_top) < SAME_ACCURACY:
         return f"By the largest shift the two meet: {values}."
-    if (lead_at > 0) != (lead_top > 0) and abs(lead_at) >= SAME_ACCURACY:
-        crossing = next(s for s in first.shifts if s > at and (first.at(s) - second.at(s) > 0) == (lead_top > 0))
-        ahead = names[0] if lead_top > 0 else names[1]
-        return f"The curves cross: from {crossing} px on the {ahead} is ahead; {values}."
     ahead = names[0] if lead_top > 0 else names[1]
+    if abs(lead_at) < SAME_ACCURACY or (lead_at > 0) != (lead_top > 0):
+        parting = next(s for s in first.shifts if s > at and abs(first.at(s) - second.at(s)) >= SAME_ACCURACY
+                       and (first.at(s) > second.at(s)) == (lead_top > 0))
+        if abs(lead_at) < SAME_ACCURACY:
+            return (f"The curves are level at {at} px and part after it: from {parting} px the {ahead} is ahead; "
+                    f"{values}.")
+        return f"The curves cross: from {parting} px on the {ahead} is ahead; {values}."
     how = "widens" if abs(lead_top) > abs(lead_at) + SAME_ACCURACY else (
         "narrows" if abs(lead_top) < abs(lead_at) - SAME_ACCURACY else "stays about the same")
     return f"With larger shifts the {ahead} stays ahead and the gap {how}: {values}."
@@ -82,7 +85,10 @@ def observation(result: EquivarianceResult) -> list[str]:
     parts = [f"Unshifted, the MLP reaches {percent(mlp['original'])} and the CNN {percent(cnn['original'])} "
              f"validation accuracy. Shifted {dx} px right and {dy} px down, the MLP "
              f"{moves(mlp['original'], mlp['shifted'])} and the CNN {moves(cnn['original'], cnn['shifted'])}."]
-    if drop_cnn < drop_mlp - SAME_ACCURACY:
+    if drop_cnn < drop_mlp - SAME_ACCURACY and drop_cnn <= -UNCHANGED:
+        parts[0] += " The shift does not hurt the CNN at all here" + (
+            f", while the MLP loses {points(drop_mlp)}." if drop_mlp > UNCHANGED else ".")
+    elif drop_cnn < drop_mlp - SAME_ACCURACY:
         both = "Both suffer, but the" if min(drop_mlp, drop_cnn) > SAME_ACCURACY else "The"
         parts[0] += f" {both} CNN loses {points(drop_mlp - drop_cnn)} less than the MLP."
     elif drop_mlp < drop_cnn - SAME_ACCURACY:

@@ -22,7 +22,7 @@ from cnnlab.experiments.base import Context, Experiment, TrainedNetwork
 from cnnlab.experiments.equivariance.answers import answers
 from cnnlab.experiments.equivariance.measure import ExampleMaps, LayerEquivariance, examples, measure_equivariance
 from cnnlab.models import FAMILIES, Model
-from cnnlab.options import option, settings_dict
+from cnnlab.options import Validated, option, settings_dict
 from cnnlab.training import predict
 
 #: The networks of the experiment: key -> (recipe, display name). The CNN may come from ``--weights``.
@@ -38,7 +38,7 @@ DIRECTIONS: dict[str, tuple[int, int]] = {"right": (1, 0), "down": (0, 1), "diag
 
 
 @dataclass(frozen=True)
-class EquivarianceSettings:
+class EquivarianceSettings(Validated):
     """The seed's shift (2 px right, 2 px down) and what is measured beyond it.
 
     The networks come from recipes (``mlp-seed``, ``mnist-seed``, ``mlp-shift``: the seed's training settings);
@@ -58,7 +58,7 @@ class EquivarianceSettings:
                                                        cli=False)
     val_max_datapoints: int | None = option(None, "Use only the first N validation images.", minimum=1)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if len(self.shift) != 2:
             raise ValueError(f"--shift needs two numbers (dx, dy), got {self.shift}")
         if any(len(p) != 2 for p in self.probe_shifts):
@@ -142,9 +142,10 @@ class EquivarianceResult:
 
 def _networks(settings: EquivarianceSettings, context: Context) -> dict[str, TrainedNetwork]:
     overrides = {"engine": settings.engine} if settings.engine is not None else {}
-    networks = {"mlp": context.train(NETWORKS["mlp"][0], **overrides),
-                "cnn": context.network(NETWORKS["cnn"][0], settings.weights, model="mnist-cnn",
-                                       purpose="equivariance", **overrides)}
+    # The CNN first: a wrong --weights folder or a missing network is said before anything is trained.
+    cnn = context.network(NETWORKS["cnn"][0], settings.weights, model="mnist-cnn", purpose="equivariance",
+                          **overrides)
+    networks = {"mlp": context.train(NETWORKS["mlp"][0], **overrides), "cnn": cnn}
     if settings.augmented_mlp:
         networks["mlp_augmented"] = context.train(NETWORKS["mlp_augmented"][0], augment_pixels=settings.augment_shift,
                                                   **overrides)

@@ -49,7 +49,7 @@ from cnnlab.experiments.evidence.stats import bootstrap_class_means, percentile_
 from cnnlab.experiments.featuremaps import display_images
 from cnnlab.models import Model, get_model_info
 from cnnlab.models.introspect import is_torch_module, receptive_fields
-from cnnlab.options import check_options, option, settings_dict
+from cnnlab.options import Validated, check_options, option, settings_dict
 from cnnlab.training import RECIPES, get_recipe, read_config
 
 
@@ -67,7 +67,7 @@ def _image_hw(settings: EvidenceSettings) -> tuple[int, int] | None:
 
 
 @dataclass(frozen=True)
-class EvidenceSettings:
+class EvidenceSettings(Validated):
     """Which network, and how much evidence: images per batch, top-k, bootstrap resamples, the significance level,
     the occlusion patch, how many images get maps, ablation on or off."""
 
@@ -90,7 +90,7 @@ class EvidenceSettings:
     seed: int = option(0, "Seeds the bootstrap and the split of the test set into exploration and confirmation.",
                        minimum=0)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         check_options(self)
         image_hw = _image_hw(self)
         if image_hw is not None:

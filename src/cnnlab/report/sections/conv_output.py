@@ -44,7 +44,6 @@ def section(result: ConvOutputResult, figures: dict[str, Path]) -> Section:
                         caption="Examples (one value per column means the same in every dimension)")]
     impossible = [case.name for case in result.examples if not case.possible]
     return Section(
-        title="Convolution output size (seed 004, task 3)",
         intro=(r"\(O = \left\lfloor \frac{I + 2P - D(K - 1) - 1}{S} \right\rfloor + 1\) per spatial dimension: I "
                "input size, K kernel size, S stride, P zero padding on each side, D dilation (1 = contiguous kernel). "
                "Pooling windows follow the same formula."),

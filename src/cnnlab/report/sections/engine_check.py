@@ -36,7 +36,6 @@ def section(result: EngineCheckResult, figures: dict[str, Path]) -> Section:
                            *[check.ratio(a) for a in check.algorithms]])
     notes = "; ".join(ALGORITHM_NOTES[a] for a in algorithms if a in ALGORITHM_NOTES)
     return Section(
-        title="NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
         intro=(r"The NumPy Conv2d computes \(y_{s,d,i,j} = \sum_c \sum_n \sum_m x_{s,c,iS+nD,jS+mD} \cdot W_{d,c,n,m} "
                r"+ b_d\) (cross-correlation, kernel not flipped) and its backward pass by hand. Each algorithm ran "
                "forward and backward on the same random input and weights as torch.nn.Conv2d."),

@@ -59,7 +59,6 @@ def section(result: Xcorr1dResult, figures: dict[str, Path]) -> Section:
         f"{result.torch_max_abs_diff:.2g}.",
     ]
     return Section(
-        title="Worked example: 1-D cross-correlation forward and backward (seed 004, pen and paper)",
         intro=("A kernel slides over the input without padding and without flipping (cross-correlation). One "
                "forward pass, the loss L = ½‖y − ŷ‖², the backward pass, one gradient step and a second forward "
                "pass, each with its formula and its numbers."),
