@@ -142,8 +142,12 @@ def _make_settings(settings_type: type, values: dict[str, Any], base: Any = None
     """Settings from parsed options (``None`` = keep ``base``'s value); a bad value or combination is a usage
     error naming the option."""
     given = {k: v for k, v in values.items() if v is not None}
+    from cnnlab.errors import DeviceUnavailable
+
     try:
         return dataclasses.replace(base, **given) if base is not None else settings_type(**given)
+    except DeviceUnavailable as error:
+        raise click.ClickException(str(error)) from error
     except (ValueError, TypeError) as error:
         raise click.UsageError(str(error)) from error
 

@@ -7,3 +7,7 @@ line and exits 1, without a traceback. Programming errors stay ordinary exceptio
 
 class UserError(Exception):
     """An expected failure whose message says what, where and what to do."""
+
+
+class DeviceUnavailable(UserError, RuntimeError):
+    """A device was asked for that this machine does not have (e.g. ``cuda`` without a GPU)."""

@@ -294,6 +294,9 @@ class CompareSettings(Validated):
     device: str = option("auto", "Where to run (auto: CUDA when available).", choices=("auto", "cpu", "cuda"))
     repeats: int = option(10, "Timed forwards per network and round.", minimum=1)
 
+    def check(self) -> None:
+        resolve_device(self.device)  # --device cuda without CUDA: one clear line before anything is loaded
+
     def quick(self) -> CompareSettings:
         return replace(self, full_test=False, repeats=3)
 

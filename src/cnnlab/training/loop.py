@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from cnnlab import numpy_nn
+from cnnlab.errors import DeviceUnavailable
 from cnnlab.threads import blas_threads
 from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 
@@ -88,12 +89,14 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``'auto'``/``None`` -> CUDA when available else CPU; ``'cuda'`` without a GPU -> clear ``RuntimeError``."""
+    """``'auto'``/``None`` -> CUDA when available else CPU; ``'cuda'`` without a GPU -> a one-line
+    :class:`~cnnlab.errors.DeviceUnavailable` (a ``RuntimeError``)."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {str(device)!r} requested but CUDA is not available here; use 'cpu' or 'auto'")
+        raise DeviceUnavailable(f"--device {device!s}: CUDA is not available here (torch {torch.__version__}); "
+                                "use --device cpu or auto")
     return resolved
 
 
