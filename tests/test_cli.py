@@ -232,6 +232,22 @@ def test_compare_with_weights_of_another_network_names_both(tmp_path, tiny_data_
     assert result.exit_code == 1 and "trained a mnist-cnn" in result.output and "needs a lenet" in result.output
 
 
+def test_data_show_draws_as_many_images_as_asked(tmp_path, tiny_data_root, monkeypatch):
+    import cnnlab.plots.samples as samples
+
+    drawn = {}
+    real = samples.plot_samples
+
+    def spy(images, labels, path, **kwargs):
+        drawn.update(n=kwargs.get("n"), images=len(images), title=kwargs.get("title"))
+        return real(images, labels, path, **kwargs)
+
+    monkeypatch.setattr(samples, "plot_samples", spy)
+    result = invoke("--data-dir", str(tiny_data_root), "data", "show", "cifar10", "-n", "40", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert drawn == {"n": 40, "images": 40, "title": "cifar10 train: first 40 images"}
+
+
 def test_data_dir_works_after_the_command_name_too(tmp_path, tiny_data_root):
     result = invoke("data", "show", "mnist", "--data-dir", str(tiny_data_root), "-n", "4", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output

@@ -49,6 +49,8 @@ def test_without_data_the_data_free_parts_run_and_the_rest_say_why(tmp_path, off
     html = result.report.read_text()
     assert "How to get them" in html and "skipped" in html.lower()
     assert embedded_images(html) >= 1  # the xcorr1d diagram
+    assert "threads and load" in html and "load average" in html  # the conditions every timing was taken under
+    assert "Quick mode" in html and "Appendix: where each assignment task is" in html
 
 
 @pytest.mark.e2e
