@@ -96,6 +96,7 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
     ``(N, O, H_out, W_out)`` laid out like ``nn.Conv2d``'s result. ``RuntimeError`` for inputs ``nn.Conv2d``
     rejects, naming the likely cause.
     """
+    dtype: Optional[torch.dtype] = None
     if not torch.jit.is_scripting():
         dtype = _autocast_dtype(input)
         if dtype is not None:
@@ -114,6 +115,8 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
         if padding_mode != "zeros":
             mode = padding_mode
         x = F.pad(x, padding, mode=mode)
+        if dtype is not None:  # autocast runs some padding modes in float32
+            x = x.to(dtype)
     if not tracing:
         check_kernel_fits([x.shape[2], x.shape[3]], [weight.shape[2], weight.shape[3]], dilation)
     if algorithm == "naive":
