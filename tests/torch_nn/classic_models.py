@@ -39,7 +39,7 @@ TORCH_LAYERS = SimpleNamespace(Conv2d=nn.Conv2d, Linear=nn.Linear)
 
 def scaled(channels: int, width: float, divisor: int = 1) -> int:
     """``channels * width`` rounded to a multiple of ``divisor`` (at least ``divisor``)."""
-    return max(divisor, int(round(channels * width / divisor)) * divisor)
+    return max(divisor, round(channels * width / divisor) * divisor)
 
 
 def init_like_resnet(model: nn.Module, linear: bool = True) -> None:
@@ -348,7 +348,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, layers: Any, c_in: int, c_out: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        hidden = int(round(c_in * expand_ratio))
+        hidden = round(c_in * expand_ratio)
         self.use_residual = stride == 1 and c_in == c_out
         body: list[nn.Module] = [conv_bn_relu6(layers, c_in, hidden, 1)] if expand_ratio != 1 else []
         body += [conv_bn_relu6(layers, hidden, hidden, 3, stride, groups=hidden),

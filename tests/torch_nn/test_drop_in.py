@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
+from torch_nn.classic_models import ARCHITECTURES, TORCH_LAYERS
 
 from cnnlab import torch_nn
-from torch_nn.classic_models import ARCHITECTURES, TORCH_LAYERS
 
 OWN_LAYERS = SimpleNamespace(Conv2d=torch_nn.Conv2d, Linear=torch_nn.Linear)
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch_nn.classic_models import TORCH_LAYERS
+from torch_nn.test_drop_in import OWN_LAYERS, build_pair, max_relative_difference
 
 from cnnlab import torch_nn
 from cnnlab.torch_nn import functional as own_functional
-from torch_nn.classic_models import TORCH_LAYERS
-from torch_nn.test_drop_in import OWN_LAYERS, build_pair, max_relative_difference
 
 #: Architectures covering view-flattening, batch norm + residuals, depthwise convs, concatenation, dilation.
 MODELS = ["tutorial-net", "resnet18", "mobilenet-v2", "squeezenet1.1", "deeplabv3-aspp"]

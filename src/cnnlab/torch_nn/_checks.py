@@ -6,8 +6,6 @@ Everything here is TorchScript-compatible (a scripted model runs these checks to
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from cnnlab.geometry import channel_hint
@@ -46,22 +44,22 @@ def check_linear_input(x: torch.Tensor, weight: torch.Tensor) -> None:
             if size == in_features:
                 hint = " Images or feature maps (N, C, H, W)? Flatten them first: nn.Flatten() or x.flatten(1)."
         raise RuntimeError(f"Linear: expected input of shape (*, {in_features}) (last axis = in_features), got shape "
-                           f"{shape_text(x.shape)}.{hint}")
+                           f"{shape_text(list(x.shape))}.{hint}")
     check_same_type("Linear", x, weight)
 
 
-def check_conv_input(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], groups: int) -> None:
+def check_conv_input(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> None:
     """``x`` must be ``(N, C, H, W)`` or ``(C, H, W)`` with ``C = weight.shape[1] * groups``; the geometry comes
     from the weight itself (as in torch), so replacing ``.weight`` by one of another shape is checked here too."""
     if weight.dim() != 4:
         raise RuntimeError(f"Conv2d: expected a 4-D weight (out_channels, in_channels / groups, kH, kW), got shape "
-                           f"{shape_text(weight.shape)}.")
+                           f"{shape_text(list(weight.shape))}.")
     out_channels = weight.shape[0]
     if out_channels % groups != 0:
         raise RuntimeError(f"Conv2d: the weight's {out_channels} output channels are not divisible by groups={groups}.")
     if bias is not None and (bias.dim() != 1 or bias.shape[0] != out_channels):
         raise RuntimeError(f"Conv2d: expected a bias of shape ({out_channels},) for a weight of shape "
-                           f"{shape_text(weight.shape)}, got {shape_text(bias.shape)}.")
+                           f"{shape_text(list(weight.shape))}, got {shape_text(list(bias.shape))}.")
     if x.dim() != 3 and x.dim() != 4:
         hint = ""
         if x.dim() == 2:
@@ -69,7 +67,7 @@ def check_conv_input(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch
         elif x.dim() == 5:
             hint = " A video or stacked batches? Merge the leading axes into N: x.flatten(0, 1)."
         raise RuntimeError(f"Conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                           f"{shape_text(x.shape)} ({x.dim()}-D).{hint}")
+                           f"{shape_text(list(x.shape))} ({x.dim()}-D).{hint}")
     channels = weight.shape[1] * groups
     received = x.shape[-3]
     if received != channels:
@@ -78,7 +76,8 @@ def check_conv_input(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch
             hint = channel_hint(tuple(x.shape) if x.dim() == 4 else (1, *x.shape), channels)
         plural = "s" if received != 1 else ""
         raise RuntimeError(f"Conv2d: expected input with {channels} channels, (N, {channels}, H, W) or "
-                           f"({channels}, H, W), got shape {shape_text(x.shape)} with {received} channel{plural}.{hint}")
+                           f"({channels}, H, W), got shape {shape_text(list(x.shape))} with {received} "
+                           f"channel{plural}.{hint}")
     check_same_type("Conv2d", x, weight)
 
 

@@ -32,14 +32,14 @@ matrix (page faults).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 #: Upper bound of one column matrix (and of one depthwise chunk's input) in bytes, per device type, in the eager
 #: algorithm; ``None`` = the whole batch at once (GPUs: launches cost more than memory there).
-IM2COL_CHUNK_BYTES: dict[str, Optional[int]] = {"cpu": 4 * 2**20, "cuda": None}
-DEPTHWISE_CHUNK_BYTES: dict[str, Optional[int]] = {"cpu": 512 * 2**10, "cuda": None}
+IM2COL_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
+DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 2 * 2**20, "cuda": None}
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -83,7 +83,7 @@ def _filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return weight.reshape(1, groups, out_channels // groups, -1)
 
 
-def conv2d_graph(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: list[int],
+def conv2d_graph(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
                  dilation: list[int], groups: int) -> torch.Tensor:
     """im2col (:func:`columns_from_taps`) for the whole batch and one broadcast product (``x`` padded) ->
     ``(N, O, H_out, W_out)``."""
@@ -96,7 +96,7 @@ def conv2d_graph(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
     return out if bias is None else out + bias.reshape(1, out_channels, 1, 1)
 
 
-def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: list[int],
+def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
                   dilation: list[int], groups: int) -> torch.Tensor:
     """The fast algorithm on a padded ``(N, C, H, W)`` input: eager (chunked, hand-written backward) or, when
     scripting, tracing, compiling, exporting or inside a ``torch.func`` transform, the plain graph of
@@ -106,7 +106,8 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or _functorch_transform_active():
         return conv2d_graph(x, weight, bias, stride, dilation, groups)
     geometry = (stride[0], stride[1]), (dilation[0], dilation[1])
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+    needs_grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    if torch.is_grad_enabled() and needs_grad:
         return Im2colConv2d.apply(x, weight, bias, *geometry, groups)
     return _forward(x, weight, bias, *geometry, groups)  # nothing to differentiate: no autograd node
 
@@ -119,7 +120,7 @@ def _functorch_transform_active() -> bool:
 
 
 # ------------------------------------------------------------------------------------------- the eager algorithm
-def _chunk(limits: dict[str, Optional[int]], x: torch.Tensor, bytes_per_image: int) -> int:
+def _chunk(limits: dict[str, int | None], x: torch.Tensor, bytes_per_image: int) -> int:
     """Images per chunk so that a chunk's buffer stays within the device's limit (at least one)."""
     limit = limits.get(x.device.type)
     if limit is None:
@@ -139,7 +140,7 @@ def _tap(x: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple
     return x[:, :, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
 
 
-def _forward(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: tuple[int, int],
+def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
              dilation: tuple[int, int], groups: int) -> torch.Tensor:
     n = x.shape[0]
     out_channels, _, kh, kw = weight.shape
@@ -188,8 +189,9 @@ def _add_columns(dx: torch.Tensor, dcols: torch.Tensor, kernel: tuple[int, int],
 
 def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
               dilation: tuple[int, int], groups: int, needs: tuple[bool, bool, bool]
-              ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """Gradients of the input, weight and bias (each only if ``needs`` says so) from ``grad`` ``(N, O, H_out, W_out)``."""
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of the input, weight and bias (each only if ``needs`` says so) from ``grad`` ``(N, O, H_out,
+    W_out)``."""
     need_x, need_w, need_b = needs
     n = x.shape[0]
     out_channels, cin_g, kh, kw = weight.shape
@@ -197,7 +199,7 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
     grad = grad.contiguous()
     # dx is filled in place (col2im); dw is summed out of place: under vmap the sums may be batched, the weight not.
     dx = torch.zeros_like(x) if need_x else None
-    dw: Optional[torch.Tensor] = None
+    dw: torch.Tensor | None = None
     db = grad.sum(dim=(0, 2, 3)) if need_b else None
     if _is_depthwise(weight, groups):
         taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
@@ -243,14 +245,14 @@ class Im2colConv2d(torch.autograd.Function):
     tens that argument binding costs the ``setup_context`` form); ``torch.func`` transforms never reach it."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.geometry = (stride, dilation, groups)
         return _forward(x, weight, bias, stride, dilation, groups)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         stride, dilation, groups = ctx.geometry
         needs = ctx.needs_input_grad

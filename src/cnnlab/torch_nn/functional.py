@@ -20,8 +20,6 @@ Convolution algorithms (the same numbers up to float rounding): ``"im2col"`` (de
 
 from __future__ import annotations
 
-from typing import Optional, Union
-
 import torch
 import torch.nn.functional as F
 
@@ -36,7 +34,7 @@ CONV_ALGORITHMS = ("im2col", "naive")
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
-def _autocast_dtype(t: torch.Tensor) -> Optional[torch.dtype]:
+def _autocast_dtype(t: torch.Tensor) -> torch.dtype | None:
     """The dtype ``torch.autocast`` computes convolutions and linear layers in for ``t``, ``None`` outside it (or
     for float64, which autocast leaves alone)."""
     device = t.device.type
@@ -47,11 +45,11 @@ def _autocast_dtype(t: torch.Tensor) -> Optional[torch.dtype]:
     return torch.get_autocast_dtype(device)
 
 
-def _cast(t: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
+def _cast(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     return None if t is None or not t.is_floating_point() or t.dtype == torch.float64 else t.to(dtype)
 
 
-def linear(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+def linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``y = x W^T + b`` over the last axis of ``input`` (``(*, in_features)`` -> ``(*, out_features)``)."""
     if not torch.jit.is_scripting():
         dtype = _autocast_dtype(input)
@@ -85,7 +83,7 @@ def suggests_channels_last(t: torch.Tensor) -> bool:
     return True
 
 
-def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: list[int],
+def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
                   padding: list[int], dilation: list[int], groups: int, padding_mode: str = "zeros",
                   algorithm: str = "im2col") -> torch.Tensor:
     """The convolution with normalised arguments (what ``Conv2d`` calls; TorchScript-compatible).
@@ -96,7 +94,7 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
     ``(N, O, H_out, W_out)`` laid out like ``nn.Conv2d``'s result. ``RuntimeError`` for inputs ``nn.Conv2d``
     rejects, naming the likely cause.
     """
-    dtype: Optional[torch.dtype] = None
+    dtype: torch.dtype | None = None
     if not torch.jit.is_scripting():
         dtype = _autocast_dtype(input)
         if dtype is not None:
@@ -130,7 +128,7 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
     return out.squeeze(0) if unbatched else out
 
 
-def padding_sides(padding: Union[str, tuple[int, int]], kernel: list[int], dilation: list[int]) -> list[int]:
+def padding_sides(padding: str | tuple[int, int], kernel: list[int], dilation: list[int]) -> list[int]:
     """``padding`` (``'valid'``, ``'same'`` or ``[pH, pW]`` per side) as ``[left, right, top, bottom]``; ``'same'``
     puts the odd pixel of an odd total at the end, like torch (TorchScript-compatible)."""
     if isinstance(padding, str):
@@ -142,7 +140,7 @@ def padding_sides(padding: Union[str, tuple[int, int]], kernel: list[int], dilat
     return [padding[1], padding[1], padding[0], padding[0]]
 
 
-def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, stride: IntOrSeq = 1,
+def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntOrSeq = 1,
            padding: str | IntOrSeq = 0, dilation: IntOrSeq = 1, groups: int = 1, padding_mode: str = "zeros",
            algorithm: str = "im2col") -> torch.Tensor:
     """2-D cross-correlation as ``torch.nn.functional.conv2d`` computes it (same arguments), plus ``padding_mode``

@@ -22,7 +22,7 @@ algorithm, whose backward autograd derives (see :mod:`cnnlab.torch_nn.conv_im2co
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,27 +60,28 @@ class Conv2d(nn.Conv2d):
     ``RuntimeError`` when called, as torch does.
     """
 
-    __constants__ = [*nn.Conv2d.__constants__, "algorithm"]
+    __constants__ = [*nn.Conv2d.__constants__, "algorithm"]  # noqa: RUF012  (TorchScript reads this list)
     algorithm: str
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 device: Any = None, dtype: Optional[torch.dtype] = None, algorithm: str = "im2col") -> None:
+                 device: Any = None, dtype: torch.dtype | None = None, algorithm: str = "im2col") -> None:
         # Validate everything (including what torch only rejects on the first call) before torch builds the layer.
         Conv2dSpec.from_args(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode)
         if algorithm not in CONV_ALGORITHMS:
             raise ValueError(f"algorithm must be one of {list(CONV_ALGORITHMS)}, but got algorithm={algorithm!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                         device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)  # type: ignore[arg-type]  # (validated above)
         self.algorithm = algorithm
 
-    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         dilation = [self.dilation[0], self.dilation[1]]
         if self.padding_mode != "zeros":  # torch pads by the sides computed at construction
             sides = [int(p) for p in self._reversed_padding_repeated_twice]
         else:
-            sides = padding_sides(self.padding, [weight.shape[2], weight.shape[3]], dilation)
+            kernel = [weight.shape[2], weight.shape[3]] if weight.dim() == 4 else [1, 1]  # (a bad weight: checked next)
+            sides = padding_sides(self.padding, kernel, dilation)  # type: ignore[arg-type]
         return conv2d_padded(input, weight, bias, [self.stride[0], self.stride[1]], sides, dilation, self.groups,
                              self.padding_mode, self.algorithm)
 
