@@ -84,14 +84,15 @@ def suggests_channels_last(t: torch.Tensor) -> bool:
 
 
 def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
-                  padding: list[int], dilation: list[int], groups: int, padding_mode: str = "zeros",
+                  padding: str | list[int], dilation: list[int], groups: int, padding_mode: str = "zeros",
                   algorithm: str = "im2col") -> torch.Tensor:
     """The convolution with normalised arguments (what ``Conv2d`` calls; TorchScript-compatible).
 
     ``input``: ``(N, C, H, W)`` or unbatched ``(C, H, W)``; ``weight``: ``(O, C / groups, kh, kw)``; ``stride`` and
-    ``dilation``: ``[sH, sW]``, ``[dH, dW]``; ``padding``: per side in ``F.pad``'s order ``[left, right, top,
-    bottom]``, applied with ``padding_mode`` (``zeros``, ``reflect``, ``replicate``, ``circular``). Returns
-    ``(N, O, H_out, W_out)`` laid out like ``nn.Conv2d``'s result. ``RuntimeError`` for inputs ``nn.Conv2d``
+    ``dilation``: ``[sH, sW]``, ``[dH, dW]``; ``padding``: ``'valid'``, ``'same'`` (resolved with the weight's
+    kernel) or per side in ``F.pad``'s order ``[left, right, top, bottom]``, applied with ``padding_mode``
+    (``zeros``, ``reflect``, ``replicate``, ``circular``). Returns ``(N, O, H_out, W_out)`` laid out like
+    ``nn.Conv2d``'s result. ``RuntimeError`` for inputs ``nn.Conv2d``
     rejects, naming the likely cause.
     """
     dtype: torch.dtype | None = None
@@ -108,6 +109,8 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     unbatched = input.dim() == 3
     x = input.unsqueeze(0) if unbatched else input
     channels_last = not tracing and (suggests_channels_last(x) or suggests_channels_last(weight))
+    if isinstance(padding, str):
+        padding = padding_sides(padding, [weight.shape[2], weight.shape[3]], dilation)
     if padding[0] > 0 or padding[1] > 0 or padding[2] > 0 or padding[3] > 0:
         mode = "constant"
         if padding_mode != "zeros":

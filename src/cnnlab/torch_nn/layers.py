@@ -10,9 +10,10 @@ seed), ``extra_repr``, ``state_dict`` keys, ``_conv_forward`` and attributes; on
 
 As in torch, the geometry is read at call time: kernel size and channels from the actual ``weight`` (so replacing
 ``.weight`` by one of another shape computes what ``nn.Conv2d`` would, or fails the same way), stride, padding,
-dilation and groups from the attributes. Two things differ from torch on purpose: arguments torch only rejects on
-the first call (kernel size 0, negative padding, ...) raise ``ValueError`` at construction, and ``Conv2d`` takes an
-extra ``algorithm`` (``'im2col'``, the default, or ``'naive'``, the reference).
+dilation and groups from the attributes. What differs from torch on purpose: arguments torch only rejects on the
+first call (kernel size 0, negative padding, ...) raise ``ValueError`` at construction, and so do bad assignments
+(``conv.stride = 0``); assigned geometry is normalised (``conv.padding = 1`` reads back ``(1, 1)``); and ``Conv2d``
+takes an extra ``algorithm`` (``'im2col'``, the default, or ``'naive'``, the reference).
 
 Toolchain: scriptable (``torch.jit.script``), traceable (``torch.jit.trace``, ``torch.fx.symbolic_trace`` -- the
 functional calls are FX leaves), exportable (``torch.onnx.export``, both exporters), ``torch.compile`` (fullgraph)
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from cnnlab.geometry import Conv2dSpec
-from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d_padded, linear, padding_sides
+from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d_padded, linear
 
 # The functional calls are leaves of torch.fx graphs: their argument checks branch on shapes.
 torch.fx.wrap("conv2d_padded")
@@ -44,6 +45,9 @@ class Linear(nn.Linear):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return linear(input, self.weight, self.bias)
+
+
+_GEOMETRY = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
 
 
 class Conv2d(nn.Conv2d):
@@ -74,16 +78,32 @@ class Conv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)  # type: ignore[arg-type]  # (validated above)
         self.algorithm = algorithm
+        self._geometry_checked = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a geometry attribute (``conv.padding = 2``) validates and normalises it like the constructor
+        (``2 -> (2, 2)``, ``ValueError`` for ``stride = 0``) and re-derives the padding of non-zero modes, which
+        torch keeps from construction time; the next call computes with the new value."""
+        if name in _GEOMETRY and self.__dict__.get("_geometry_checked", False):
+            arguments = {attribute: getattr(self, attribute) for attribute in _GEOMETRY}
+            spec = Conv2dSpec.from_args(**{**arguments, name: value})
+            value = getattr(spec, name)
+            (top, bottom), (left, right) = spec.padding_sides
+            self.__dict__["_reversed_padding_repeated_twice"] = [left, right, top, bottom]
+        super().__setattr__(name, value)
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        dilation = [self.dilation[0], self.dilation[1]]
-        if self.padding_mode != "zeros":  # torch pads by the sides computed at construction
-            sides = [int(p) for p in self._reversed_padding_repeated_twice]
-        else:
-            kernel = [weight.shape[2], weight.shape[3]] if weight.dim() == 4 else [1, 1]  # (a bad weight: checked next)
-            sides = padding_sides(self.padding, kernel, dilation)  # type: ignore[arg-type]
-        return conv2d_padded(input, weight, bias, [self.stride[0], self.stride[1]], sides, dilation, self.groups,
-                             self.padding_mode, self.algorithm)
+        if self.padding_mode != "zeros":  # torch pads by the sides computed from the constructor's kernel
+            return self._convolve(input, weight, bias, [int(p) for p in self._reversed_padding_repeated_twice])
+        if isinstance(self.padding, str):  # 'same' / 'valid': resolved with the weight's kernel at call time
+            return self._convolve(input, weight, bias, self.padding)
+        ph, pw = self.padding[0], self.padding[1]
+        return self._convolve(input, weight, bias, [pw, pw, ph, ph])
+
+    def _convolve(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                  padding: str | list[int]) -> torch.Tensor:
+        return conv2d_padded(input, weight, bias, [self.stride[0], self.stride[1]], padding,
+                             [self.dilation[0], self.dilation[1]], self.groups, self.padding_mode, self.algorithm)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
