@@ -15,7 +15,8 @@ Two ways of running it, both with the same numbers up to float rounding:
   glibc's mmap threshold, which would cost a page fault per 4 KiB page on every call); every chunk writes its part
   of one preallocated output. The backward is written by hand from the same matrices -- ``dW[g] = sum_s dy[s, g]
   @ cols[s, g]^T``, ``dcols[s, g] = W[g]^T @ dy[s, g]``, then col2im adds every column back onto the window it came
-  from -- and recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch).
+  from -- and recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the
+  chunk's images sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
   kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache.
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
@@ -47,17 +48,34 @@ def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
     return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def columns(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int], groups: int) -> torch.Tensor:
-    """im2col: the padded input ``(N, C, H, W)`` as ``(N, G, C/G * kh * kw, H_out * W_out)`` column matrices."""
-    n, channels = x.shape[0], x.shape[1]
+def _windows(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int]) -> torch.Tensor:
+    """Every window of the padded input as a view ``(N, C, H_out, W_out, kh, kw)`` (every D-th tap if dilated)."""
     kh, kw = kernel[0], kernel[1]
     dh, dw = dilation[0], dilation[1]
-    # (N, C, H_out, W_out, kh_eff, kw_eff): every window as a view; keep every D-th tap of a dilated kernel.
     windows = x.unfold(2, (kh - 1) * dh + 1, stride[0]).unfold(3, (kw - 1) * dw + 1, stride[1])
     if dh > 1 or dw > 1:
         windows = windows[:, :, :, :, ::dh, ::dw]
+    return windows
+
+
+def columns(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int], groups: int) -> torch.Tensor:
+    """im2col: the padded input ``(N, C, H, W)`` as ``(N, G, C/G * kh * kw, H_out * W_out)`` column matrices."""
+    n, channels = x.shape[0], x.shape[1]
+    windows = _windows(x, kernel, stride, dilation)
     out_h, out_w = windows.shape[2], windows.shape[3]
-    return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, channels // groups * kh * kw, out_h * out_w)
+    return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, channels // groups * kernel[0] * kernel[1],
+                                                     out_h * out_w)
+
+
+def columns_batch_last(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
+                       groups: int) -> torch.Tensor:
+    """The same columns with the images side by side: ``(G, C/G * kh * kw, N * H_out * W_out)``, so that a sum over
+    the batch (the weight gradient) is one long matrix product instead of ``N`` short ones."""
+    n, channels = x.shape[0], x.shape[1]
+    windows = _windows(x, kernel, stride, dilation)
+    out_h, out_w = windows.shape[2], windows.shape[3]
+    return windows.permute(1, 4, 5, 0, 2, 3).reshape(groups, channels // groups * kernel[0] * kernel[1],
+                                                     n * out_h * out_w)
 
 
 def columns_from_taps(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
@@ -177,14 +195,15 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
 
 def _add_columns(dx: torch.Tensor, dcols: torch.Tensor, kernel: tuple[int, int], out_hw: tuple[int, int],
                  stride: tuple[int, int], dilation: tuple[int, int]) -> None:
-    """col2im: add every column of ``dcols`` ``(m, C * kh * kw, P)`` back onto its window of ``dx`` ``(m, C, H, W)``
-    (in place), one kernel tap at a time."""
+    """col2im: add every column of ``dcols`` ``(G, C/G * kh * kw, m * P)`` (batch-last columns) back onto its window
+    of ``dx`` ``(m, C, H, W)`` (in place), one kernel tap at a time."""
     m, channels = dx.shape[0], dx.shape[1]
     (kh, kw), (out_h, out_w) = kernel, out_hw
-    per_tap = dcols.view(m, channels, kh, kw, out_h, out_w)
+    per_tap = dcols.view(channels, kh, kw, m, out_h, out_w)
+    by_channel = dx.transpose(0, 1)  # (C, m, H, W), a view
     for i in range(kh):
         for j in range(kw):
-            _tap(dx, i, j, out_hw, stride, dilation).add_(per_tap[:, :, i, j])
+            _tap(by_channel, i, j, out_hw, stride, dilation).add_(per_tap[:, i, j])
 
 
 def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
@@ -221,17 +240,18 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
         elif need_w:  # an empty batch
             dw = torch.zeros_like(weight)
         return dx, dw, db
-    filters = _filters(weight, groups)
+    filters = _filters(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
     grads = grad.view(n, groups, out_channels // groups, out_h * out_w)
     step = _chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
     for start in range(0, n, step):
-        g = grads[start:start + step]
+        # (G, O/G, m * P): the chunk's output gradients with the images side by side, like batch-last columns.
+        g = grads[start:start + step].permute(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)
         if need_w:
-            cols = columns(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
-            part = torch.matmul(g, cols.transpose(2, 3)).sum(0).view(out_channels, cin_g, kh, kw)
+            cols = columns_batch_last(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
+            part = torch.bmm(g, cols.transpose(1, 2)).view(out_channels, cin_g, kh, kw)
             dw = part if dw is None else dw + part
         if dx is not None:
-            dcols = torch.matmul(filters.transpose(2, 3), g)  # (m, G, C/G * kh * kw, P)
+            dcols = torch.bmm(filters.transpose(1, 2), g)  # (G, C/G * kh * kw, m * P)
             _add_columns(dx[start:start + step], dcols, (kh, kw), (out_h, out_w), stride, dilation)
     if need_w and dw is None:  # an empty batch
         dw = torch.zeros_like(weight)
