@@ -176,6 +176,40 @@ def test_backward_computes_only_the_gradients_asked_for(needs):
         assert_close(g_own, g_lib, "gradient", 1e-12)
 
 
+FINITE_DIFFERENCE_CASES = [{"stride": 2, "padding": 1}, {"padding": 1, "dilation": (1, 2), "groups": 3},
+                           {"padding": "same", "groups": 3, "depthwise": True}]
+
+
+def finite_difference_case(kwargs: dict, algorithm: str) -> tuple:
+    """A small float64 convolution ``conv(x, w, b)`` with its inputs, for gradcheck / gradgradcheck."""
+    kwargs = dict(kwargs)
+    out_channels = 3 if kwargs.pop("depthwise", False) else 6
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(out_channels, 3 // kwargs.get("groups", 1), 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out_channels, dtype=torch.float64, requires_grad=True)
+
+    def conv(*args: torch.Tensor) -> torch.Tensor:
+        return torch_nn.conv2d(*args, **kwargs, algorithm=algorithm)
+
+    return conv, (x, w, b)
+
+
+@pytest.mark.parametrize("algorithm", torch_nn.CONV_ALGORITHMS)
+@pytest.mark.parametrize("kwargs", FINITE_DIFFERENCE_CASES)
+def test_finite_difference_gradients(algorithm, kwargs):
+    conv, inputs = finite_difference_case(kwargs, algorithm)
+    assert torch.autograd.gradcheck(conv, inputs)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kwargs", FINITE_DIFFERENCE_CASES)
+def test_second_derivatives_of_the_hand_written_backward(kwargs):
+    """gradgradcheck (float64): the eager algorithm's backward is itself differentiable (seconds per case)."""
+    conv, inputs = finite_difference_case(kwargs, "im2col")
+    assert torch.autograd.gradgradcheck(conv, inputs)
+
+
 def test_float32_small_inputs_agree_within_1e6():
     """The seed's check: mean absolute difference ~1e-8, max below 1e-6 on LeNet's first layer."""
     library, own = twins({"in_channels": 3, "out_channels": 8, "kernel_size": 5}, torch.float32)

@@ -20,15 +20,17 @@ Two ways of running it, both with the same numbers up to float rounding:
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
   kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache.
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
-  ``torch.func`` transforms such as ``vmap``):
-  the same column matrix for the whole batch and one broadcast ``matmul``, plain tensor operations whose backward
-  autograd derives; compilers and exporters see a small graph of standard ops.
+  ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
+  slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
+  whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor);
+  compilers and exporters see a small graph of standard ops.
 
-Tried and slower on the CPU (``benchmarks/bench_torch_engine.py`` measures the choice): autograd's derived
-backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), shift-and-stack
-column building (every slice's backward allocates an input-sized zero tensor), ``index_add_``/``scatter_add_``
-col2im, a channels-last column matrix (needs a transposed copy of the output for NCHW), and an unchunked column
-matrix (page faults).
+Tried and slower on the CPU (measured with ``benchmarks/bench_torch_engine.py`` and per-op profiles): autograd's
+derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), the
+``setup_context`` form of the autograd function (its ``apply`` binds arguments: ~40 us a call), ``index_add_`` /
+``scatter_add_`` / ``unfold_backward`` col2im, a channels-last column matrix (needs a transposed copy of the output
+for NCHW), full-width rows of the flattened image as columns (fewer, longer copies but more products), an unchunked
+column matrix (page faults), and for depthwise layers channels-last taps or a per-channel product of the columns.
 """
 
 from __future__ import annotations
