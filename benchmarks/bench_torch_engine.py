@@ -1,151 +1,213 @@
 """Speed of the own PyTorch layers (``cnnlab.torch_nn``) against ``torch.nn``, everything measured in one run.
 
-1. The seed's LeNet inference (forward under ``no_grad``) at batch 256 and batch 20: the library network and its
-   twin built from the own layers with the same weights, per own conv algorithm; ratio own / library. Each pair is
-   timed alternately (several rounds of warm-up + repeats, median of all samples), so both see the same load. The
-   ``naive`` algorithm (a Python loop over output positions) runs at batch 20 only, with fewer repeats.
-2. One Conv2d layer, forward and forward+backward (input, weight and bias gradients), own ``im2col`` against
-   ``nn.Conv2d`` on the two LeNet layer shapes at batch 256.
+Three tables, each at 1 and at 2 torch threads (``cnnlab.threads.torch_threads``), with the thread settings and the
+load average printed before every table:
 
-Minor page faults per call are printed with the times: glibc returns freed memory above its thresholds to the
-system, and a call that has to fault its buffers in again is slower; the im2col column matrix is built in chunks
-for that reason (see ``cnnlab.torch_nn.functional``), yet at batch 256 whether the own network's buffers land on
-trimmed memory depends on the allocation history (0 to a few thousand faults per call). ``--keep-memory`` asks
-glibc to keep freed memory (``mallopt``: no trimming, no mmap), which removes that noise for both networks.
+1. **LeNet inference** (the seed's network, forward under ``no_grad``) at batch 256 and 20, per own conv algorithm
+   (``naive``, a Python loop over output positions, at batch 20 only, with fewer repeats).
+2. **Conv layers**: forward and forward + backward (input, weight and bias gradients) of single layers -- the two
+   LeNet layers, ResNet- and VGG-style 3x3 layers, a 1x1 bottleneck layer, a ResNeXt grouped layer and MobileNet
+   depthwise layers (stride 1 and 2).
+3. **Models**: classic architectures from ``tests/torch_nn/classic_models.py`` (written there from the papers) at
+   full width, with every ``nn.Conv2d``/``nn.Linear`` swapped: the largest difference of the eval outputs (relative
+   to the largest output) and of all parameter gradients (relative to the largest gradient), and own / torch time
+   of inference (``no_grad``) and of a training step's forward + backward. VGG and AlexNet use smaller hidden
+   linear layers (noted in the table) to keep memory modest.
 
-On a busy machine the multi-threaded numbers of both networks scatter widely (each parallel region waits for a
-descheduled thread); the one-thread ratios are steadier. Measured numbers belong with the machine they came from:
-quote the printed table, with its thread settings and load average.
+Every pair is timed alternately (``rounds`` x (warm-up + repeats) each, median of all samples), so both see the
+same load; ratios are own / torch (below 1: the own layers are faster). On a busy machine the numbers scatter, the
+two-thread ones most (each parallel region waits for a descheduled thread): quote the printed table with its load.
 
-Runs with torch's default threads and with one thread (steadier on a busy machine), on the CPU and on CUDA when
-available. Run: ``python benchmarks/bench_torch_engine.py`` (``--quick``: fewer repeats; ``--threads``;
-``--device``; ``--keep-memory``).
+Run: ``python benchmarks/bench_torch_engine.py`` (``--quick``: fewer repeats, smaller model batches; ``--threads 1``
+or ``2``; ``--tables lenet,layers,models``; ``--models resnet18,mobilenet-v2``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import os
 import platform
-import resource
+import statistics
+import sys
+import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import torch
+from torch import nn
 
 from cnnlab import torch_nn
-from cnnlab.experiments.compare import time_alternately
 from cnnlab.models import build_model
-from cnnlab.timing import measure, synchronizer
+from cnnlab.threads import thread_summary, torch_threads
 
-SLOW = {"naive"}  # algorithms timed at the small batch only
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "torch_nn"))
+from classic_models import ARCHITECTURES
+
+TORCH_LAYERS = SimpleNamespace(Conv2d=nn.Conv2d, Linear=nn.Linear)
+OWN_LAYERS = SimpleNamespace(Conv2d=torch_nn.Conv2d, Linear=torch_nn.Linear)
+
+#: name -> (input size, batch, quick batch, builder arguments): full-width models at moderate resolutions.
+MODELS: dict[str, tuple[int, int, int, dict[str, Any]]] = {
+    "tutorial-net": (32, 64, 32, {}),
+    "alexnet": (128, 8, 4, {"hidden": 1024}),
+    "vgg11": (64, 8, 2, {"hidden": 512}),
+    "vgg11-bn": (64, 8, 2, {"hidden": 512}),
+    "resnet18": (64, 16, 4, {}),
+    "resnet50": (64, 8, 2, {}),
+    "resnext50-32x4d": (64, 8, 2, {}),
+    "dilated-resnet50": (64, 4, 2, {}),
+    "deeplabv3-aspp": (64, 4, 2, {}),
+    "squeezenet1.1": (128, 16, 4, {}),
+    "mobilenet-v2": (128, 16, 4, {}),
+}
+
+#: name -> (batch, Conv2d arguments, input size).
+LAYERS: dict[str, tuple[int, dict[str, Any], int]] = {
+    "LeNet conv1 3->8 k5 32x32": (256, {"in_channels": 3, "out_channels": 8, "kernel_size": 5}, 32),
+    "LeNet conv2 8->16 k5 14x14": (256, {"in_channels": 8, "out_channels": 16, "kernel_size": 5}, 14),
+    "ResNet 64->64 k3 56x56": (8, {"in_channels": 64, "out_channels": 64, "kernel_size": 3, "padding": 1}, 56),
+    "ResNet 128->128 k3 s2 56x56": (8, {"in_channels": 128, "out_channels": 128, "kernel_size": 3, "stride": 2,
+                                        "padding": 1}, 56),
+    "ResNet 256->256 k3 14x14": (16, {"in_channels": 256, "out_channels": 256, "kernel_size": 3, "padding": 1}, 14),
+    "bottleneck 256->64 k1 28x28": (16, {"in_channels": 256, "out_channels": 64, "kernel_size": 1}, 28),
+    "VGG 128->128 k3 32x32": (16, {"in_channels": 128, "out_channels": 128, "kernel_size": 3, "padding": 1}, 32),
+    "ResNeXt 128 g32 k3 28x28": (16, {"in_channels": 128, "out_channels": 128, "kernel_size": 3, "padding": 1,
+                                      "groups": 32}, 28),
+    "depthwise 144 k3 56x56": (8, {"in_channels": 144, "out_channels": 144, "kernel_size": 3, "padding": 1,
+                                   "groups": 144}, 56),
+    "depthwise 144 k3 s2 56x56": (8, {"in_channels": 144, "out_channels": 144, "kernel_size": 3, "stride": 2,
+                                      "padding": 1, "groups": 144}, 56),
+    "depthwise 384 k3 14x14": (16, {"in_channels": 384, "out_channels": 384, "kernel_size": 3, "padding": 1,
+                                    "groups": 384}, 14),
+}
 
 
-def keep_freed_memory() -> bool:
-    """Make glibc keep freed memory in the process (no heap trimming, no mmap for large blocks); True if it took."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_threshold, 1 << 30))
+def alternate(fns: dict[str, Callable[[], object]], warmup: int, repeats: int, rounds: int) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turn ``rounds`` times so all see the same load."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def faults_per_call(fn: Callable[[], object], calls: int = 5) -> float:
-    """Minor page faults per call of ``fn`` (after one untimed call)."""
-    fn()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(calls):
-        fn()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+def header(title: str) -> None:
+    print(f"\n{title}\n  {thread_summary()}")
 
 
-def lenet_row(library: torch.nn.Module, own: torch.nn.Module, x: torch.Tensor, slow: bool, repeats: int,
-              rounds: int) -> str:
-    """One table row: both networks on ``x``, timed alternately, with page faults per call."""
-    library_s, own_s, calls = time_alternately(library, own, x, warmup=1 if slow else 3,
-                                               repeats=max(2, repeats // 3) if slow else repeats,
-                                               rounds=1 if slow else rounds)
-    with torch.no_grad():
-        faults = faults_per_call(lambda: library(x)), faults_per_call(lambda: own(x), 2 if slow else 5)
-    return (f"{library_s * 1e3:9.3f} {own_s * 1e3:9.3f} {own_s / library_s:11.2f}x {calls:>6}"
-            f" {faults[0]:>10.0f} {faults[1]:>10.0f}")
-
-
-def lenet_inference(device: torch.device, repeats: int, rounds: int) -> None:
-    library = build_model("lenet", "torch", seed=0).to(device).eval()
-    print(f"\nLeNet inference (forward, no_grad), median ms per batch; {rounds} alternating rounds")
-    print(f"  {'batch':>5}  {'algorithm':9} {'library':>9} {'own':>9} {'own/library':>12} {'calls':>6}"
-          f" {'faults/call lib, own':>22}")
+def lenet_inference(repeats: int, rounds: int) -> None:
+    header("LeNet inference (forward, no_grad), median ms per batch; ratio own / torch.nn")
+    library = build_model("lenet", "torch", seed=0).eval()
+    print(f"  {'batch':>5}  {'algorithm':9} {'torch.nn':>9} {'own':>9} {'own/torch':>10} {'max |diff|':>10}")
     for batch in (256, 20):
-        x = torch.randn(batch, 3, 32, 32, device=device)
+        x = torch.randn(batch, 3, 32, 32)
         for algorithm in torch_nn.CONV_ALGORITHMS:
-            if algorithm in SLOW and batch > 20:
+            slow = algorithm == "naive"
+            if slow and batch > 20:
                 continue
-            own = build_model("lenet", "torch-own", conv_algorithm=algorithm).to(device).eval()
+            own = build_model("lenet", "torch-own", conv_algorithm=algorithm).eval()
             own.load_state_dict(library.state_dict())
-            print(f"  {batch:>5}  {algorithm:9} {lenet_row(library, own, x, algorithm in SLOW, repeats, rounds)}")
+            with torch.no_grad():
+                diff = (own(x) - library(x)).abs().max().item()
+                times = alternate({"torch": partial(library, x), "own": partial(own, x)},
+                                  warmup=1 if slow else 3, repeats=2 if slow else repeats, rounds=1 if slow else rounds)
+            print(f"  {batch:>5}  {algorithm:9} {times['torch'] * 1e3:9.3f} {times['own'] * 1e3:9.3f} "
+                  f"{times['own'] / times['torch']:9.2f}x {diff:10.1e}")
 
 
-def layer_times(layer: torch.nn.Module, x: torch.Tensor, upstream: torch.Tensor, repeats: int) -> tuple[float, float]:
-    """Median ms of ``layer(x)`` (no_grad) and of forward + backward to the input, weight and bias gradients."""
-    sync = synchronizer(x.device)
-    with torch.no_grad():
-        forward = measure(lambda: layer(x), warmup=3, repeats=repeats, synchronize=sync).median_s
-    both = measure(lambda: torch.autograd.grad(layer(x), (x, layer.weight, layer.bias), upstream), warmup=2,
-                   repeats=repeats, synchronize=sync).median_s
-    return forward * 1e3, both * 1e3
+def train_step(model: nn.Module, x: torch.Tensor, upstream: torch.Tensor, wanted: list[torch.Tensor]
+               ) -> Callable[[], object]:
+    return lambda: torch.autograd.grad(model(x), wanted, upstream)
 
 
-def conv_layers(device: torch.device, repeats: int, batch: int = 256) -> None:
-    print(f"\nConv2d layer, batch {batch}, median ms per call (forward; forward + backward of input, weight, bias)")
-    print(f"  {'layer':26} {'nn.Conv2d':>19} {'own im2col':>19} {'own/library':>14}")
-    for name, (c_in, c_out, size) in {"LeNet conv1 3->8 k5 32x32": (3, 8, 32),
-                                      "LeNet conv2 8->16 k5 14x14": (8, 16, 14)}.items():
-        library = torch.nn.Conv2d(c_in, c_out, 5, device=device)
-        own = torch_nn.Conv2d(c_in, c_out, 5, device=device)
+def conv_layers(repeats: int, rounds: int) -> None:
+    header("Conv2d layers, median ms per call: forward (no_grad); forward + backward (input, weight, bias grads)")
+    print(f"  {'layer':28} {'batch':>5} {'torch fwd':>9} {'own fwd':>9} {'ratio':>6}   {'torch f+b':>9} "
+          f"{'own f+b':>9} {'ratio':>6}")
+    for name, (batch, kwargs, size) in LAYERS.items():
+        torch.manual_seed(0)
+        library = nn.Conv2d(**kwargs)
+        own = torch_nn.Conv2d(**kwargs)
         own.load_state_dict(library.state_dict())
-        x = torch.randn(batch, c_in, size, size, device=device, requires_grad=True)
-        upstream = torch.randn(batch, c_out, size - 4, size - 4, device=device)
-        lib_f, lib_b = layer_times(library, x, upstream, repeats)
-        own_f, own_b = layer_times(own, x, upstream, repeats)
-        print(f"  {name:26} {lib_f:8.2f} {lib_b:9.2f}  {own_f:8.2f} {own_b:9.2f}  {own_f / lib_f:6.2f} "
-              f"{own_b / lib_b:6.2f}")
+        x = torch.randn(batch, kwargs["in_channels"], size, size, requires_grad=True)
+        with torch.no_grad():
+            upstream = torch.randn_like(library(x))
+            forward = alternate({"torch": partial(library, x), "own": partial(own, x)}, 2, repeats, rounds)
+        both = alternate({"torch": train_step(library, x, upstream, [x, *library.parameters()]),
+                          "own": train_step(own, x, upstream, [x, *own.parameters()])}, 1, repeats, rounds)
+        print(f"  {name:28} {batch:>5} {forward['torch'] * 1e3:9.2f} {forward['own'] * 1e3:9.2f} "
+              f"{forward['own'] / forward['torch']:5.2f}x   {both['torch'] * 1e3:9.2f} {both['own'] * 1e3:9.2f} "
+              f"{both['own'] / both['torch']:5.2f}x")
 
 
-def run(device: torch.device, repeats: int, rounds: int) -> None:
-    print(f"\n=== {device}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f} ===")
-    lenet_inference(device, repeats, rounds)
-    conv_layers(device, repeats)
+def relative_difference(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-30)).item()
+
+
+def classic_models(names: list[str], quick: bool, repeats: int, rounds: int) -> None:
+    header("Models with every nn.Conv2d / nn.Linear swapped (float32, full width): max relative difference of eval "
+           "outputs and of all gradients; median ms and own / torch.nn for inference and a training step")
+    print(f"  {'model':17} {'input':>11} {'out diff':>8} {'grad diff':>9} {'torch inf':>9} {'own inf':>9} "
+          f"{'ratio':>6}   {'torch f+b':>9} {'own f+b':>9} {'ratio':>6}")
+    for name in names:
+        size, batch, quick_batch, extra = MODELS[name]
+        batch = quick_batch if quick else batch
+        models = []
+        for layers in (TORCH_LAYERS, OWN_LAYERS):
+            torch.manual_seed(0)
+            models.append(ARCHITECTURES[name](layers, 1.0, **extra))
+        library, own = models
+        x = torch.randn(batch, 3, size, size)
+        library.eval(), own.eval()
+        with torch.no_grad():
+            out_diff = relative_difference(own(x), library(x))
+            inference = alternate({"torch": partial(library, x), "own": partial(own, x)}, 1, repeats, rounds)
+        with torch.no_grad():
+            upstream = torch.randn_like(library(x))
+        grads = [torch.autograd.grad(m(x), list(m.parameters()), upstream) for m in (library, own)]
+        largest = max(g.abs().max().item() for g in grads[0])  # (some gradients are ~0: relative to the largest)
+        grad_diff = max((g_own - g_lib).abs().max().item() for g_own, g_lib in zip(grads[1], grads[0], strict=True))
+        grad_diff /= max(largest, 1e-30)
+        step = alternate({"torch": train_step(library, x, upstream, list(library.parameters())),
+                          "own": train_step(own, x, upstream, list(own.parameters()))}, 1, max(2, repeats // 2),
+                         rounds)
+        note = f" (hidden {extra['hidden']})" if "hidden" in extra else ""
+        print(f"  {name:17} {batch:>3}x{size:>3}^2 {out_diff:8.1e} {grad_diff:9.1e} {inference['torch'] * 1e3:9.1f} "
+              f"{inference['own'] * 1e3:9.1f} {inference['own'] / inference['torch']:5.2f}x   "
+              f"{step['torch'] * 1e3:9.1f} {step['own'] * 1e3:9.1f} {step['own'] / step['torch']:5.2f}x{note}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and rounds")
-    parser.add_argument("--threads", choices=("both", "default", "1"), default="both",
-                        help="torch's default thread count, one thread, or both (default)")
-    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
-                        help="all = the CPU, and CUDA when available")
-    parser.add_argument("--keep-memory", action="store_true",
-                        help="ask glibc to keep freed memory (no page faults from re-allocated buffers)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and rounds, smaller model batches")
+    parser.add_argument("--threads", choices=("both", "1", "2"), default="both",
+                        help="torch intra-op threads: 1, 2, or both in turn (default)")
+    parser.add_argument("--tables", default="lenet,layers,models", help="comma-separated: lenet, layers, models")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
     args = parser.parse_args()
-    if args.keep_memory and not keep_freed_memory():
-        raise SystemExit("--keep-memory: mallopt is not available here (not glibc?)")
-    repeats, rounds = (5, 2) if args.quick else (15, 3)
-    print(f"cnnlab torch_nn vs torch.nn -- torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
-          + (", glibc keeps freed memory" if args.keep_memory else ""))
-    if args.device in ("all", "cpu"):
-        default_threads = torch.get_num_threads()
-        for threads in {"both": (default_threads, 1), "default": (default_threads,), "1": (1,)}[args.threads]:
-            torch.set_num_threads(threads)
-            run(torch.device("cpu"), repeats, rounds)
-        torch.set_num_threads(default_threads)
-    if args.device in ("all", "cuda"):
-        if torch.cuda.is_available():
-            run(torch.device("cuda"), repeats, rounds)
-        elif args.device == "cuda":
-            raise SystemExit("--device cuda: CUDA is not available here")
+    tables = set(args.tables.split(","))
+    names = args.models.split(",")
+    unknown = (tables - {"lenet", "layers", "models"}) | (set(names) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown tables or models: {', '.join(sorted(unknown))}")
+    repeats, rounds = (4, 2) if args.quick else (10, 3)
+    print(f"cnnlab torch_nn vs torch.nn -- torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    for threads in {"both": (1, 2), "1": (1,), "2": (2,)}[args.threads]:
+        with torch_threads(threads):
+            print(f"\n=== CPU, {threads} torch thread{'s' * (threads > 1)} ===")
+            if "lenet" in tables:
+                lenet_inference(repeats, rounds)
+            if "layers" in tables:
+                conv_layers(repeats, rounds)
+            if "models" in tables:
+                classic_models(names, args.quick, repeats, rounds)
 
 
 if __name__ == "__main__":

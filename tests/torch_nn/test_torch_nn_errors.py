@@ -118,3 +118,17 @@ def test_error_message_says_what_was_expected_and_received():
         torch_nn.Conv2d(3, 8, 5)(torch.zeros(4, 32, 32, 3))
     message = str(info.value)
     assert "(N, 3, H, W)" in message and "(4, 32, 32, 3)" in message and "permute(0, 3, 1, 2)" in message
+
+
+def test_weight_surgery_with_mismatched_parts_fails_like_torch():
+    """The geometry comes from the actual weight and bias at call time, as in torch: bad edits fail when called."""
+    x = torch.randn(1, 3, 8, 8)
+    for edit, message in ((lambda m: setattr(m, "bias", nn.Parameter(torch.zeros(5))), "bias of shape \\(8,\\)"),
+                          (lambda m: setattr(m, "weight", nn.Parameter(torch.zeros(8, 3, 3))), "4-D weight"),
+                          (lambda m: setattr(m, "weight", nn.Parameter(torch.zeros(7, 3, 3, 3))), "bias of shape")):
+        library, own = nn.Conv2d(3, 8, 3), torch_nn.Conv2d(3, 8, 3)
+        edit(library), edit(own)
+        with pytest.raises(RuntimeError):
+            library(x)
+        with pytest.raises(RuntimeError, match=message):
+            own(x)

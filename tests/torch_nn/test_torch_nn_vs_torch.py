@@ -1,20 +1,26 @@
-"""cnnlab.torch_nn.Linear / Conv2d against torch.nn: forward, all gradients, init, state_dict, repr, the LeNet twin."""
+"""cnnlab.torch_nn.Linear / Conv2d against torch.nn: forward, all gradients, both forms of the fast algorithm, memory
+layout, weight surgery, init, state_dict, repr, the LeNet twin."""
 
 from __future__ import annotations
 
 import copy
 import pickle
+from unittest.mock import patch
 
 import pytest
 import torch
+import torch.nn.utils.prune
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 import cnnlab.torch_nn.functional as own_functional
 from cnnlab import torch_nn
+from cnnlab.geometry import resolve_padding
 from cnnlab.models import build_model, count_parameters
+from cnnlab.torch_nn import conv_im2col
 
 #: Absolute tolerance per dtype for values of order 1 (sums of up to ~100 products in float32).
 ATOL = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -100,33 +106,108 @@ def test_conv2d_naive_matches_torch_and_im2col(case, seed):
         assert_close(fast(x), naive(x), "im2col vs naive", ATOL[dtype])
 
 
+class GraphForm(nn.Module):
+    """Runs ``layer`` in the plain-ops form of the fast algorithm (what scripting, tracing, compiling and vmap get)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with patch.object(conv_im2col, "_functorch_transform_active", lambda: True):
+            return self.layer(x)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=conv_cases(), seed=st.integers(0, 2**16))
+def test_graph_form_matches_the_eager_algorithm(case, seed):
+    """The plain-ops form (scripting, tracing, compiling, vmap) gives the eager algorithm's numbers and gradients."""
+    kwargs, input_shape, dtype = case
+    library, own = twins(kwargs, dtype, "im2col", seed)
+    x = torch.randn(input_shape, dtype=dtype)
+
+    check_against(own, GraphForm(own), x, ATOL[dtype])
+    check_against(library, GraphForm(own), x, ATOL[dtype])
+
+
+DEPTHWISE = [
+    {"in_channels": 6, "out_channels": 6, "kernel_size": 3, "padding": 1, "groups": 6},
+    {"in_channels": 4, "out_channels": 4, "kernel_size": (3, 5), "stride": 2, "padding": (1, 2), "groups": 4},
+    {"in_channels": 3, "out_channels": 3, "kernel_size": 3, "dilation": 2, "padding": "same", "groups": 3,
+     "bias": False, "padding_mode": "reflect"},
+]
+
+
+@pytest.mark.parametrize("kwargs", DEPTHWISE)
+def test_depthwise_layers_take_the_tap_path_and_match_torch(kwargs):
+    library, own = twins(kwargs, torch.float64)
+    assert conv_im2col._is_depthwise(own.weight, own.groups)
+    check_against(library, own, torch.randn(3, kwargs["in_channels"], 9, 11, dtype=torch.float64), 1e-12)
+
+
 @pytest.mark.parametrize("kwargs", [
     {"in_channels": 3, "out_channels": 8, "kernel_size": 5},  # LeNet conv1
     {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": (2, 3), "padding": 1, "groups": 2},
     {"in_channels": 2, "out_channels": 4, "kernel_size": 4, "padding": "same", "dilation": 2,
      "padding_mode": "reflect", "bias": False},
+    DEPTHWISE[1],
 ])
-def test_im2col_batch_chunks_give_the_same_result(monkeypatch, kwargs):
-    """A tiny chunk budget (one image per column matrix) changes nothing, gradients included."""
+def test_batch_chunks_give_the_same_result(monkeypatch, kwargs):
+    """A tiny chunk budget (one image per column matrix or depthwise chunk) changes nothing, gradients included."""
     library, own = twins(kwargs, torch.float64)
-    monkeypatch.setitem(own_functional.IM2COL_CHUNK_BYTES, "cpu", 1)
+    monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", 1)
+    monkeypatch.setitem(conv_im2col.DEPTHWISE_CHUNK_BYTES, "cpu", 1)
     check_against(library, own, torch.randn(5, kwargs["in_channels"], 11, 12, dtype=torch.float64), 1e-12)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"in_channels": 3, "out_channels": 8, "kernel_size": 5},  # LeNet conv1: strips of 4 outputs
-    {"in_channels": 6, "out_channels": 6, "kernel_size": (3, 4), "stride": (2, 3), "groups": 2, "padding": (1, 2)},
-    {"in_channels": 6, "out_channels": 3, "kernel_size": 4, "dilation": (2, 1), "groups": 3, "bias": False,
-     "padding": "same", "padding_mode": "circular"},
-])
-def test_im2col_strips_of_several_outputs(kwargs):
-    """Narrow layers use rows holding the windows of several neighbouring outputs against a banded filter matrix."""
-    library, own = twins(kwargs, torch.float64)
-    x = torch.randn(3, kwargs["in_channels"], 12, 16, dtype=torch.float64)
-    out_w = library(x).shape[-1]
-    out_g = kwargs["out_channels"] // kwargs.get("groups", 1)
-    assert own_functional._width_tile(out_w, out_g, own.kernel_size[1], own.dilation[1]) > 1
-    check_against(library, own, x, 1e-12)
+@pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True)])
+def test_backward_computes_only_the_gradients_asked_for(needs):
+    """An input that needs no gradient (the first layer's images) gets none, and the others stay right."""
+    library, own = twins({"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1}, torch.float64)
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64, requires_grad=needs[0])
+    for layer in (library, own):
+        layer.weight.requires_grad_(needs[1])
+        layer.bias.requires_grad_(needs[2])
+    wanted = [t for t, need in zip((x,), needs[:1], strict=True) if need]
+    grads_lib = torch.autograd.grad(library(x).square().sum(), wanted + [p for p in library.parameters()
+                                                                          if p.requires_grad])
+    grads_own = torch.autograd.grad(own(x).square().sum(), wanted + [p for p in own.parameters() if p.requires_grad])
+    for g_own, g_lib in zip(grads_own, grads_lib, strict=True):
+        assert_close(g_own, g_lib, "gradient", 1e-12)
+
+
+FINITE_DIFFERENCE_CASES = [{"stride": 2, "padding": 1}, {"padding": 1, "dilation": (1, 2), "groups": 3},
+                           {"padding": "same", "groups": 3, "depthwise": True}]
+
+
+def finite_difference_case(kwargs: dict, algorithm: str) -> tuple:
+    """A small float64 convolution ``conv(x, w, b)`` with its inputs, for gradcheck / gradgradcheck."""
+    kwargs = dict(kwargs)
+    out_channels = 3 if kwargs.pop("depthwise", False) else 6
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(out_channels, 3 // kwargs.get("groups", 1), 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out_channels, dtype=torch.float64, requires_grad=True)
+
+    def conv(*args: torch.Tensor) -> torch.Tensor:
+        return torch_nn.conv2d(*args, **kwargs, algorithm=algorithm)
+
+    return conv, (x, w, b)
+
+
+@pytest.mark.parametrize("algorithm", torch_nn.CONV_ALGORITHMS)
+@pytest.mark.parametrize("kwargs", FINITE_DIFFERENCE_CASES)
+def test_finite_difference_gradients(algorithm, kwargs):
+    conv, inputs = finite_difference_case(kwargs, algorithm)
+    assert torch.autograd.gradcheck(conv, inputs)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kwargs", FINITE_DIFFERENCE_CASES)
+def test_second_derivatives_of_the_hand_written_backward(kwargs):
+    """gradgradcheck (float64): the eager algorithm's backward is itself differentiable (seconds per case)."""
+    conv, inputs = finite_difference_case(kwargs, "im2col")
+    assert torch.autograd.gradgradcheck(conv, inputs)
 
 
 def test_float32_small_inputs_agree_within_1e6():
@@ -145,17 +226,94 @@ def test_empty_batch_and_non_contiguous_inputs():
         big = torch.randn(4, 6, 10, 9, dtype=torch.float64)
         for x in (big[:, ::2], big[:, :3, :, 1:], big.contiguous(memory_format=torch.channels_last)[:, 3:]):
             assert_close(own(x), library(x), "non-contiguous input", 1e-12)
+    x = torch.zeros(0, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    grads = torch.autograd.grad(own(x).sum(), (x, own.weight, own.bias))
+    assert grads[0].shape == x.shape and not grads[1].any() and not grads[2].any()
 
 
-def test_output_is_logically_nchw_for_the_next_layer():
-    """The im2col result is a channels-last view; any following op sees the usual (N, C, H, W) tensor."""
+# ---------------------------------------------------------------------------------------------------- memory layout
+def layouts(shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """One tensor of ``shape`` in several memory layouts: contiguous, channels-last, sliced, transposed."""
+    n, c, h, w = shape
+    base = torch.randn(shape, dtype=torch.float64)
+    return {"contiguous": base, "channels-last": base.contiguous(memory_format=torch.channels_last),
+            "sliced": torch.randn(n, 2 * c, h, w, dtype=torch.float64)[:, ::2],
+            "transposed": torch.randn(n, c, w, h, dtype=torch.float64).transpose(2, 3)}
+
+
+@pytest.mark.parametrize(("kwargs", "shape"), [
+    ({"in_channels": 3, "out_channels": 8, "kernel_size": 5, "padding": 2}, (2, 3, 9, 9)),
+    ({"in_channels": 1, "out_channels": 4, "kernel_size": 3}, (2, 1, 6, 6)),  # C = 1: ambiguous layouts
+    ({"in_channels": 4, "out_channels": 4, "kernel_size": 1}, (3, 4, 1, 1)),  # 1 x 1 images
+    ({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4}, (1, 4, 5, 5)),
+])
+@pytest.mark.parametrize("weight_layout", ["contiguous", "channels-last"])
+def test_output_is_laid_out_like_torch(kwargs, shape, weight_layout):
+    """Same strides as nn.Conv2d's result (contiguous NCHW unless the input or weight is channels-last)."""
+    library, own = twins(kwargs, torch.float64)
+    if weight_layout == "channels-last":
+        library, own = (m.to(memory_format=torch.channels_last) for m in (library, own))
+    for name, x in layouts(shape).items():
+        with torch.no_grad():
+            expected, actual = library(x), own(x)
+        assert actual.stride() == expected.stride(), f"{name} input: strides {actual.stride()} vs {expected.stride()}"
+        assert_close(actual, expected, name, 1e-12)
+
+
+def test_view_flatten_and_dropout_masks_behave_as_after_nn_conv2d():
+    """``x.view(N, -1)`` works on the result, and Dropout (filled in memory order) draws the same mask."""
     library, own = twins({"in_channels": 3, "out_channels": 5, "kernel_size": 3}, torch.float64)
-    x = torch.randn(2, 3, 9, 9, dtype=torch.float64)
-    with torch.no_grad():
-        y = own(x)
-        assert y.shape == (2, 5, 7, 7)
-        assert torch.equal(y.reshape(2, -1), y.contiguous().view(2, -1))
-        assert_close(y.flatten(1), library(x).flatten(1), "flattened", 1e-12)
+    x = torch.randn(4, 3, 9, 9, dtype=torch.float64)
+    dropout = nn.Dropout(0.5)
+    outputs = []
+    for layer in (library, own):
+        torch.manual_seed(3)
+        outputs.append(dropout(layer(x)).view(x.shape[0], -1))
+    assert torch.equal(outputs[0] == 0, outputs[1] == 0)
+    assert_close(outputs[1], outputs[0], "dropout output", 1e-12)
+
+
+def test_geometry_is_read_from_the_weight_at_call_time():
+    """Weight surgery: a bigger kernel (and a new padding) computes what nn.Conv2d computes with the same edit."""
+    library, own = twins({"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": "same"}, torch.float64)
+    new_weight = torch.randn(4, 3, 5, 5, dtype=torch.float64)
+    for layer in (library, own):
+        layer.weight = nn.Parameter(new_weight.clone())
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    check_against(library, own, x, 1e-12)
+    for layer in (library, own):
+        layer.padding = (0, 0)
+    check_against(library, own, x, 1e-12)
+    for layer in (library, own):
+        layer.weight = nn.Parameter(torch.randn(4, 2, 3, 3, dtype=torch.float64))
+    with pytest.raises(RuntimeError):
+        library(x)
+    with pytest.raises(RuntimeError, match="expected input with 2 channels"):
+        own(x)
+
+
+def test_padding_sides_agree_with_the_geometry_module():
+    """The TorchScript-compatible padding helper equals cnnlab.geometry.resolve_padding."""
+    for padding in ("same", "valid", (0, 0), (2, 1)):
+        for kernel in ((1, 1), (3, 4), (5, 2)):
+            for dilation in ((1, 1), (2, 3)):
+                (top, bottom), (left, right) = resolve_padding(padding, kernel, dilation, (1, 1))
+                assert own_functional.padding_sides(padding, list(kernel), list(dilation)) == [left, right, top,
+                                                                                                 bottom]
+
+
+def test_functional_conv2d_takes_torchs_arguments():
+    torch.manual_seed(0)
+    x, b = torch.randn(2, 4, 9, 8, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    for kwargs in ({}, {"stride": 2, "padding": 1}, {"padding": "same", "dilation": (2, 1)}, {"groups": 2},
+                   {"stride": (1, 2), "padding": (2, 0), "groups": 2}):
+        w = torch.randn(6, 4 // kwargs.get("groups", 1), 3, 2, dtype=torch.float64)
+        assert_close(torch_nn.conv2d(x, w, b, **kwargs), F.conv2d(x, w, b, **kwargs), str(kwargs), 1e-12)
+    for algorithm in torch_nn.CONV_ALGORITHMS:
+        assert_close(torch_nn.conv2d(x, w, padding_mode="circular", padding=1, groups=2, algorithm=algorithm),
+                     F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), w, groups=2), algorithm, 1e-12)
+    with pytest.raises(ValueError, match="algorithm"):
+        torch_nn.conv2d(x, w, algorithm="fft")
 
 
 # ------------------------------------------------------------------------------------------------------------ Linear
@@ -196,6 +354,25 @@ def test_conv2d_same_parameters_init_and_repr_as_torch(kwargs):
     for attribute in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
                       "padding_mode", "transposed", "output_padding"):
         assert getattr(own, attribute) == getattr(library, attribute), attribute
+    assert isinstance(own, nn.Conv2d) and type(own) is not nn.Conv2d
+
+
+def test_own_layers_are_torch_subclasses_for_type_based_tools():
+    """isinstance-based code (init loops, BN fusion, pruning) treats them as torch's layers and keeps our compute."""
+    conv, linear = torch_nn.Conv2d(3, 4, 3, padding=1), torch_nn.Linear(4, 2)
+    assert isinstance(conv, nn.Conv2d) and isinstance(linear, nn.Linear)
+    bn = nn.BatchNorm2d(4).eval()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    fused = torch.nn.utils.fusion.fuse_conv_bn_eval(conv.eval(), bn)
+    assert type(fused) is torch_nn.Conv2d
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        assert_close(fused(x), bn(conv(x)), "fused conv + BN", 1e-5)
+    torch.nn.utils.prune.l1_unstructured(conv, "weight", amount=0.5)
+    assert (conv.weight == 0).sum() == conv.weight.numel() // 2
+    with torch.no_grad():
+        assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), "pruned", 1e-5)
 
 
 @pytest.mark.parametrize(("in_features", "out_features", "bias"), [(8, 16, True), (400, 128, False), (1, 1, True)])
@@ -269,12 +446,15 @@ def test_forward_uses_no_library_linear_or_convolution():
             seen.add(func)
             return func(*args, **(kwargs or {}))
 
+    depthwise = torch_nn.Conv2d(3, 3, 3, groups=3)
     for algorithm in torch_nn.CONV_ALGORITHMS:
         model = build_model("lenet", "torch-own", conv_algorithm=algorithm)
         with Recorder():
             model(torch.randn(2, 3, 32, 32)).sum().backward()
+            depthwise(torch.randn(2, 3, 8, 8, requires_grad=True)).sum().backward()
+            GraphForm(model)(torch.randn(2, 3, 32, 32)).sum().backward()
     assert not seen & forbidden, f"library ops used: {seen & forbidden}"
-    assert torch.Tensor.unfold in seen and torch.addmm in seen  # the recorder does see our own ops
+    assert torch.Tensor.unfold in seen and torch.addmm in seen and torch.stack in seen  # it sees our own ops
     with Recorder():
         build_model("lenet", "torch")(torch.randn(2, 3, 32, 32))
     assert {functional.conv2d, functional.linear} <= seen  # and would see the library's

@@ -1,63 +1,58 @@
 """``Linear`` and ``Conv2d``: drop-in replacements for ``torch.nn.Linear`` / ``torch.nn.Conv2d``.
 
-Same constructor, parameter names and shapes, default initialisation (the same init calls in the same order, so
-the same values under the same seed), ``extra_repr`` and ``state_dict`` keys, so weights load in both directions.
-The forward passes are :mod:`cnnlab.torch_nn.functional` (tensor operations only); autograd provides the backward.
+**They subclass** ``nn.Linear`` / ``nn.Conv2d`` and override only the computation (``Linear.forward``,
+``Conv2d._conv_forward``, the hook torch's own subclasses use), which becomes :mod:`cnnlab.torch_nn.functional`
+(tensor operations only; the fast convolution has a hand-written backward). Why subclass rather than mirror the
+attributes: model code and tooling find layers by type -- weight-init loops (``isinstance(m, nn.Conv2d)``), BN
+fusion, pruning, summaries, FX passes -- and a look-alike class is silently skipped by all of them. Subclassing
+gives, from torch itself, the same constructor, parameters, default initialisation (same values under the same
+seed), ``extra_repr``, ``state_dict`` keys, ``_conv_forward`` and attributes; only the arithmetic is ours.
+
+As in torch, the geometry is read at call time: kernel size and channels from the actual ``weight`` (so replacing
+``.weight`` by one of another shape computes what ``nn.Conv2d`` would, or fails the same way), stride, padding,
+dilation and groups from the attributes. What differs from torch on purpose: arguments torch only rejects on the
+first call (kernel size 0, negative padding, ...) raise ``ValueError`` at construction, and so do bad assignments
+(``conv.stride = 0``); assigned geometry is normalised (``conv.padding = 1`` reads back ``(1, 1)``); and ``Conv2d``
+takes an extra ``algorithm`` (``'im2col'``, the default, or ``'naive'``, the reference).
+
+Toolchain: scriptable (``torch.jit.script``), traceable (``torch.jit.trace``, ``torch.fx.symbolic_trace`` -- the
+functional calls are FX leaves), exportable (``torch.onnx.export``, both exporters), ``torch.compile`` (fullgraph)
+and ``torch.func.vmap``/``grad`` work; scripted, traced and compiled graphs use the plain-ops form of the
+algorithm, whose backward autograd derives (see :mod:`cnnlab.torch_nn.conv_im2col`).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import init
 
-from cnnlab.geometry import Conv2dSpec, ConvArguments
-from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d, linear
+from cnnlab.geometry import Conv2dSpec
+from cnnlab.torch_nn.functional import CONV_ALGORITHMS, conv2d_padded, linear
 
-
-def _reset(weight: nn.Parameter, bias: nn.Parameter | None) -> None:
-    """torch's default for Linear and Conv: weight U(+-1/sqrt(fan_in)) via kaiming_uniform_(a=sqrt(5)), same bias."""
-    init.kaiming_uniform_(weight, a=math.sqrt(5))
-    if bias is not None:
-        fan_in = math.prod(weight.shape[1:])
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        init.uniform_(bias, -bound, bound)
+# The functional calls are leaves of torch.fx graphs: their argument checks branch on shapes.
+torch.fx.wrap("conv2d_padded")
+torch.fx.wrap("linear")
 
 
-class Linear(nn.Module):
-    """Fully connected layer ``y = x W^T + b`` (seed equation 2) on inputs ``(*, in_features)``.
+class Linear(nn.Linear):
+    """Fully connected layer ``y = x W^T + b`` (seed equation 2) on inputs ``(*, in_features)``: ``nn.Linear`` with
+    the product computed by :func:`cnnlab.torch_nn.functional.linear`.
 
     ``weight``: ``(out_features, in_features)``, ``bias``: ``(out_features,)``, both ``U(-1/sqrt(in), 1/sqrt(in))``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
-                 dtype: torch.dtype | None = None) -> None:
-        factory = {"device": device, "dtype": dtype}
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = nn.Parameter(torch.empty((out_features, in_features), **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_features, **factory))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _reset(self.weight, self.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linear(x, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return linear(input, self.weight, self.bias)
 
 
-class Conv2d(ConvArguments, nn.Module):
-    """2-D cross-correlation over ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``) inputs, like ``nn.Conv2d``.
+_GEOMETRY = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
+
+
+class Conv2d(nn.Conv2d):
+    """2-D cross-correlation over ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``) inputs: ``nn.Conv2d`` with the
+    convolution computed by :func:`cnnlab.torch_nn.functional.conv2d_padded`.
 
     ``weight``: ``(out_channels, in_channels / groups, kH, kW)``, ``bias``: ``(out_channels,)``, both
     ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = in_channels / groups * kH * kW``. Output size per spatial
@@ -65,50 +60,51 @@ class Conv2d(ConvArguments, nn.Module):
     ``padding_mode`` one of ``'zeros'``, ``'reflect'``, ``'replicate'``, ``'circular'``.
 
     ``algorithm`` (not in torch): ``'im2col'`` (default, vectorised) or ``'naive'`` (a loop over output positions,
-    the reference); see :mod:`cnnlab.torch_nn.functional`. Bad arguments raise ``ValueError`` (``TypeError`` for
-    non-integers) when constructed, bad inputs ``RuntimeError`` when called, as torch does.
+    the reference). Bad arguments raise ``ValueError`` (``TypeError`` for non-integers) when constructed, bad inputs
+    ``RuntimeError`` when called, as torch does.
     """
 
-    transposed = False
-    output_padding = (0, 0)
+    __constants__ = [*nn.Conv2d.__constants__, "algorithm"]  # noqa: RUF012  (TorchScript reads this list)
+    algorithm: str
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: str | int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  device: Any = None, dtype: torch.dtype | None = None, algorithm: str = "im2col") -> None:
-        factory = {"device": device, "dtype": dtype}
-        super().__init__()
-        spec = Conv2dSpec.from_args(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                                    padding_mode)
+        # Validate everything (including what torch only rejects on the first call) before torch builds the layer.
+        Conv2dSpec.from_args(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode)
         if algorithm not in CONV_ALGORITHMS:
             raise ValueError(f"algorithm must be one of {list(CONV_ALGORITHMS)}, but got algorithm={algorithm!r}")
-        self.spec = spec
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)  # type: ignore[arg-type]  # (validated above)
         self.algorithm = algorithm
-        self.weight = nn.Parameter(torch.empty((out_channels, in_channels // groups, *spec.kernel_size), **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        self._geometry_checked = True
 
-    def reset_parameters(self) -> None:
-        _reset(self.weight, self.bias)
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a geometry attribute (``conv.padding = 2``) validates and normalises it like the constructor
+        (``2 -> (2, 2)``, ``ValueError`` for ``stride = 0``) and re-derives the padding of non-zero modes, which
+        torch keeps from construction time; the next call computes with the new value."""
+        if name in _GEOMETRY and self.__dict__.get("_geometry_checked", False):
+            arguments = {attribute: getattr(self, attribute) for attribute in _GEOMETRY}
+            spec = Conv2dSpec.from_args(**{**arguments, name: value})
+            value = getattr(spec, name)
+            (top, bottom), (left, right) = spec.padding_sides
+            self.__dict__["_reversed_padding_repeated_twice"] = [left, right, top, bottom]
+        super().__setattr__(name, value)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv2d(x, self.weight, self.bias, self.spec, self.algorithm)
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.padding_mode != "zeros":  # torch pads by the sides computed from the constructor's kernel
+            return self._convolve(input, weight, bias, [int(p) for p in self._reversed_padding_repeated_twice])
+        if isinstance(self.padding, str):  # 'same' / 'valid': resolved with the weight's kernel at call time
+            return self._convolve(input, weight, bias, self.padding)
+        ph, pw = self.padding[0], self.padding[1]
+        return self._convolve(input, weight, bias, [pw, pw, ph, ph])
+
+    def _convolve(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                  padding: str | list[int]) -> torch.Tensor:
+        return conv2d_padded(input, weight, bias, [self.stride[0], self.stride[1]], padding,
+                             [self.dilation[0], self.dilation[1]], self.groups, self.padding_mode, self.algorithm)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        if self.algorithm != "im2col":
-            s += f", algorithm={self.algorithm}"
-        return s
+        text = super().extra_repr()
+        return text if self.algorithm == "im2col" else f"{text}, algorithm={self.algorithm}"

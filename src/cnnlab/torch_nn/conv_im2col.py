@@ -1,0 +1,282 @@
+"""The fast convolution: im2col (every window a column of a matrix) and one matrix product, NCHW in and out.
+
+For each image the windows are gathered into a column matrix ``cols`` of shape ``(G, C/G * kh * kw, P)`` (``P =
+H_out * W_out`` output positions, rows ordered (channel, kernel row, kernel column) like the weight), so that
+
+    y[s, g] = W[g] @ cols[s, g]            W[g]: (O/G, C/G * kh * kw),  y[s, g]: (O/G, P)
+
+is already the NCHW output: no transpose afterwards. The windows come from a sliding-window *view*
+(``Tensor.unfold``, no copy); the one copy is the reshape into ``cols``.
+
+Two ways of running it, both with the same numbers up to float rounding:
+
+- **eager** (:class:`Im2colConv2d`, a ``torch.autograd.Function``): the batch is cut into chunks whose column matrix
+  stays small (a few MB, so it is still in cache when the matrix product reads it and allocations stay below
+  glibc's mmap threshold, which would cost a page fault per 4 KiB page on every call); every chunk writes its part
+  of one preallocated output. The backward is written by hand from the same matrices -- ``dW[g] = sum_s dy[s, g]
+  @ cols[s, g]^T``, ``dcols[s, g] = W[g]^T @ dy[s, g]``, then col2im adds every column back onto the window it came
+  from -- and recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the
+  chunk's images sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
+  Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
+  kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache.
+- **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
+  ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
+  slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
+  whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor);
+  compilers and exporters see a small graph of standard ops.
+
+Tried and slower on the CPU (measured with ``benchmarks/bench_torch_engine.py`` and per-op profiles): autograd's
+derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), the
+``setup_context`` form of the autograd function (its ``apply`` binds arguments: ~40 us a call), ``index_add_`` /
+``scatter_add_`` / ``unfold_backward`` col2im, a channels-last column matrix (needs a transposed copy of the output
+for NCHW), full-width rows of the flattened image as columns (fewer, longer copies but more products), an unchunked
+column matrix (page faults), and for depthwise layers channels-last taps or a per-channel product of the columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+#: Upper bound of one column matrix (and of one depthwise chunk's input) in bytes, per device type, in the eager
+#: algorithm; ``None`` = the whole batch at once (GPUs: launches cost more than memory there).
+IM2COL_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
+DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 2 * 2**20, "cuda": None}
+
+
+def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """``floor((I - D*(K-1) - 1) / S) + 1`` for an already padded input (see :mod:`cnnlab.geometry`)."""
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _windows(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int]) -> torch.Tensor:
+    """Every window of the padded input as a view ``(N, C, H_out, W_out, kh, kw)`` (every D-th tap if dilated)."""
+    kh, kw = kernel[0], kernel[1]
+    dh, dw = dilation[0], dilation[1]
+    windows = x.unfold(2, (kh - 1) * dh + 1, stride[0]).unfold(3, (kw - 1) * dw + 1, stride[1])
+    if dh > 1 or dw > 1:
+        windows = windows[:, :, :, :, ::dh, ::dw]
+    return windows
+
+
+def columns(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int], groups: int) -> torch.Tensor:
+    """im2col: the padded input ``(N, C, H, W)`` as ``(N, G, C/G * kh * kw, H_out * W_out)`` column matrices."""
+    n, channels = x.shape[0], x.shape[1]
+    windows = _windows(x, kernel, stride, dilation)
+    out_h, out_w = windows.shape[2], windows.shape[3]
+    return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, channels // groups * kernel[0] * kernel[1],
+                                                     out_h * out_w)
+
+
+def columns_batch_last(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
+                       groups: int) -> torch.Tensor:
+    """The same columns with the images side by side: ``(G, C/G * kh * kw, N * H_out * W_out)``, so that a sum over
+    the batch (the weight gradient) is one long matrix product instead of ``N`` short ones."""
+    n, channels = x.shape[0], x.shape[1]
+    windows = _windows(x, kernel, stride, dilation)
+    out_h, out_w = windows.shape[2], windows.shape[3]
+    return windows.permute(1, 4, 5, 0, 2, 3).reshape(groups, channels // groups * kernel[0] * kernel[1],
+                                                     n * out_h * out_w)
+
+
+def columns_from_taps(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
+                      groups: int) -> torch.Tensor:
+    """The same column matrices as :func:`columns`, stacked from one strided slice per kernel tap: the form that
+    every exporter understands (ONNX has no sliding-window view)."""
+    n, channels = x.shape[0], x.shape[1]
+    kh, kw = kernel[0], kernel[1]
+    out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
+    out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
+    taps: list[torch.Tensor] = []
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dilation[0], j * dilation[1]
+            taps.append(x[:, :, top: top + stride[0] * (out_h - 1) + 1: stride[0],
+                          left: left + stride[1] * (out_w - 1) + 1: stride[1]])
+    return torch.stack(taps, dim=2).reshape(n, groups, channels // groups * kh * kw, out_h * out_w)
+
+
+def _filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """The weight ``(O, C/G, kh, kw)`` as ``(1, G, O/G, C/G * kh * kw)`` matrices (a view)."""
+    out_channels = weight.shape[0]
+    return weight.reshape(1, groups, out_channels // groups, -1)
+
+
+def conv2d_graph(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
+                 dilation: list[int], groups: int) -> torch.Tensor:
+    """im2col (:func:`columns_from_taps`) for the whole batch and one broadcast product (``x`` padded) ->
+    ``(N, O, H_out, W_out)``."""
+    n = x.shape[0]
+    out_channels, _, kh, kw = weight.shape
+    out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
+    out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
+    out = torch.matmul(_filters(weight, groups), columns_from_taps(x, [kh, kw], stride, dilation, groups))
+    out = out.reshape(n, out_channels, out_h, out_w)
+    return out if bias is None else out + bias.reshape(1, out_channels, 1, 1)
+
+
+def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
+                  dilation: list[int], groups: int) -> torch.Tensor:
+    """The fast algorithm on a padded ``(N, C, H, W)`` input: eager (chunked, hand-written backward) or, when
+    scripting, tracing, compiling, exporting or inside a ``torch.func`` transform, the plain graph of
+    :func:`conv2d_graph`."""
+    if torch.jit.is_scripting():
+        return conv2d_graph(x, weight, bias, stride, dilation, groups)
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or _functorch_transform_active():
+        return conv2d_graph(x, weight, bias, stride, dilation, groups)
+    geometry = (stride[0], stride[1]), (dilation[0], dilation[1])
+    needs_grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    if torch.is_grad_enabled() and needs_grad:
+        return Im2colConv2d.apply(x, weight, bias, *geometry, groups)
+    return _forward(x, weight, bias, *geometry, groups)  # nothing to differentiate: no autograd node
+
+
+def _functorch_transform_active() -> bool:
+    """Whether a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``, ...) is running. Their tensors are
+    wrappers that the eager algorithm's preallocated outputs cannot hold, so they get the plain graph, whose ops
+    all have batching and gradient rules. (torch has no public query for this; the interpreter stack is it.)"""
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
+# ------------------------------------------------------------------------------------------- the eager algorithm
+def _chunk(limits: dict[str, int | None], x: torch.Tensor, bytes_per_image: int) -> int:
+    """Images per chunk so that a chunk's buffer stays within the device's limit (at least one)."""
+    limit = limits.get(x.device.type)
+    if limit is None:
+        return max(1, x.shape[0])
+    return max(1, limit // max(1, bytes_per_image))
+
+
+def _is_depthwise(weight: torch.Tensor, groups: int) -> bool:
+    """One input and one output channel per group (MobileNet's depthwise layers)."""
+    return groups > 1 and weight.shape[0] == groups and weight.shape[1] == 1
+
+
+def _tap(x: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int],
+         dilation: tuple[int, int]) -> torch.Tensor:
+    """The input pixels that kernel tap ``(i, j)`` multiplies, for every output position: ``(N, C, H_out, W_out)``."""
+    (sh, sw), (dh, dw), (out_h, out_w) = stride, dilation, out_hw
+    return x[:, :, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
+
+
+def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
+             dilation: tuple[int, int], groups: int) -> torch.Tensor:
+    n = x.shape[0]
+    out_channels, _, kh, kw = weight.shape
+    out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
+    out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
+    out = x.new_empty((n, out_channels, out_h, out_w))
+    if _is_depthwise(weight, groups):
+        taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
+        step = _chunk(DEPTHWISE_CHUNK_BYTES, x, x[0].numel() * x.element_size())
+        for start in range(0, n, step):
+            chunk, part = x[start:start + step], out[start:start + step]
+            for i in range(kh):
+                for j in range(kw):
+                    tap = _tap(chunk, i, j, (out_h, out_w), stride, dilation)
+                    if i == 0 and j == 0:
+                        torch.mul(tap, taps[:, :, 0], out=part)
+                    else:
+                        part.addcmul_(tap, taps[:, :, i * kw + j])
+            if bias is not None:
+                part.add_(bias.view(1, out_channels, 1, 1))
+        return out
+    filters = _filters(weight, groups)
+    cols_per_image = x.shape[1] * kh * kw * out_h * out_w
+    step = _chunk(IM2COL_CHUNK_BYTES, x, cols_per_image * x.element_size())
+    out_groups = out.view(n, groups, out_channels // groups, out_h * out_w)
+    for start in range(0, n, step):
+        part = out_groups[start:start + step]
+        torch.matmul(filters, columns(x[start:start + step], [kh, kw], list(stride), list(dilation), groups),
+                     out=part)
+        if bias is not None:
+            part.add_(bias.view(1, groups, out_channels // groups, 1))
+    return out
+
+
+def _add_columns(dx: torch.Tensor, dcols: torch.Tensor, kernel: tuple[int, int], out_hw: tuple[int, int],
+                 stride: tuple[int, int], dilation: tuple[int, int]) -> None:
+    """col2im: add every column of ``dcols`` ``(G, C/G * kh * kw, m * P)`` (batch-last columns) back onto its window
+    of ``dx`` ``(m, C, H, W)`` (in place), one kernel tap at a time."""
+    m, channels = dx.shape[0], dx.shape[1]
+    (kh, kw), (out_h, out_w) = kernel, out_hw
+    per_tap = dcols.view(channels, kh, kw, m, out_h, out_w)
+    by_channel = dx.transpose(0, 1)  # (C, m, H, W), a view
+    for i in range(kh):
+        for j in range(kw):
+            _tap(by_channel, i, j, out_hw, stride, dilation).add_(per_tap[:, i, j])
+
+
+def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+              dilation: tuple[int, int], groups: int, needs: tuple[bool, bool, bool]
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of the input, weight and bias (each only if ``needs`` says so) from ``grad`` ``(N, O, H_out,
+    W_out)``."""
+    need_x, need_w, need_b = needs
+    n = x.shape[0]
+    out_channels, cin_g, kh, kw = weight.shape
+    out_h, out_w = grad.shape[2], grad.shape[3]
+    grad = grad.contiguous()
+    # dx is filled in place (col2im); dw is summed out of place: under vmap the sums may be batched, the weight not.
+    dx = torch.zeros_like(x) if need_x else None
+    dw: torch.Tensor | None = None
+    db = grad.sum(dim=(0, 2, 3)) if need_b else None
+    if _is_depthwise(weight, groups):
+        taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
+        tap_sums: list[torch.Tensor] = []
+        step = _chunk(DEPTHWISE_CHUNK_BYTES, x, x[0].numel() * x.element_size())
+        for start in range(0, n, step):
+            chunk, g = x[start:start + step], grad[start:start + step]
+            for i in range(kh):
+                for j in range(kw):
+                    if dx is not None:  # add_ of a product, not addcmul_: add_ has a vmap rule
+                        _tap(dx[start:start + step], i, j, (out_h, out_w), stride, dilation).add_(
+                            g * taps[:, :, i * kw + j])
+                    if need_w:
+                        tap = _tap(chunk, i, j, (out_h, out_w), stride, dilation)
+                        tap_sums.append((g * tap).sum(dim=(0, 2, 3)))
+        if need_w and tap_sums:  # (chunks * kh * kw, C) -> (C, 1, kh, kw)
+            sums = torch.stack(tap_sums).view(-1, kh * kw, out_channels).sum(0)
+            dw = sums.t().reshape(out_channels, 1, kh, kw)
+        elif need_w:  # an empty batch
+            dw = torch.zeros_like(weight)
+        return dx, dw, db
+    filters = _filters(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
+    grads = grad.view(n, groups, out_channels // groups, out_h * out_w)
+    step = _chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
+    for start in range(0, n, step):
+        # (G, O/G, m * P): the chunk's output gradients with the images side by side, like batch-last columns.
+        g = grads[start:start + step].permute(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)
+        if need_w:
+            cols = columns_batch_last(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
+            part = torch.bmm(g, cols.transpose(1, 2)).view(out_channels, cin_g, kh, kw)
+            dw = part if dw is None else dw + part
+        if dx is not None:
+            dcols = torch.bmm(filters.transpose(1, 2), g)  # (G, C/G * kh * kw, m * P)
+            _add_columns(dx[start:start + step], dcols, (kh, kw), (out_h, out_w), stride, dilation)
+    if need_w and dw is None:  # an empty batch
+        dw = torch.zeros_like(weight)
+    return dx, dw, db
+
+
+class Im2colConv2d(torch.autograd.Function):
+    """The eager algorithm as an autograd function: ``apply(x_padded, weight, bias, stride, dilation, groups)``.
+
+    Written with ``ctx`` in ``forward`` (the classic form, whose ``apply`` costs a few microseconds rather than the
+    tens that argument binding costs the ``setup_context`` form); ``torch.func`` transforms never reach it."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (stride, dilation, groups)
+        return _forward(x, weight, bias, stride, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        stride, dilation, groups = ctx.geometry
+        needs = ctx.needs_input_grad
+        return (*_backward(grad, x, weight, stride, dilation, groups, (needs[0], needs[1], needs[2])),
+                None, None, None)
