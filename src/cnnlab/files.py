@@ -3,8 +3,9 @@
 - :func:`atomic_write` / :func:`write_text_atomic`: the content goes to a temporary file unique to this writer in the
   destination's folder, is flushed and ``fsync``-ed, then renamed over the destination (and the folder entry
   synced). Readers see the old file or the new one, never a mixture; two writers never share a temporary file.
-- :func:`owned_temp_file`: a temporary file that is locked while its writer lives, so :func:`remove_stale_temps` can
-  delete the ones whose writer was killed (``kill -9`` gives no chance to clean up) without touching a live one.
+- :func:`owned_temp_file` / :func:`owned_temp_dir`: a temporary file or folder that is locked while its writer
+  lives, so :func:`remove_stale_temps` / :func:`remove_stale_temp_dirs` can delete the ones whose writer was killed
+  (``kill -9`` gives no chance to clean up) without touching a live one.
 - :class:`FolderLock`: one process at a time in a folder (an OS file lock, released when the process dies).
 
 Locks use ``fcntl.flock`` (POSIX) or ``msvcrt.locking`` (Windows).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -47,8 +49,9 @@ except ImportError:  # pragma: no cover - Windows
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
-#: A temporary file untouched this long and not locked by a live writer is stale.
-STALE_AFTER_S = 5.0
+#: A temporary folder without its lock file yet is left alone for this long (its owner may be creating it).
+UNLOCKED_GRACE_S = 60.0
+LOCK_NAME = ".lock"
 
 
 def _sync_folder(folder: Path) -> None:
@@ -64,40 +67,73 @@ def _sync_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def owned_temp_file(folder: Path, prefix: str, suffix: str = ".part") -> Iterator[tuple[Path, IO[bytes]]]:
     """``(path, binary file)`` of a new temporary file in ``folder``, locked for as long as the block runs and
-    removed at its end unless it was renamed away. Names start with ``prefix`` (use a leading dot: hidden)."""
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-    path = Path(name)
+    removed at its end unless it was renamed away. Names start with ``prefix`` (use a leading dot: hidden).
+
+    The file is created and locked under a provisional name first and only then given ``suffix``, so whoever
+    sees a file ending in ``suffix`` unlocked knows its writer is gone (:func:`remove_stale_temps`)."""
+    fd, provisional = tempfile.mkstemp(prefix=prefix, suffix=".new", dir=folder)
     _try_lock(fd)
+    path = Path(provisional[: -len(".new")] + suffix)
     try:
+        os.replace(provisional, path)
         with os.fdopen(fd, "w+b") as file:
             yield path, file
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        for leftover in (path, Path(provisional)):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _unlocked(path: Path) -> bool:
+    """True when no live process holds the lock of the file ``path``."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        return _try_lock(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(folder: Path, pattern: str) -> list[Path]:
-    """Delete the files matching ``pattern`` in ``folder`` that no live writer holds (left by a killed process);
-    returns what was removed. A file younger than :data:`STALE_AFTER_S` is left alone (its writer may not have
-    locked it yet)."""
+    """Delete the files matching ``pattern`` in ``folder`` that no live writer holds (left by a killed process;
+    see :func:`owned_temp_file`); returns what was removed."""
     removed: list[Path] = []
-    if not folder.is_dir():
-        return removed
-    for path in folder.glob(pattern):
-        try:
-            if not path.is_file() or time.time() - path.stat().st_mtime < STALE_AFTER_S:
-                continue
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            if _try_lock(fd):
+    for path in folder.glob(pattern) if folder.is_dir() else ():
+        if path.is_file() and _unlocked(path):
+            with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def owned_temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new temporary folder in ``parent`` whose lock file (``.lock`` inside) is held for the block; removed with
+    everything in it at the end. :func:`remove_stale_temp_dirs` removes those of killed processes."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    _try_lock(fd)
+    try:
+        yield folder
+    finally:
+        os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_temp_dirs(parent: Path, pattern: str) -> list[Path]:
+    """Delete the folders matching ``pattern`` in ``parent`` whose owner is gone (see :func:`owned_temp_dir`)."""
+    removed: list[Path] = []
+    for folder in parent.glob(pattern) if parent.is_dir() else ():
+        lock = folder / LOCK_NAME
+        try:
+            stale = _unlocked(lock) if lock.exists() else time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S
         except OSError:
-            pass
-        finally:
-            os.close(fd)
+            continue
+        if folder.is_dir() and stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
     return removed
 
 

@@ -93,38 +93,19 @@ class ArchiveDownload:
         if not archive.is_file():
             return
         extract_archive(archive, root, spec.folder, [f.name for f in files], md5=self.archive.md5,
-                        size=self.archive.size)
-        absent = [f for f in files if f not in spec.extra_files and spec.locate(root, f) is None]
-        if absent:
-            raise DataNotFoundError(
-                f"{archive}: the archive does not contain "
-                f"{', '.join(f'{spec.folder.as_posix()}/{f.name}' for f in absent)} (as regular files): it is "
-                "incomplete or not this dataset's archive; delete it and load again to download a fresh copy",
-                missing=[spec.path(root, f) for f in absent],
-            )
+                        size=self.archive.size, required=[f.name for f in files if f not in spec.extra_files])
 
     def fetch(
         self, spec: DatasetSpec, root: Path, files: Sequence[FileSpec], urls: Sequence[str], *, progress: bool,
         force: bool,
     ) -> list[str]:
-        """Download the archive and extract all of it (after removing the extracted ``files`` if ``force``)."""
-        archive = self._path(root)
+        """Download the archive and extract all of it (replacing the extracted files if ``force``)."""
         try:
             download_file(self.archive.name, root, urls, self.archive.md5, progress=progress, size=self.archive.size)
         except DownloadError as exc:
             return [_indent(str(exc))]
-        if force:
-            for file in (*files, *spec.extra_files):
-                spec.path(root, file).unlink(missing_ok=True)
-        extract_archive(archive, root, spec.folder, md5=self.archive.md5, size=self.archive.size)
-        absent = [f for f in files if spec.locate(root, f) is None]
-        if absent:
-            raise DataNotFoundError(
-                f"{archive}: the archive does not contain "
-                f"{', '.join(f'{spec.folder.as_posix()}/{f.name}' for f in absent)}; delete it and load again to "
-                "download a fresh copy",
-                missing=[spec.path(root, f) for f in absent],
-            )
+        extract_archive(self._path(root), root, spec.folder, md5=self.archive.md5, size=self.archive.size,
+                        required=[f.name for f in files], replace=force)
         return []
 
     def describe(self, spec: DatasetSpec, file: FileSpec) -> str:

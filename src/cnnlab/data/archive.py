@@ -18,14 +18,13 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
-import time
 import zlib
 from collections.abc import Callable, Collection
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from cnnlab.data.errors import DataCorruptError, DataError
+from cnnlab.data.errors import DataCorruptError, DataError, DataNotFoundError
+from cnnlab.files import owned_temp_dir, remove_stale_temp_dirs
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
@@ -112,23 +111,15 @@ def scan_archive(archive: Path, on_member: Member, *, md5: str | None = None, si
     return passed
 
 
-#: A temporary extraction folder older than this was left by a killed process.
-STALE_EXTRACTION_S = 600.0
-
-
-def _remove_stale_extractions(root: Path) -> None:
-    for path in root.glob(".extract-*"):
-        with contextlib.suppress(OSError):
-            if path.is_dir() and time.time() - path.stat().st_mtime > STALE_EXTRACTION_S:
-                shutil.rmtree(path)
-
-
 def extract_archive(archive: Path, root: Path, folder: Path, wanted: Collection[str] | None = None, *,
-                    md5: str | None = None, size: int | None = None) -> list[Path]:
+                    required: Collection[str] = (), md5: str | None = None, size: int | None = None,
+                    replace: bool = False) -> list[Path]:
     """Extract the regular files directly inside ``folder/`` of ``archive`` into ``root / folder``, all or none.
 
-    ``wanted``: only these file names (default: all). Files already present are left alone. ``md5``/``size``: the
-    published checksum and size of the official archive (see :func:`scan_archive`). Returns the files written.
+    ``wanted``: only these file names (default: all). Files already present are left alone (``replace``: replaced,
+    once the whole archive proved intact). ``required``: names
+    that must be in the archive (or on disk already), else nothing is extracted. ``md5``/``size``: the published
+    checksum and size of the official archive (see :func:`scan_archive`). Returns the files written.
     """
     target = root / folder
     writable_dir = target if target.is_dir() else root
@@ -137,15 +128,17 @@ def extract_archive(archive: Path, root: Path, folder: Path, wanted: Collection[
             f"{archive} must be extracted before use, but {writable_dir} is not writable; extract it yourself "
             f"(tar xzf {archive.name}) where you can write and point the data root there"
         )
-    _remove_stale_extractions(root)
+    remove_stale_temp_dirs(root, ".extract-*")  # left by an extraction that was killed
     try:
-        with tempfile.TemporaryDirectory(prefix=".extract-", dir=root) as tmp:
+        with owned_temp_dir(root, ".extract-") as tmp:
             parts: dict[Path, Path] = {}
+            seen: set[str] = set()
 
             def keep(info: tarfile.TarInfo, member: IO[bytes]) -> None:
                 name = PurePosixPath(info.name).name
+                seen.add(name)
                 dest = target / name
-                if (wanted is not None and name not in wanted) or dest.exists() or dest in parts:
+                if (wanted is not None and name not in wanted) or (dest.exists() and not replace) or dest in parts:
                     return
                 part = Path(tmp) / name
                 with open(part, "wb") as out:
@@ -155,6 +148,12 @@ def extract_archive(archive: Path, root: Path, folder: Path, wanted: Collection[
                 parts[dest] = part
 
             scan_archive(archive, keep, md5=md5, size=size, folder=PurePosixPath(folder.as_posix()))
+            absent = [name for name in required if name not in seen and not (target / name).exists()]
+            if absent:
+                raise DataNotFoundError(
+                    f"{archive}: the archive does not contain {', '.join(f'{folder.as_posix()}/{n}' for n in absent)} "
+                    "(as regular files): it is incomplete or not this dataset's archive; nothing was extracted from "
+                    "it. Delete it and load again to download a fresh copy", missing=[target / n for n in absent])
             target.mkdir(parents=True, exist_ok=True)
             for dest, part in parts.items():
                 os.replace(part, dest)
