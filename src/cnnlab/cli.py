@@ -97,7 +97,7 @@ def _expected_failure(error: BaseException) -> str | None:
     if isinstance(error, DataError | UserError):
         return str(error)
     if isinstance(error, TrainingDiverged):
-        return f"{error} (start afresh with --overwrite)"
+        return f"{error} Then start again with --overwrite."
     if isinstance(error, OSError):
         return _os_error_message(error)
     if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch here

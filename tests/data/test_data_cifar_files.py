@@ -88,7 +88,8 @@ def test_truncated_archive(tmp_path, no_data_env):
 
 def test_archive_without_the_files(tmp_path, no_data_env):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(tar_gz_bytes({"other/readme.txt": b"hi"}))
-    with pytest.raises(DataNotFoundError, match="the archive does not contain .*cifar-10-batches-py/test_batch") as info:
+    with pytest.raises(DataNotFoundError, match=r"the archive does not contain .*cifar-10-batches-py/test_batch") as \
+            info:
         load_dataset("cifar10", "test", tmp_path, download=False)
     assert "nothing was extracted from it. Delete it" in str(info.value)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,13 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
     atomic_write(path, lambda file: file.write(buffer.getbuffer()))
 
 
+def refused_object(error: BaseException) -> str | None:
+    """The Python object (``"numpy._core.multiarray._reconstruct"``) that ``torch.load(weights_only=True)`` refused to
+    create, or None when the error is not such a refusal (a damaged file)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    return found.group(1) if found else None
+
+
 def _refuse(path: Path, problem: str) -> CheckpointError:
     return CheckpointError(f"{path}: {problem}. Start the run afresh with --overwrite (or delete {path.parent}), "
                            "or point --out at another folder")
@@ -90,10 +98,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Weights only load failed" in str(error):
-            raise _refuse(path, "holds Python objects besides tensors and plain values (a checkpoint of cnnlab 0.1, "
-                                "or not a cnnlab checkpoint); it was not loaded, as that could run code") from None
-        raise _refuse(path, f"is damaged or not a checkpoint ({error})") from None
+        refused = refused_object(error)
+        if refused is not None:
+            raise _refuse(path, f"holds a Python object ({refused}) besides tensors and plain values (a checkpoint of "
+                                "cnnlab 0.1, or not a cnnlab checkpoint); it was not loaded, as that could run "
+                                "code") from None
+        raise _refuse(path, "is damaged or not a checkpoint (not a pickle of tensors and plain values)") from None
     except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError) as error:
         detail = "the file is empty" if isinstance(error, EOFError) or path.stat().st_size == 0 else \
             str(error).split(". ")[0]

@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,10 +164,13 @@ class _NumpySteps:
     """Batch-level operations of a NumPy-engine model (hand-written backward)."""
 
     @staticmethod
-    def threads() -> AbstractContextManager[object]:
+    @contextlib.contextmanager
+    def threads() -> Iterator[None]:
         """One BLAS thread: the engine's matrix products are small (cache-sized chunks), and splitting them over
-        threads gains little while making every call wait for descheduled helpers on a busy machine."""
-        return blas_threads(1)
+        threads gains little while making every call wait for descheduled helpers on a busy machine. NumPy's
+        overflow warnings are off: the layers' input checks stop a diverging run with a clearer message."""
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            yield
 
     def __init__(self, model: Any, loss_fn: Any, device: str | torch.device | None) -> None:
         if device is not None and str(device) not in ("auto", "cpu"):

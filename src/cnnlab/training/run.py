@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pickle
 import time
 import zipfile
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from cnnlab.files import atomic_write, write_text_atomic
 from cnnlab.models import Model, build_model, count_parameters, get_family
 from cnnlab.numpy_nn import to_torch_state_dict
 from cnnlab.options import cli_name
-from cnnlab.training.checkpoints import load_checkpoint
+from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, refused_object
 from cnnlab.training.config import TrainConfig
 from cnnlab.training.folders import CHECKPOINT_DIR, claim_folder
 from cnnlab.training.loop import Arrays, History, evaluate, fit
@@ -125,7 +126,7 @@ def resume_config(folder: str | Path, given: Mapping[str, Any]) -> tuple[TrainCo
     ``given`` applied (only ``epochs`` -- at least the finished epochs -- and ``device`` may differ; ``None``
     values mean "not given"). :class:`ResumeConflictError` names each conflicting setting with both values."""
     folder = Path(folder)
-    state = load_checkpoint(folder / CHECKPOINT_DIR)
+    state = load_checkpoint(folder / CHECKPOINT_DIR / CHECKPOINT_NAME)
     saved = read_config(folder)
     finished = History.from_dict(state["history"]).epochs
     values = {key: value for key, value in given.items() if value is not None}
@@ -213,12 +214,14 @@ def load_trained(path: str | Path, engine: str = "torch", conv_algorithm: str | 
     model = build_model(config.model, engine, conv_algorithm=conv_algorithm)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as error:
-        raise RunFilesError(f"{weights}: damaged or not a weights file ({str(error).split('. ')[0]}); train the run "
-                            "again (cnnlab train --overwrite --out ...)") from None
-    except Exception as error:  # weights_only refuses anything that is not tensors and plain values
-        raise RunFilesError(f"{weights}: not a plain weights file ({type(error).__name__}); it was not loaded, as "
-                            "that could run code") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, pickle.UnpicklingError) as error:
+        refused = refused_object(error)
+        if refused is not None:
+            raise RunFilesError(f"{weights}: holds a Python object ({refused}) besides tensors; it was not loaded, "
+                                "as that could run code") from None
+        detail = "the file is empty" if isinstance(error, EOFError) else str(error).split(". ")[0][:160]
+        raise RunFilesError(f"{weights}: damaged or not a weights file ({detail}); train the run again (cnnlab "
+                            "train --overwrite --out ...)") from None
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
