@@ -276,3 +276,15 @@ def test_divergence_is_one_line_naming_epoch_and_batch(tmp_path, tiny_data_root)
                     str(tmp_path))
     assert_one_clear_failure(result, 1, "training stopped: NaN/inf values reached", "epoch 1, batch",
                              "start again with --overwrite")
+
+
+@pytest.mark.parametrize("command", [["xcorr1d"], ["run", "--only", "xcorr1d", "--no-progress"]],
+                         ids=["experiment", "run"])
+def test_other_commands_refuse_an_earlier_result_unless_overwrite(command, tmp_path):
+    assert invoke(*command, "--out", str(tmp_path)).exit_code == 0
+    before = (tmp_path / "results.json").read_text()
+    refused = invoke(*command, "--out", str(tmp_path))
+    assert_one_clear_failure(refused, 1, f"--out {tmp_path} already holds the results of an earlier command; "
+                                         "replace it with --overwrite")
+    assert (tmp_path / "results.json").read_text() == before
+    assert invoke(*command, "--out", str(tmp_path), "--overwrite").exit_code == 0

@@ -85,8 +85,9 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         file.write(b"half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as info:
         atomic_write(path, fail)
+    assert info.value.filename == str(path)  # the CLI's message names the file
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
@@ -136,3 +137,18 @@ def test_resume_keeps_the_runs_settings_and_names_each_conflict(tmp_path):
     result = train_model(config, tmp_path, arrays=_arrays(), progress=False, resume=True)
     assert [r.epoch for r in result.history.records] == [1, 2, 3]
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3  # the run now has 3 epochs
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_file_that_the_next_write_removes(tmp_path):
+    code = ("import sys; from pathlib import Path; from cnnlab.files import owned_temp_file; "
+            "cm = owned_temp_file(Path(sys.argv[1]), '.checkpoint.pt.', '.tmp'); cm.__enter__(); "
+            "print('ready', flush=True); import time; time.sleep(60)")
+    with held_by_another_process(code, str(tmp_path)):
+        pass  # killed with -9 in the middle of its write
+    assert len(list(tmp_path.glob(".checkpoint.pt.*.tmp"))) == 1
+    write_text_atomic(tmp_path / "checkpoint.pt", "new")
+    assert everything(tmp_path) == ["checkpoint.pt"]
+
+
+def everything(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())

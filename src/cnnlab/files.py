@@ -49,6 +49,14 @@ except ImportError:  # pragma: no cover - Windows
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Files get the usual permissions (0o666 less the umask), not ``mkstemp``'s private 0o600.
+FILE_MODE = 0o666 & ~_umask()
 #: A temporary folder without its lock file yet is left alone for this long (its owner may be creating it).
 UNLOCKED_GRACE_S = 60.0
 LOCK_NAME = ".lock"
@@ -73,6 +81,7 @@ def owned_temp_file(folder: Path, prefix: str, suffix: str = ".part") -> Iterato
     sees a file ending in ``suffix`` unlocked knows its writer is gone (:func:`remove_stale_temps`)."""
     fd, provisional = tempfile.mkstemp(prefix=prefix, suffix=".new", dir=folder)
     _try_lock(fd)
+    os.chmod(provisional, FILE_MODE)
     path = Path(provisional[: -len(".new")] + suffix)
     try:
         os.replace(provisional, path)
@@ -139,13 +148,20 @@ def remove_stale_temp_dirs(parent: Path, pattern: str) -> list[Path]:
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
     """Create or replace ``path`` with what ``write(file)`` writes to a binary file, atomically (see the module
-    docstring). On any error the destination is unchanged and the temporary file is gone."""
+    docstring). On any error the destination is unchanged and the temporary file is gone; temporary files a killed
+    writer left for ``path`` are removed first."""
     path = Path(path)
-    with owned_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp") as (tmp, file):
-        write(file)
-        file.flush()
-        os.fsync(file.fileno())
-        os.replace(tmp, path)
+    try:
+        remove_stale_temps(path.parent, f".{path.name}.*.tmp")
+        with owned_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp") as (tmp, file):
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+            os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is None:  # a failed write() does not say which file (e.g. disk full): name it
+            raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     _sync_folder(path.parent)
     return path
 
