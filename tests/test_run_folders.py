@@ -152,3 +152,12 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_file_that_the_next_write_r
 
 def everything(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_files_written_atomically_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert write_text_atomic(tmp_path / "results.json", "{}").stat().st_mode & 0o777 == 0o666 & ~mask
