@@ -271,3 +271,13 @@ def test_nothing_in_src_loads_with_weights_only_false():
     src = Path(__file__).parents[1] / "src"
     offenders = [str(p) for p in src.rglob("*.py") if "weights_only=False" in p.read_text()]
     assert offenders == []
+
+
+def test_a_checkpoint_of_another_network_is_refused_naming_the_file(tmp_path):
+    run("numpy", epochs=1, checkpoint_dir=tmp_path)
+    numpy_nn.init.manual_seed(0)
+    other = numpy_nn.Sequential(numpy_nn.Flatten(), numpy_nn.Linear(4, 3), numpy_nn.ReLU(), numpy_nn.Linear(3, 2))
+    with pytest.raises(CheckpointError, match=f"{tmp_path / CHECKPOINT_NAME}: the checkpoint does not fit this "
+                                              "network and optimizer"):
+        fit(other, numpy_nn.CrossEntropyLoss(), numpy_nn.SGD(other.parameters(), lr=0.1), blobs(), epochs=2,
+            batch_size=16, progress=False, checkpoint_dir=tmp_path, resume=True)

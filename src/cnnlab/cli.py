@@ -71,8 +71,8 @@ def _claimed_out_dir(out: Path | None, command: str, *, overwrite: bool = False,
 # ------------------------------------------------------------------------------------------------ failures
 _OS_HINTS = {
     errno.ENOSPC: "the disk is full: free some space and run again (a training run continues with --resume)",
-    errno.EDQUOT: "the disk quota is exhausted: free some space and run again (a training run continues with "
-                  "--resume)",
+    getattr(errno, "EDQUOT", -2): "the disk quota is exhausted: free some space and run again (a training run "
+                                  "continues with --resume)",
     errno.EACCES: "permission denied: use a folder you may write to (--out, --data-dir) or fix its permissions",
     errno.EPERM: "operation not permitted: use a folder you may write to (--out, --data-dir)",
     errno.EROFS: "the file system is read-only: use another folder (--out, --data-dir)",

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from cnnlab import numpy_nn
 from cnnlab.numpy_nn._checks import NonFiniteError
 from cnnlab.threads import blas_threads
-from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from cnnlab.training.checkpoints import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 
 Arrays = tuple[np.ndarray, np.ndarray]
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -397,7 +397,7 @@ def fit(
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        history = _resume(load_checkpoint(checkpoint), model, optimizer, scheduler, rng, epochs)
+        history = _resume(checkpoint, model, optimizer, scheduler, rng, epochs)
     prefix = f"{label}: " if label else ""
     n_batches = math.ceil(len(x) / batch_size)
     last_good = steps.snapshot()  # the weights of the last finished epoch (or the initial ones)
@@ -457,15 +457,22 @@ def _state(steps: _TorchSteps | _NumpySteps, model: Any, optimizer: Any, schedul
     }
 
 
-def _resume(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, rng: np.random.Generator,
+def _resume(path: Path, model: Any, optimizer: Any, scheduler: Any, rng: np.random.Generator,
             epochs: int) -> History:
-    """Put model, optimizer, scheduler and random generators where the checkpoint left them; its history."""
+    """Put model, optimizer, scheduler and random generators where the checkpoint at ``path`` left them; its
+    history. A checkpoint of another network is a :class:`CheckpointError`."""
+    state = load_checkpoint(path)
     history = History.from_dict(state["history"])
     if epochs < history.epochs:
         raise ValueError(f"epochs={epochs}, but the checkpoint has already finished {history.epochs} epochs; "
                          f"resume with epochs of at least {history.epochs}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())[:240]
+        raise CheckpointError(f"{path}: the checkpoint does not fit this network and optimizer ({detail}); it is "
+                              "another run's. Start afresh with --overwrite, or point --out at that run") from None
     if scheduler is not None and state.get("scheduler") is not None:
         _restore_scheduler(scheduler, state["scheduler"])
     rng.bit_generator.state = state["rng"]
