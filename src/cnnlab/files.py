@@ -25,6 +25,9 @@ from typing import IO, Any, ClassVar
 try:  # POSIX
     import fcntl
 
+    #: Whether an open file may be renamed (POSIX) -- on Windows it must be closed first.
+    RENAME_WHILE_OPEN = True
+
     def _try_lock(fd: int) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -37,6 +40,8 @@ try:  # POSIX
 
 except ImportError:  # pragma: no cover - Windows
     import msvcrt
+
+    RENAME_WHILE_OPEN = False
 
     def _try_lock(fd: int) -> bool:
         try:
@@ -79,12 +84,14 @@ def owned_temp_file(folder: Path, prefix: str, suffix: str = ".part") -> Iterato
 
     The file is created and locked under a provisional name first and only then given ``suffix``, so whoever
     sees a file ending in ``suffix`` unlocked knows its writer is gone (:func:`remove_stale_temps`)."""
-    fd, provisional = tempfile.mkstemp(prefix=prefix, suffix=".new", dir=folder)
+    # (Windows cannot rename an open file: there the lock is taken under the final name.)
+    fd, provisional = tempfile.mkstemp(prefix=prefix, suffix=".new" if RENAME_WHILE_OPEN else suffix, dir=folder)
     _try_lock(fd)
     os.chmod(provisional, FILE_MODE)
-    path = Path(provisional[: -len(".new")] + suffix)
+    path = Path(provisional[: -len(".new")] + suffix) if RENAME_WHILE_OPEN else Path(provisional)
     try:
-        os.replace(provisional, path)
+        if RENAME_WHILE_OPEN:
+            os.replace(provisional, path)
         with os.fdopen(fd, "w+b") as file:
             yield path, file
     finally:
@@ -103,6 +110,15 @@ def _unlocked(path: Path) -> bool:
         return _try_lock(fd)
     finally:
         os.close(fd)
+
+
+def commit(file: IO[bytes], tmp: Path, dest: Path) -> None:
+    """Make the temporary file ``tmp`` (open as ``file``) durable and rename it to ``dest``."""
+    file.flush()
+    os.fsync(file.fileno())
+    if not RENAME_WHILE_OPEN:
+        file.close()
+    os.replace(tmp, dest)
 
 
 def remove_stale_temps(folder: Path, pattern: str) -> list[Path]:
@@ -155,9 +171,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
         remove_stale_temps(path.parent, f".{path.name}.*.tmp")
         with owned_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp") as (tmp, file):
             write(file)
-            file.flush()
-            os.fsync(file.fileno())
-            os.replace(tmp, path)
+            commit(file, tmp, path)
     except OSError as error:
         if error.filename is None:  # a failed write() does not say which file (e.g. disk full): name it
             raise type(error)(error.errno, error.strerror or str(error), str(path)) from error

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cnnlab.data.errors import DownloadError
-from cnnlab.files import owned_temp_file, remove_stale_temps
+from cnnlab.files import commit, owned_temp_file, remove_stale_temps
 
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT_S = 30.0
@@ -125,9 +125,7 @@ def _fetch_one(url: str, dest: Path, md5: str | None, *, size: int | None, progr
             request = urllib.request.Request(url, headers={"User-Agent": "cnnlab"})
             with _opener(deadline).open(request, timeout=min(timeout, deadline_s)) as response:
                 _receive(response, out, md5, size, dest.name, progress, deadline)
-            out.flush()
-            os.fsync(out.fileno())
-            os.replace(tmp, dest)
+            commit(out, tmp, dest)
     except (OSError, http.client.HTTPException, ValueError):
         if deadline.expired:
             raise TimeoutError(deadline.message()) from None
