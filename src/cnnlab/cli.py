@@ -5,14 +5,21 @@ settings' fields (:mod:`cnnlab.options`), so a new experiment appears here, in `
 without touching this file. ``train`` takes its options from :class:`~cnnlab.training.TrainConfig` the same way.
 
 Each command writes ``results.json`` and its figures into its own output folder (``--out``, default
-``runs/<command>-<time>``). Bad arguments are usage errors (exit 2), checked before any data is read; expected
-failures (missing data, a wrong weights folder, a diverged run) print one clear message (exit 1).
+``runs/<command>-<time>``), which it holds for itself while it runs and never silently reuses: a folder with an
+earlier run's results is refused unless ``--overwrite`` (or, for ``train``, ``--resume``) says what to do with it.
+
+Failures: bad arguments are usage errors (exit 2), checked before any data is read; expected failures (missing or
+damaged data, a wrong weights folder, a diverged run, a full disk, a folder in use) print one line naming what and
+where (exit 1); Ctrl-C exits 130. No traceback is shown unless ``cnnlab --debug`` (or ``$CNNLAB_DEBUG=1``) asks for
+it; an unexpected error (a bug) is one line too, pointing at ``--debug``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -22,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from cnnlab import __version__
 from cnnlab.options import OptionInfo, option_info
@@ -39,29 +47,91 @@ def _json_default(value: Any) -> Any:
 
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
-    """``results.json`` in ``out_dir``: the machine-readable record of a command."""
-    path = out_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
-    return path
+    """``results.json`` in ``out_dir`` (written atomically): the machine-readable record of a command."""
+    from cnnlab.files import write_text_atomic
+
+    return write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2, default=_json_default) + "\n")
 
 
-def _out_dir(out: Path | None, command: str) -> Path:
-    path = out if out is not None else Path("runs") / f"{command}-{datetime.now():%Y%m%d-%H%M%S}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _out_path(out: Path | None, command: str) -> Path:
+    return out if out is not None else Path("runs") / f"{command}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 @contextmanager
-def _friendly_errors() -> Iterator[None]:
-    """Turn the library's expected failures into one-line CLI errors (exit 1) instead of tracebacks."""
+def _claimed_out_dir(out: Path | None, command: str, *, overwrite: bool = False, resume: bool = False,
+                     resumable: bool = False) -> Iterator[Path]:
+    """The command's output folder, created and held for the block; an earlier run in it is refused unless
+    ``overwrite`` / ``resume`` (see :func:`cnnlab.training.folders.claim_folder`)."""
+    from cnnlab.training.folders import claim_folder
+
+    with claim_folder(_out_path(out, command), resume=resume, overwrite=overwrite, resumable=resumable) as folder:
+        yield folder
+
+
+# ------------------------------------------------------------------------------------------------ failures
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run again (a training run continues with --resume)",
+    getattr(errno, "EDQUOT", -2): "the disk quota is exhausted: free some space and run again (a training run "
+                                  "continues with --resume)",
+    errno.EACCES: "permission denied: use a folder you may write to (--out, --data-dir) or fix its permissions",
+    errno.EPERM: "operation not permitted: use a folder you may write to (--out, --data-dir)",
+    errno.EROFS: "the file system is read-only: use another folder (--out, --data-dir)",
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+}
+
+
+def _os_error_message(error: OSError) -> str:
+    """One line for an operating-system failure: the file, what happened, what to do."""
+    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+    hint = _OS_HINTS.get(error.errno or -1) or (error.strerror or str(error))
+    return f"{where}: {hint}" if where else f"{error.strerror or type(error).__name__}: {hint}"
+
+
+def _expected_failure(error: BaseException) -> str | None:
+    """The one-line message of an expected failure, or None for anything else (a bug)."""
     from cnnlab.data import DataError
     from cnnlab.errors import UserError
     from cnnlab.training import TrainingDiverged
 
+    if isinstance(error, DataError | UserError):
+        return str(error)
+    if isinstance(error, TrainingDiverged):
+        return f"{error} Then start again with --overwrite."
+    if isinstance(error, OSError):
+        return _os_error_message(error)
+    if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch here
+        return f"out of GPU memory ({str(error).splitlines()[0][:160]}); use a smaller --batch-size or --device cpu"
+    return None
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    from_flag = bool(ctx is not None and (ctx.find_root().obj or {}).get("debug"))
+    return from_flag or os.environ.get("CNNLAB_DEBUG", "") not in ("", "0")
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Every failure of a command as one line (exit 1) -- an expected one as its message, an unexpected one (a bug)
+    with a pointer to ``--debug``; Ctrl-C as exit 130. With ``--debug`` the original exception propagates."""
     try:
         yield
-    except (DataError, TrainingDiverged, UserError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from error
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except KeyboardInterrupt:
+        click.echo("cnnlab: interrupted (Ctrl-C)", err=True)
+        raise click.exceptions.Exit(130) from None
+    except Exception as error:
+        if _debug():
+            raise
+        message = _expected_failure(error)
+        if message is None:
+            first = (str(error).strip().splitlines() or [""])[0][:300]
+            message = (f"internal error: {type(error).__name__}: {first} -- a bug in cnnlab; run again with "
+                       "cnnlab --debug ... for the traceback, and please report it")
+        raise click.ClickException(message) from None
 
 
 # ------------------------------------------------------------------------------------- options from settings
@@ -183,6 +253,8 @@ out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Pa
                           help="Output folder [default: runs/<command>-<time>].")
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True,
                                help="Show progress bars on stderr.")
+overwrite_option = click.option("--overwrite", is_flag=True,
+                                help="Replace the results of an earlier run in --out (removes them first).")
 
 
 def _apply(decorators: list[Callable[..., Any]], fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -200,24 +272,24 @@ def experiment_command(name: str) -> click.Command:
     entry = get_entry(name)
     experiment = entry.experiment
 
-    def callback(out: Path | None, progress: bool, train: bool = False, **values: Any) -> None:
+    def callback(out: Path | None, progress: bool, overwrite: bool, train: bool = False, **values: Any) -> None:
         from cnnlab.experiments.base import Context
         from cnnlab.report import render_text
 
         settings = _make_settings(experiment.settings, values)
-        out_dir = _out_dir(out, name)
-        context = Context(out_dir, click.get_current_context().obj.get("data_dir"), progress=progress,
-                          train_missing=train)
-        with _friendly_errors():
+        with _claimed_out_dir(out, name, overwrite=overwrite) as out_dir:
+            context = Context(out_dir, click.get_current_context().obj.get("data_dir"), progress=progress,
+                              train_missing=train, overwrite=overwrite)
             result = experiment.run(settings, context)
-        figures = entry.figures(result, out_dir)
-        section = entry.section(result, figures)
-        path = write_results(out_dir, {**result.to_dict(), "figures": {k: str(p) for k, p in figures.items()}})
+            figures = entry.figures(result, out_dir)
+            section = entry.section(result, figures)
+            path = write_results(out_dir, {**result.to_dict(), "figures": {k: str(p) for k, p in figures.items()}})
         click.echo(render_text(section))
         lines = [f"figures: {', '.join(str(p) for p in figures.values())}"] if figures else []
         click.echo("\n" + "\n".join([*lines, f"results: {path}"]))
 
-    options = [data_dir_option, *settings_options(experiment.settings), out_option, progress_option]
+    options = [data_dir_option, *settings_options(experiment.settings), out_option, overwrite_option,
+               progress_option]
     if experiment.uses_networks:
         options.append(click.option("--train", is_flag=True,
                                     help="Train the network now when --weights is not given (its recipe's settings)."))
@@ -231,6 +303,11 @@ class _LabGroup(click.Group):
         from cnnlab.registry import entries
 
         return sorted({*super().list_commands(ctx), *(e.name for e in entries() if e.command)})
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with every failure turned into one line (see :func:`_friendly_errors`)."""
+        with _friendly_errors():
+            return super().invoke(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -251,8 +328,10 @@ class _LabGroup(click.Group):
               help="CPU threads for torch and NumPy's BLAS. auto: the cores the load average leaves free (a thread "
                    "pool on a core that another process uses slows everything down many times over). "
                    "[env: CNNLAB_THREADS]")
+@click.option("--debug", is_flag=True, envvar="CNNLAB_DEBUG",
+              help="Show the full traceback of a failure (for bug reports) [also: $CNNLAB_DEBUG=1].")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, threads: str) -> None:
+def main(ctx: click.Context, data_dir: Path | None, threads: str, debug: bool) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
     from cnnlab.threads import resolve_threads, use_threads
 
@@ -262,6 +341,7 @@ def main(ctx: click.Context, data_dir: Path | None, threads: str) -> None:
         raise click.BadParameter(str(error), param_hint="--threads") from error
     ctx.ensure_object(dict)
     ctx.obj.setdefault("data_dir", data_dir)
+    ctx.obj["debug"] = debug
 
 
 # ------------------------------------------------------------------------------------------------------- train
@@ -277,46 +357,78 @@ def _train_options() -> list[Callable[..., Any]]:
     return settings_options(TrainConfig, overrides=True)
 
 
-def _train_callback(recipe: str, out: Path | None, resume: bool, progress: bool, **overrides: Any) -> None:
-    from cnnlab.plots.curves import plot_history
-    from cnnlab.plots.training import run_title
-    from cnnlab.report import text_table
-    from cnnlab.training import get_recipe, train_model
+def _train_config(recipe: str, out: Path | None, resume: bool, overwrite: bool, overrides: dict[str, Any]) -> Any:
+    """The settings of this ``train``: the recipe's with the options applied, or -- with ``--resume`` -- the run's
+    own (its ``config.json``), where only ``--epochs`` may grow; a conflicting option is a usage error naming the
+    option and both values."""
+    from cnnlab.training import get_recipe
+    from cnnlab.training.run import ResumeConflictError, resume_config
 
     if resume and out is None:
         raise click.UsageError("--resume needs --out pointing at the folder of the run to continue")
-    config = _make_settings(type(get_recipe(recipe).config), overrides, base=get_recipe(recipe).config)
+    if resume and overwrite:
+        raise click.UsageError("--resume continues the run in --out, --overwrite replaces it: choose one")
+    if not resume:
+        config = _make_settings(type(get_recipe(recipe).config), overrides, base=get_recipe(recipe).config)
+    else:
+        assert out is not None
+        try:
+            config, _ = resume_config(out, overrides)
+        except ResumeConflictError as error:
+            raise click.UsageError(str(error)) from None
+        explicit = click.get_current_context().get_parameter_source("recipe") is not ParameterSource.DEFAULT
+        if explicit and get_recipe(recipe).config.model != config.model:
+            raise click.UsageError(f"--recipe {recipe} trains a {get_recipe(recipe).config.model}, but the run in "
+                                   f"{out} trains a {config.model}; drop --recipe to resume it")
     try:
         config.validate()
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    out_dir = _out_dir(out, "train")
-    click.echo(f"training {config.model} ({config.engine} engine) on {config.dataset} -> {out_dir}", err=True)
-    with _friendly_errors():
+    return config
+
+
+def _train_callback(recipe: str, out: Path | None, resume: bool, overwrite: bool, progress: bool,
+                    **overrides: Any) -> None:
+    from cnnlab.plots.curves import plot_history
+    from cnnlab.plots.training import run_title
+    from cnnlab.report import text_table
+    from cnnlab.training import train_model
+
+    config = _train_config(recipe, out, resume, overwrite, overrides)
+    with _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume, resumable=True) as out_dir:
+        click.echo(f"{'resuming' if resume else 'training'} {config.model} ({config.engine} engine) on "
+                   f"{config.dataset} -> {out_dir}", err=True)
         result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"), resume=resume,
                              progress=progress)
+        if result.history.epochs:
+            result.files["curves"] = plot_history(result.history, out_dir / "curves.png", title=run_title(result))
+        result.files["results"] = write_results(out_dir, result.to_dict())
     history = result.history
-    if history.epochs:
-        result.files["curves"] = plot_history(history, out_dir / "curves.png", title=run_title(result))
-    write_results(out_dir, result.to_dict())
     rows = [[r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.seconds] for r in history.records]
     click.echo(text_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
+    files = f"files: {', '.join(str(p) for p in result.files.values())}"
     if history.interrupted:
-        finished = f"{history.epochs} finished epoch" + ("" if history.epochs == 1 else "s")
-        click.echo(f"interrupted: {finished} kept (resume with --resume --out {out_dir})")
+        kept = (f"model.pt and results.json hold epoch {history.epochs}, the last finished one"
+                if history.epochs else "no epoch finished, so no model was saved")
+        test = f"; its test accuracy {result.test_acc:.4f}" if result.test_acc is not None else ""
+        click.echo(f"interrupted (Ctrl-C) after {history.epochs} of {config.epochs} epochs: {kept}{test}. Continue "
+                   f"with: cnnlab train --resume --out {out_dir}\n{files}", err=True)
+        raise click.exceptions.Exit(130)
     click.echo(f"test accuracy {result.test_acc:.4f} on {result.test_size} images; {result.parameters} parameters; "
-               f"{result.seconds:.1f} s\nfiles: {', '.join(str(p) for p in result.files.values())}")
+               f"{result.seconds:.1f} s\n{files}")
 
 
 train_command = click.command(
-    "train", help="Train a seed network with any engine; writes model.pt, config.json, curves.png, results.json.",
+    "train", help="Train a seed network with any engine; writes model.pt, config.json, curves.png, results.json. "
+                  "--resume continues a run with its own settings (only --epochs may grow; a one-cycle schedule is "
+                  "then stretched over the new total); --overwrite replaces one.",
 )(_apply([
     data_dir_option,
     click.option("--recipe", default="mnist-seed", show_default=True, type=RegistryChoice(_recipe_choices),
                  help="Starting settings; the options below override them."),
     *_train_options(),
-    click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out."),
-    out_option, progress_option,
+    click.option("--resume", is_flag=True, help="Continue the run in --out with its settings (--epochs may grow)."),
+    out_option, overwrite_option, progress_option,
 ], _train_callback))
 main.add_command(train_command)
 
@@ -346,8 +458,7 @@ def data_download(ctx: click.Context, dataset: str, force: bool, progress: bool)
     """Download DATASET's files (md5-verified) into the data root."""
     from cnnlab.data import download_dataset
 
-    with _friendly_errors():
-        paths = download_dataset(dataset, ctx.obj["data_dir"], progress=progress, force=force)
+    paths = download_dataset(dataset, ctx.obj["data_dir"], progress=progress, force=force)
     click.echo("\n".join(str(p) for p in paths))
 
 
@@ -359,8 +470,7 @@ def data_verify(ctx: click.Context, dataset: str) -> None:
     """Check every file of DATASET: present, readable, md5 against the published value."""
     from cnnlab.data import verify_dataset
 
-    with _friendly_errors():
-        checks = verify_dataset(dataset, ctx.obj["data_dir"])
+    checks = verify_dataset(dataset, ctx.obj["data_dir"])
     for check in checks:
         click.echo(f"{check.status:>10}  {check.path}: {check.message}")
     if not all(check.ok for check in checks):
@@ -379,11 +489,10 @@ def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Pat
     from cnnlab.data import load_dataset
     from cnnlab.plots.samples import plot_samples
 
-    with _friendly_errors():
-        ds = load_dataset(dataset, split, ctx.obj["data_dir"], max_datapoints=count)
-    out_dir = _out_dir(out, "data-show")
-    path = plot_samples(ds.images, ds.labels, out_dir / f"{dataset}-{split}-samples.png", class_names=ds.classes,
-                        n=len(ds), title=f"{dataset} {split}: first {len(ds)} images")
+    ds = load_dataset(dataset, split, ctx.obj["data_dir"], max_datapoints=count)
+    with _claimed_out_dir(out, "data-show") as out_dir:
+        path = plot_samples(ds.images, ds.labels, out_dir / f"{dataset}-{split}-samples.png",
+                            class_names=ds.classes, n=len(ds), title=f"{dataset} {split}: first {len(ds)} images")
     click.echo(str(path))
 
 
@@ -402,16 +511,14 @@ def _part_choices() -> list[str]:
 @click.option("--only", "only", multiple=True, type=RegistryChoice(_part_choices), metavar="PART",
               help=f"Run only this part (repeatable): {', '.join(_part_choices())}.")
 @out_option
+@overwrite_option
 @progress_option
 @click.pass_context
 def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
-                progress: bool) -> None:
+                overwrite: bool, progress: bool) -> None:
     """The main job: every experiment of both assignments into one folder with a self-contained report.html."""
     from cnnlab.formatting import format_seconds
     from cnnlab.pipeline import PartOutcome, run_all
-
-    out_dir = _out_dir(out, "run")
-    click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
 
     def report_part(part: PartOutcome) -> None:
         line = f"[{part.status:>7}] {part.key}: {part.title} ({part.seconds:.1f} s)"
@@ -419,9 +526,11 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: t
             line += f": {part.message}"
         click.echo(line)
 
-    result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device, progress=progress,
-                     only=only or None, on_part=report_part)
-    write_results(out_dir, result.to_dict())
+    with _claimed_out_dir(out, "run", overwrite=overwrite) as out_dir:
+        click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
+        result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device,
+                         progress=progress, only=only or None, on_part=report_part, overwrite=overwrite)
+        write_results(out_dir, result.to_dict())
     skipped = [p.key for p in result.parts if p.status == "skipped"]
     click.echo(f"\nreport: {result.report}\ntotal {format_seconds(result.seconds)}")
     if not result.ok:

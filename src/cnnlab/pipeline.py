@@ -126,12 +126,12 @@ def _meta(quick: bool, root: Path | None, seconds: float, conditions: Conditions
 
 def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool = False, seed: int = 0,
             device: str = "auto", progress: bool = True, only: Sequence[str] | None = None,
-            on_part: Callable[[PartOutcome], None] | None = None) -> RunResult:
+            on_part: Callable[[PartOutcome], None] | None = None, overwrite: bool = False) -> RunResult:
     """Run the registered parts (all, or those named in ``only``) into ``out_dir``; write ``report.html``.
 
     A dataset found missing makes every later part that needs it skip at once with the same reason. ``on_part``
-    is called after each part (the CLI prints a line). Never raises for a part's failure: see
-    :attr:`RunResult.ok`.
+    is called after each part (the CLI prints a line). ``overwrite``: networks trained now replace earlier runs in
+    their folders (``out_dir/<recipe>``). Never raises for a part's failure: see :attr:`RunResult.ok`.
     """
     unknown = sorted(set(only or ()) - set(part_names()))
     if unknown:
@@ -141,7 +141,7 @@ def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     root_path = Path(root) if root is not None else None
     context = Context(out_dir, root_path, progress=progress, quick=quick, train_missing=True, seed=seed,
-                      device=device)
+                      device=device, overwrite=overwrite)
     sections: list[Section] = []
     outcomes: list[PartOutcome] = []
     with ConditionsRecorder() as recorder:

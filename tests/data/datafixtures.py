@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.server
 import io
 import pickle
+import socket
+import socketserver
 import tarfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,3 +202,43 @@ class FixtureServer:
         route = Route(body, **kwargs)  # type: ignore[arg-type]
         self.routes["/" + path.lstrip("/")] = route
         return route
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads a request and lets ``behave(sock)`` answer however it likes (drip,
+    stall, send garbage or endless bodies); ``close()`` stops it. For downloads that must fail cleanly."""
+
+    def __init__(self, behave: Callable[[socket.socket], None]) -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.settimeout(10)
+                with contextlib.suppress(OSError):
+                    request = b""
+                    while b"\r\n\r\n" not in request and len(request) < 65536:
+                        chunk = self.request.recv(4096)
+                        if not chunk:
+                            return
+                        request += chunk
+                    behave(self.request)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def http_head(length: int | None) -> bytes:
+    """A 200 response's status line and headers (with ``Content-Length`` when given)."""
+    text = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n"
+    return (text + (f"Content-Length: {length}\r\n" if length is not None else "") + "\r\n").encode()

@@ -58,8 +58,8 @@ def test_register_conflicts_replace_and_unregister(use_spec):
 
 def test_dataset_finds_its_spec_by_name():
     images = np.zeros((2, 1, 28, 28), np.uint8)
-    assert Dataset(images, np.zeros(2), list("0123456789"), "mnist", "train").spec is MNIST
-    toy = Dataset(images, np.zeros(2), ["a", "b"], "toy", "train")
+    assert Dataset(images, np.zeros(2, np.int64), list("0123456789"), "mnist", "train").spec is MNIST
+    toy = Dataset(images, np.zeros(2, np.int64), ["a", "b"], "toy", "train")
     assert toy.spec is None
     with pytest.raises(ValueError, match=r"no default channel stats for dataset 'toy'; pass stats=\(mean, std\)"):
         prepare(toy)

@@ -75,5 +75,5 @@ def test_cifar_corrupt_and_missing(tmp_path, no_data_env):
     assert checks["data_batch_2"].status == "corrupt" and "unreadable pickle" in checks["data_batch_2"].message
     assert checks["test_batch"].status == "missing"
     assert checks["cifar-10-python.tar.gz"].status == "corrupt"
-    assert "unreadable archive" in checks["cifar-10-python.tar.gz"].message
+    assert "damaged archive" in checks["cifar-10-python.tar.gz"].message
     assert not np.all([c.ok for c in checks.values()])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cnnlab.data.archive import extract_archive, summarize_archive
@@ -52,7 +53,7 @@ class FileDownload:
         failures: list[str] = []
         for i, file in enumerate(files):
             try:
-                download_file(file.name, root / spec.folder, urls, file.md5, progress=progress)
+                download_file(file.name, root / spec.folder, urls, file.md5, progress=progress, size=file.size)
             except DownloadError as exc:
                 failures.append(_indent(str(exc)))
                 if exc.unreachable and i + 1 < len(files):
@@ -86,31 +87,25 @@ class ArchiveDownload:
         return root / self.archive.name
 
     def unpack_local(self, spec: DatasetSpec, root: Path, files: Sequence[FileSpec]) -> None:
-        """Extract ``files`` from the archive, if it is there (nothing else, so a first load stays quick)."""
-        if self._path(root).is_file():
-            extract_archive(self._path(root), root, spec.folder, [f.name for f in files])
+        """Extract ``files`` from the archive, if it is there (nothing else, so a first load stays quick); an archive
+        that lacks one of them (besides the optional extra files) is an error naming it."""
+        archive = self._path(root)
+        if not archive.is_file():
+            return
+        extract_archive(archive, root, spec.folder, [f.name for f in files], md5=self.archive.md5,
+                        size=self.archive.size, required=[f.name for f in files if f not in spec.extra_files])
 
     def fetch(
         self, spec: DatasetSpec, root: Path, files: Sequence[FileSpec], urls: Sequence[str], *, progress: bool,
         force: bool,
     ) -> list[str]:
-        """Download the archive and extract all of it (after removing the extracted ``files`` if ``force``)."""
-        archive = self._path(root)
+        """Download the archive and extract all of it (replacing the extracted files if ``force``)."""
         try:
-            download_file(self.archive.name, root, urls, self.archive.md5, progress=progress)
+            download_file(self.archive.name, root, urls, self.archive.md5, progress=progress, size=self.archive.size)
         except DownloadError as exc:
             return [_indent(str(exc))]
-        if force:
-            for file in (*files, *spec.extra_files):
-                spec.path(root, file).unlink(missing_ok=True)
-        extract_archive(archive, root, spec.folder)
-        absent = [f for f in files if spec.locate(root, f) is None]
-        if absent:
-            raise DataNotFoundError(
-                f"{archive}: the archive does not contain "
-                f"{', '.join(f'{spec.folder.as_posix()}/{f.name}' for f in absent)}",
-                missing=[spec.path(root, f) for f in absent],
-            )
+        extract_archive(self._path(root), root, spec.folder, md5=self.archive.md5, size=self.archive.size,
+                        required=[f.name for f in files], replace=force)
         return []
 
     def describe(self, spec: DatasetSpec, file: FileSpec) -> str:
@@ -125,7 +120,8 @@ class ArchiveDownload:
         return f"download {spec.mirrors[0].rstrip('/')}/{self.archive.name} into {root.resolve()}/"
 
     def optional_files(self, spec: DatasetSpec, root: Path) -> list[tuple[Path, FileSpec, Reader]]:
-        return [(self._path(root), self.archive, summarize_archive)]
+        return [(self._path(root), self.archive, partial(summarize_archive, md5=self.archive.md5,
+                                                          size=self.archive.size))]
 
 
 # ------------------------------------------------------------------------------------------------ ensure_files

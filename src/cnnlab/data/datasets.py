@@ -55,8 +55,15 @@ class Dataset:
             raise ValueError(f"Dataset.images must be uint8, got {self.images.dtype}")
         if self.labels.shape != (len(self.images),):
             raise ValueError(f"Dataset.labels must be ({len(self.images)},), got shape {self.labels.shape}")
+        if self.labels.dtype.kind not in "iu":
+            raise TypeError(f"Dataset.labels must be integer class indices, got dtype {self.labels.dtype} (floats "
+                            "would be truncated)")
         self.labels = self.labels.astype(np.int64, copy=False)
         self.classes = list(self.classes)
+        if self.labels.size and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+            index = int(np.argmax((self.labels < 0) | (self.labels >= len(self.classes))))
+            raise ValueError(f"Dataset.labels[{index}] = {int(self.labels[index])} is out of range for "
+                             f"{len(self.classes)} classes (0..{len(self.classes) - 1})")
         if self.spec is None:
             self.spec = DATASETS.get(self.name)
 

@@ -47,3 +47,8 @@ class DataCorruptError(DataError, ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def unreadable(path: Path, error: OSError) -> DataError:
+    """The error for a data file the operating system will not let us read (permissions, a folder, ...)."""
+    return DataError(f"{path}: cannot read the file ({error.strerror or error}); check that it is a readable file")

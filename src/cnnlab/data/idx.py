@@ -2,21 +2,25 @@
 
 IDX (big-endian): two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions ``d``, then ``d``
 uint32 sizes, then the data. Files may be gzipped or not; compression is detected from the gzip magic bytes, not
-the file name. Arrays are read with ``np.frombuffer``: no Python loop per image.
+the file name. Arrays are read with ``np.frombuffer``: no Python loop per image. The header is checked first
+(magic, declared size against the file, the image size against the dataset's), and gzip data is decompressed as a
+stream capped at the declared size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
-from cnnlab.data.errors import DataCorruptError
+from cnnlab.data.errors import DataCorruptError, unreadable
 from cnnlab.data.spec import DatasetSpec, FileSpec
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -28,56 +32,120 @@ IDX_TYPES: dict[int, np.dtype] = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+#: Deflate cannot expand data by more than about 1032:1, so a gzip file of n bytes holds at most this many times n.
+MAX_GZIP_RATIO = 1100
+CHUNK = 1 << 22
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The file's content, gunzipped if it starts with the gzip magic; corrupt gzip -> :class:`DataCorruptError`."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
+@contextlib.contextmanager
+def _open_stream(path: Path) -> Iterator[tuple[Any, bool]]:
+    """``(binary stream, gzipped)`` of ``path``: gunzipped on the fly when it starts with the gzip magic."""
     try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise DataCorruptError(
-            path, f"truncated gzip stream: the compressed data ends early ({len(raw):,} bytes on disk)"
-        ) from None
-    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise DataCorruptError(path, f"corrupt gzip data ({exc})") from None
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise unreadable(path, error) from None
+    with raw:
+        gz = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if not gz:
+            yield raw, False
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            yield stream, True
 
 
-def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarray:
-    """Parse IDX bytes into an array of the header's shape (native byte order). Checks magic and exact size."""
-    where = Path(path)
-    if len(data) < 4:
-        raise DataCorruptError(where, f"too short for an IDX header ({len(data)} bytes)")
-    if data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES or data[3] == 0:
-        magic = int.from_bytes(data[:4], "big")
+def _gzip_errors(path: Path, size: int) -> contextlib.AbstractContextManager[None]:
+    """Turn the gzip module's errors into :class:`DataCorruptError` naming ``path``."""
+    @contextlib.contextmanager
+    def convert() -> Iterator[None]:
+        try:
+            yield
+        except EOFError:
+            raise DataCorruptError(
+                path, f"truncated gzip stream: the compressed data ends early ({size:,} bytes on disk)"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise DataCorruptError(path, f"corrupt gzip data ({exc})") from None
+        except OSError as exc:
+            raise unreadable(path, exc) from None
+    return convert()
+
+
+def _read_up_to(stream: IO[bytes], n: int) -> bytes:
+    parts, left = [], n
+    while left > 0:
+        block = stream.read(min(left, CHUNK))
+        if not block:
+            break
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)
+
+
+def _header(stream: IO[bytes], where: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, dims, header length)`` from the start of an IDX stream; checks the magic."""
+    head = _read_up_to(stream, 4)
+    if len(head) < 4:
+        raise DataCorruptError(where, f"too short for an IDX header ({len(head)} bytes)")
+    if head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
+        magic = int.from_bytes(head[:4], "big")
         raise DataCorruptError(
             where, f"bad IDX magic 0x{magic:08x} (expected 0x0000TTDD: type 08-0E, dims >= 1); not an IDX file"
         )
-    dtype = IDX_TYPES[data[2]]
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataCorruptError(where, f"IDX header promises {ndim} dimension(s) but the file is only {len(data)} bytes")
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    shape = "x".join(map(str, dims))
-    if len(data) != expected:
-        what = "truncated (short read)" if len(data) < expected else "has trailing bytes"
+    ndim = head[3]
+    raw_dims = _read_up_to(stream, 4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise DataCorruptError(
-            where,
-            f"IDX header says {shape} of {dtype.name} = {expected:,} bytes with the header, "
-            f"but the (uncompressed) data is {len(data):,} bytes: {what}",
+            where, f"IDX header promises {ndim} dimension(s) but the file is only {4 + len(raw_dims)} bytes"
         )
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=False) if dtype.byteorder == ">" else arr
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    return IDX_TYPES[head[2]], dims, 4 + 4 * ndim
+
+
+def read_idx_header(path: str | os.PathLike[str]) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and the dimensions an IDX file's header declares (reads only the header)."""
+    path = Path(path)
+    with _open_stream(path) as (stream, _), _gzip_errors(path, path.stat().st_size):
+        dtype, dims, _ = _header(stream, path)
+    return dtype, dims
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (gzipped or not) into a read-only NumPy array."""
-    return parse_idx(read_bytes(path), path)
+    """Read an IDX file (gzipped or not) into an array of the header's shape (native byte order).
+
+    Checks the magic and that the data has exactly the size the header declares -- before reading the data where
+    the size on disk tells (plain files, and gzip files too small to hold it), and while streaming otherwise: the
+    data is decompressed on the fly into a buffer of the declared size, never more, so a small file that would
+    inflate to gigabytes (a "gzip bomb") costs no more memory than the data it claims to be. Corrupt or truncated
+    gzip data (CRC, length) -> :class:`DataCorruptError` naming the file.
+    """
+    path = Path(path)
+    on_disk = path.stat().st_size if path.is_file() else 0
+    with _open_stream(path) as (stream, gz), _gzip_errors(path, on_disk):
+        dtype, dims, header = _header(stream, path)
+        expected = header + int(np.prod(dims, dtype=object)) * dtype.itemsize
+        shape = "x".join(map(str, dims))
+        claim = f"IDX header says {shape} of {dtype.name} = {expected:,} bytes with the header"
+        if not gz and on_disk != expected:
+            what = "truncated (short read)" if on_disk < expected else "has trailing bytes"
+            raise DataCorruptError(path, f"{claim}, but the (uncompressed) data is {on_disk:,} bytes: {what}")
+        if gz and expected > MAX_GZIP_RATIO * on_disk + 4096:
+            raise DataCorruptError(path, f"{claim}, more than a gzip file of {on_disk:,} bytes can hold: the header "
+                                         "is damaged")
+        data = bytearray(expected - header)
+        view, got = memoryview(data), 0
+        while got < len(data):
+            n = stream.readinto(view[got:got + CHUNK])
+            if not n:
+                break
+            got += n
+        if got < len(data):
+            raise DataCorruptError(path, f"{claim}, but the (uncompressed) data is {header + got:,} bytes: truncated "
+                                         "(short read)")
+        if stream.read(1):  # also makes gzip check its CRC and length at the end of the stream
+            raise DataCorruptError(path, f"{claim}, but the (uncompressed) data is longer: has trailing bytes")
+    arr = np.frombuffer(data, dtype=dtype).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=False) if dtype.byteorder == ">" else arr
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,27 +187,29 @@ class IdxDatasetSpec(DatasetSpec):
         return "the un-gzipped file also works" if file.name.endswith(".gz") else None
 
     def read_images(self, path: str | os.PathLike[str]) -> np.ndarray:
-        """An image file -> uint8 ``(N, 1, H, W)``, ``(H, W)`` checked against :attr:`image_shape`."""
-        arr = read_idx(path)
-        if arr.dtype != np.uint8 or arr.ndim != 3:
+        """An image file -> uint8 ``(N, 1, H, W)``; the header's type and ``(H, W)`` are checked against
+        :attr:`image_shape` before the data is read."""
+        dtype, dims = read_idx_header(path)
+        if dtype != np.uint8 or len(dims) != 3:
             raise DataCorruptError(
                 Path(path),
-                f"expected an idx3 file of unsigned bytes (N, rows, cols), got {arr.dtype} with shape {arr.shape}",
+                f"expected an idx3 file of unsigned bytes (N, rows, cols), got {dtype} with shape {dims}",
             )
         _, h, w = self.image_shape
-        if arr.shape[1:] != (h, w):
+        if dims[1:] != (h, w):
             raise DataCorruptError(
-                Path(path), f"images are {arr.shape[1]}x{arr.shape[2]}, expected {h}x{w} for {self.title}"
+                Path(path), f"the header says images are {dims[1]}x{dims[2]}, expected {h}x{w} for {self.title}"
             )
-        return arr[:, None, :, :]
+        return read_idx(path)[:, None, :, :]
 
     def read_labels(self, path: str | os.PathLike[str]) -> np.ndarray:
         """A label file -> int64 ``(N,)``, values checked to lie in ``[0, num_classes)``."""
-        arr = read_idx(path)
-        if arr.dtype != np.uint8 or arr.ndim != 1:
+        dtype, dims = read_idx_header(path)
+        if dtype != np.uint8 or len(dims) != 1:
             raise DataCorruptError(
-                Path(path), f"expected an idx1 file of unsigned bytes (N,), got {arr.dtype} with shape {arr.shape}"
+                Path(path), f"expected an idx1 file of unsigned bytes (N,), got {dtype} with shape {dims}"
             )
+        arr = read_idx(path)
         k = self.num_classes
         if arr.size and int(arr.max()) >= k:
             bad = int(np.argmax(arr >= k))

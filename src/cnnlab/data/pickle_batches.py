@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.data.errors import DataCorruptError
+from cnnlab.data.errors import DataCorruptError, unreadable
 from cnnlab.data.spec import DatasetSpec, FileSpec
 
 _ALLOWED_GLOBALS = {
@@ -44,7 +44,10 @@ class _SafeUnpickler(pickle.Unpickler):
 def unpickle(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A pickled dict with ``str`` keys, loaded without running code; anything else -> :class:`DataCorruptError`."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise unreadable(path, error) from None
     try:
         obj = _SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except Exception as exc:  # pickle raises many types on garbage: UnpicklingError, EOFError, ValueError, ...
@@ -106,7 +109,10 @@ class PickleBatchSpec(DatasetSpec):
             )
         key = self.label_key
         try:
-            labels = np.asarray(d[key], dtype=np.int64)
+            raw_labels = np.asarray(d[key])
+            if raw_labels.dtype.kind not in "iu":  # floats would be truncated, bools and strings are no labels
+                raise TypeError(f"got {raw_labels.dtype.name} values such as {raw_labels.ravel()[:3].tolist()}")
+            labels = raw_labels.astype(np.int64)
         except (TypeError, ValueError) as exc:
             raise DataCorruptError(path, f"{key!r} is not a list of integers ({exc})") from None
         if labels.ndim != 1:

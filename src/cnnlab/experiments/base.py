@@ -100,6 +100,8 @@ class Context:
     device: str = "auto"
     root: Path | None = None
     part: str = ""
+    #: Networks trained now may replace an earlier run in their folder (the command's ``--overwrite``).
+    overwrite: bool = False
     _shared: _Shared = field(default_factory=_Shared, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,7 +149,8 @@ class Context:
             arrays = {split: data.prepare(self.dataset(config.dataset, split, max_datapoints=config.max_datapoints,
                                                        val_source=config.val_source), config.normalization)
                       for split in data.SPLITS}
-            result = train_model(config, self.root / recipe_name, arrays=arrays, progress=self.progress)
+            result = train_model(config, self.root / recipe_name, arrays=arrays, progress=self.progress,
+                                 overwrite=self.overwrite)
             self._shared.networks[key] = TrainedNetwork(result.out_dir, config, result)
         return self._shared.networks[key]
 

@@ -135,13 +135,47 @@ def _torch_reference(x: np.ndarray, w: np.ndarray, b: float, y: np.ndarray, lr: 
             "w_new": w_new.numpy(), "b_new": b_new.item(), "y_hat_new": y_hat_new.numpy(), "loss_new": loss_new.item()}
 
 
+def _formulas(xv: np.ndarray, wv: np.ndarray, b: float, yv: np.ndarray, lr: float,
+              idx: np.ndarray) -> dict[str, Any]:
+    """Forward, loss, backward, update, second forward -- each line is the formula in the module docstring."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_finite, not warned about
+        y_hat = _forward(xv, wv, b, idx)
+        loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
+        grad_y_hat = y_hat - yv
+        grad_w = xv[idx].T @ grad_y_hat
+        grad_b = float(np.sum(grad_y_hat))
+        grad_x = np.zeros_like(xv)
+        np.add.at(grad_x, idx, grad_y_hat[:, None] * wv[None, :])
+        w_new = wv - lr * grad_w
+        b_new = b - lr * grad_b
+        y_hat_new = _forward(xv, w_new, b_new, idx)
+        loss_new = 0.5 * float(np.sum((yv - y_hat_new) ** 2))
+    return {"y_hat": y_hat, "loss": loss, "grad_y_hat": grad_y_hat, "grad_w": grad_w, "grad_b": grad_b,
+            "grad_x": grad_x, "w_new": w_new, "b_new": b_new, "y_hat_new": y_hat_new, "loss_new": loss_new}
+
+
+_QUANTITIES = {"y_hat": "the output ŷ", "loss": "the loss L", "grad_y_hat": "∂L/∂ŷ", "grad_w": "∂L/∂w",
+               "grad_b": "∂L/∂b", "grad_x": "∂L/∂x", "w_new": "the updated kernel w′", "b_new": "the updated bias b′",
+               "y_hat_new": "the second output ŷ′", "loss_new": "the second loss L′"}
+
+
+def _check_finite(values: dict[str, Any]) -> None:
+    """``ValueError`` naming the first quantity that overflowed float64 (the numbers are too large)."""
+    for name, value in values.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"xcorr1d: {_QUANTITIES[name]} overflows float64 ({name} = "
+                             f"{np.asarray(value).tolist()}): the inputs are too large for the worked example; use "
+                             "smaller x, w, b, y or lr")
+
+
 def _cross_check(ours: dict[str, Any], reference: dict[str, Any]) -> float:
     """Largest absolute difference; raises ``RuntimeError`` naming the first quantity that disagrees."""
     worst = 0.0
     for name, mine in ours.items():
         theirs = np.asarray(reference[name], dtype=np.float64)
         mine = np.asarray(mine, dtype=np.float64)
-        if mine.shape != theirs.shape or not np.allclose(mine, theirs, rtol=1e-9, atol=1e-9):
+        if (mine.shape != theirs.shape or not np.isfinite(theirs).all()
+                or not np.allclose(mine, theirs, rtol=1e-9, atol=1e-9)):
             raise RuntimeError(f"xcorr1d: the formulas and torch autograd disagree on {name}: "
                                f"{mine.tolist()} (formulas) vs {theirs.tolist()} (torch)")
         worst = max(worst, float(np.max(np.abs(mine - theirs))) if mine.size else 0.0)
@@ -152,7 +186,8 @@ def _checked(x: Any, w: Any, b: Any, y: Any, lr: Any,
              stride: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int, np.ndarray]:
     """The inputs as float64 arrays and numbers, and the window index ``idx`` -- or ``ValueError`` naming the
     problem (empty or non-numeric vectors, a kernel longer than the input, a stride below 1, a ``y`` whose length
-    is not the number of outputs, a learning rate that is not positive)."""
+    is not the number of outputs, a learning rate that is not positive, numbers so large that a quantity of the
+    worked example overflows float64)."""
     xv, wv, yv = _vector(x, "x"), _vector(w, "w"), _vector(y, "y")
     b, lr = _scalar(b, "b"), _scalar(lr, "lr")
     if lr <= 0:
@@ -169,7 +204,7 @@ def _checked(x: Any, w: Any, b: Any, y: Any, lr: Any,
         raise ValueError(f"xcorr1d: y must have one target per output: input {xv.size}, kernel {wv.size}, stride "
                          f"{stride} give floor(({xv.size} − {wv.size}) / {stride}) + 1 = {n_out} outputs, "
                          f"got y of length {yv.size}")
-
+    _check_finite(_formulas(xv, wv, b, yv, lr, idx))
     return xv, wv, yv, b, lr, stride, idx
 
 
@@ -188,28 +223,13 @@ def worked_example(
     disagree with torch autograd.
     """
     xv, wv, yv, b, lr, stride, idx = _checked(x, w, b, y, lr, stride)
-
-    # Forward, loss, backward, update, second forward — each line is the formula in the module docstring.
-    y_hat = _forward(xv, wv, b, idx)
-    loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
-    grad_y_hat = y_hat - yv
-    grad_w = xv[idx].T @ grad_y_hat
-    grad_b = float(np.sum(grad_y_hat))
-    grad_x = np.zeros_like(xv)
-    np.add.at(grad_x, idx, grad_y_hat[:, None] * wv[None, :])
-    w_new = wv - lr * grad_w
-    b_new = b - lr * grad_b
-    y_hat_new = _forward(xv, w_new, b_new, idx)
-    loss_new = 0.5 * float(np.sum((yv - y_hat_new) ** 2))
-
-    ours = {"y_hat": y_hat, "loss": loss, "grad_y_hat": grad_y_hat, "grad_w": grad_w, "grad_b": grad_b,
-            "grad_x": grad_x, "w_new": w_new, "b_new": b_new, "y_hat_new": y_hat_new, "loss_new": loss_new}
+    ours = _formulas(xv, wv, b, yv, lr, idx)
     diff = _cross_check(ours, _torch_reference(xv, wv, b, yv, lr, stride))
-
     result = Xcorr1dResult(
-        x=xv.tolist(), w=wv.tolist(), b=b, y=yv.tolist(), lr=lr, stride=stride, y_hat=y_hat.tolist(), loss=loss,
-        grad_y_hat=grad_y_hat.tolist(), grad_w=grad_w.tolist(), grad_b=grad_b, grad_x=grad_x.tolist(),
-        w_new=w_new.tolist(), b_new=b_new, y_hat_new=y_hat_new.tolist(), loss_new=loss_new, torch_max_abs_diff=diff,
+        x=xv.tolist(), w=wv.tolist(), b=b, y=yv.tolist(), lr=lr, stride=stride, y_hat=ours["y_hat"].tolist(),
+        loss=ours["loss"], grad_y_hat=ours["grad_y_hat"].tolist(), grad_w=ours["grad_w"].tolist(),
+        grad_b=ours["grad_b"], grad_x=ours["grad_x"].tolist(), w_new=ours["w_new"].tolist(), b_new=ours["b_new"],
+        y_hat_new=ours["y_hat_new"].tolist(), loss_new=ours["loss_new"], torch_max_abs_diff=diff,
     )
     result.steps = _steps(result, idx)
     return result

@@ -7,6 +7,15 @@ from typing import Any
 import numpy as np
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or inf (e.g. the activations of a diverged network); ``layer`` and
+    ``what`` name where (``"conv2: Conv2d(...)"``, ``"input"``)."""
+
+    def __init__(self, message: str, layer: str = "", what: str = "") -> None:
+        super().__init__(message)
+        self.layer, self.what = layer, what
+
+
 def as_array(layer: str, x: Any, what: str = "input") -> np.ndarray:
     """``x`` as an ndarray; a torch tensor gets a ``TypeError`` saying how to convert it."""
     if isinstance(x, np.ndarray):
@@ -24,7 +33,8 @@ def check_float(layer: str, x: Any, what: str = "input", finite: bool = True) ->
     """Return ``x`` as a floating-point ndarray or raise.
 
     ``TypeError`` for integer/bool/complex/object data (with the usual cause: uint8 images not converted),
-    ``ValueError`` for NaN or infinite entries when ``finite`` (checked with two cheap reductions).
+    :class:`NonFiniteError` (a ``ValueError``) for NaN or infinite entries when ``finite`` (checked with two cheap
+    reductions).
     """
     x = as_array(layer, x, what)
     if not np.issubdtype(x.dtype, np.floating):
@@ -36,8 +46,9 @@ def check_float(layer: str, x: Any, what: str = "input", finite: bool = True) ->
     if finite and x.size and not (np.isfinite(x.max()) and np.isfinite(x.min())):
         bad = ~np.isfinite(x)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{layer}: {what} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the first "
-                         f"at index {first}: {x[first]!r}. Diverged training or unnormalised data?")
+        raise NonFiniteError(f"{layer}: {what} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the "
+                             f"first at index {first}: {x[first]!r}. Diverged training or unnormalised data?", layer,
+                             what)
     return x
 
 

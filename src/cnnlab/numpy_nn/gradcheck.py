@@ -53,7 +53,9 @@ def gradcheck(module_or_fn: Module | Callable[..., Any], inputs: Any, eps: float
     other outputs are contracted with a fixed random array (``seed``).
 
     Returns ``True``; raises :class:`GradcheckError` naming the worst element -- which input or parameter, its
-    index, the analytic and the numeric value -- when ``|analytic - numeric| > atol + rtol * |numeric|`` anywhere.
+    index, the analytic and the numeric value -- when ``|analytic - numeric| > atol + rtol * |numeric|`` anywhere,
+    when an analytic or numeric gradient is NaN or infinite, or when ``backward`` returns no gradient (``None``) for a
+    floating input (one array returned stands for the first input only, as a loss returns d/dprediction).
     """
     inputs_tuple = (inputs,) if isinstance(inputs, np.ndarray) or not isinstance(inputs, Sequence) else tuple(inputs)
     arrays = [np.array(a, dtype=np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating) else np.asarray(a)
@@ -92,10 +94,13 @@ def _check(target: Any, arrays: list[np.ndarray], params: list, eps: float, atol
     if check_inputs and differentiable:
         # One array back means the gradient of the first input (e.g. a loss: d/dprediction, not d/dtarget).
         given = dict(enumerate(grads_in)) if isinstance(grads_in, tuple | list) else {0: grads_in}
+        expected = differentiable if isinstance(grads_in, tuple | list) else [0]
         for i in differentiable:
-            if given.get(i) is None:
-                continue
             name = "input" if len(arrays) == 1 else f"input {i}"
+            if given.get(i) is None:
+                if i in expected:
+                    raise GradcheckError(f"gradcheck: backward returned no gradient (None) for {name}")
+                continue
             checks.append((name, arrays[i], np.asarray(given[i], dtype=np.float64)))
     checks += [(name, param.data, param.grad.astype(np.float64)) for name, param in params]
 
@@ -104,6 +109,10 @@ def _check(target: Any, arrays: list[np.ndarray], params: list, eps: float, atol
         if analytic.shape != values.shape:
             raise GradcheckError(f"gradcheck: the gradient of {name} has shape {analytic.shape}, expected "
                                  f"{values.shape}")
+        if not np.isfinite(analytic).all():
+            bad = [int(i) for i in np.argwhere(~np.isfinite(analytic))[0]]
+            raise GradcheckError(f"gradcheck failed: the analytic gradient of {name}{bad} is "
+                                 f"{analytic[tuple(bad)]} (NaN or inf)")
         numeric = np.zeros_like(analytic)
         flat = values.reshape(-1)
         for k in range(flat.size):
@@ -114,6 +123,10 @@ def _check(target: Any, arrays: list[np.ndarray], params: list, eps: float, atol
             minus = objective()
             flat[k] = original
             numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        if not np.isfinite(numeric).all():
+            bad = [int(i) for i in np.argwhere(~np.isfinite(numeric))[0]]
+            raise GradcheckError(f"gradcheck failed: the numeric gradient of {name}{bad} is "
+                                 f"{numeric[tuple(bad)]}: the function is not finite around this input")
         excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if excess.size and excess.max() > 0:
             index = np.unravel_index(int(np.argmax(excess)), excess.shape)

@@ -348,6 +348,7 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
         self._shape: tuple[int, ...] | None = None
+        self._out_shape: tuple[int, ...] = ()
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -360,16 +361,15 @@ class Flatten(Module):
             raise ValueError(f"{self._label()}: cannot flatten dims {self.start_dim}..{self.end_dim} of an input with "
                              f"shape {x.shape}")
         self._shape = x.shape
-        return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:]) if x.ndim else x.reshape(1)
+        y = x.reshape(*x.shape[:start], -1, *x.shape[end + 1:]) if x.ndim else x.reshape(1)
+        self._out_shape = y.shape
+        return y
 
     def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
         """dL/dy reshaped to the input's shape (``None`` if ``need_input_grad`` is false)."""
         if self._shape is None:
             raise no_forward_error(self._label())
-        grad = np.asarray(grad_out)
-        if grad.size != int(np.prod(self._shape)):
-            raise ValueError(f"{self._label()}: backward got grad_out of shape {grad.shape}, which does not match the "
-                             f"last forward input {self._shape}")
+        grad = check_grad(self._label(), grad_out, self._out_shape, np.result_type(grad_out))
         return grad.reshape(self._shape) if need_input_grad else None
 
 
@@ -384,12 +384,14 @@ class Dropout(Module):
         self.p = float(p)
         self.inplace = inplace
         self._scale: np.ndarray | float | None = None
+        self._out_shape: tuple[int, ...] = ()
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
     def forward(self, x: Any) -> np.ndarray:
         x = check_float(self._label(), x, finite=False)
+        self._out_shape = x.shape
         if not self.training or self.p == 0.0:
             self._scale = 1.0
             return x
@@ -404,19 +406,26 @@ class Dropout(Module):
         """dL/dy times the forward call's mask and scale (``None`` if ``need_input_grad`` is false)."""
         if self._scale is None:
             raise no_forward_error(self._label())
+        grad = check_grad(self._label(), grad_out, self._out_shape, np.result_type(grad_out))
         if not need_input_grad:
             return None
         if isinstance(self._scale, float):  # evaluation mode or p == 0: identity
-            return grad_out
-        return np.asarray(grad_out) * self._scale
+            return grad
+        return grad * self._scale
 
 
 class Identity(Module):
     """Returns its input unchanged (a placeholder layer)."""
 
     def forward(self, x: Any) -> Any:
+        self._out_shape = np.shape(x)
         return x
 
     def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> Any:
         """dL/dy unchanged (``None`` if ``need_input_grad`` is false)."""
+        if "_out_shape" not in self.__dict__:
+            raise no_forward_error(self._label())
+        if np.shape(grad_out) != self._out_shape:
+            raise ValueError(f"{self._label()}: backward expected grad_out of shape {self._out_shape} (the shape of "
+                             f"the last forward output), got {np.shape(grad_out)}")
         return grad_out if need_input_grad else None

@@ -22,6 +22,17 @@ def _check_reduction(name: str, reduction: str) -> str:
     return reduction
 
 
+def _scalar_grad(layer: str, grad_out: Any) -> float:
+    """The upstream gradient of a loss: one finite number (the loss is a scalar)."""
+    if np.ndim(grad_out) != 0:
+        raise ValueError(f"{layer}: backward expected grad_out to be a scalar (the loss is one number), got shape "
+                         f"{np.shape(grad_out)}")
+    value = float(grad_out)
+    if not np.isfinite(value):
+        raise ValueError(f"{layer}: backward got grad_out {value}; it must be finite")
+    return value
+
+
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """``log(softmax(logits))`` computed stably: ``z - max(z) - log(sum(exp(z - max(z))))``."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
@@ -84,6 +95,7 @@ class CrossEntropyLoss(Module):
         """dL/dlogits ``(N, K)`` of the last call, times ``grad_out`` (``None`` if ``need_input_grad`` is false)."""
         if self._cache is None:
             raise no_forward_error(self._label())
+        grad_scale = _scalar_grad(self._label(), grad_out)
         if not need_input_grad:
             return None
         logp, target = self._cache
@@ -93,7 +105,7 @@ class CrossEntropyLoss(Module):
         if eps:
             grad -= eps / classes
         grad[np.arange(n), target] -= 1.0 - eps
-        scale = float(grad_out) / n if self.reduction == "mean" else float(grad_out)
+        scale = grad_scale / n if self.reduction == "mean" else grad_scale
         grad *= grad.dtype.type(scale)
         return grad
 
@@ -128,7 +140,8 @@ class MSELoss(Module):
         call, times ``grad_out`` (``None`` if ``need_input_grad`` is false)."""
         if self._diff is None:
             raise no_forward_error(self._label())
+        grad_scale = _scalar_grad(self._label(), grad_out)
         if not need_input_grad:
             return None
-        scale = 2.0 * float(grad_out) / (self._diff.size if self.reduction == "mean" else 1)
+        scale = 2.0 * grad_scale / (self._diff.size if self.reduction == "mean" else 1)
         return self._diff * self._diff.dtype.type(scale)

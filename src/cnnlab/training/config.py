@@ -7,6 +7,7 @@ them and their choices come from the registries (models, layer families, conv al
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from cnnlab.data import NORMALIZATIONS, VAL_SOURCES, random_crop_flip
 from cnnlab.models import MODELS, all_conv_algorithms, get_family, get_model_info
-from cnnlab.options import Validated, option
+from cnnlab.options import Validated, cli_name, option
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "onecycle")
@@ -103,7 +104,9 @@ class TrainConfig(Validated):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """A config from :meth:`to_dict` output (e.g. a run's ``config.json``); unknown keys are an error."""
+        """A config from :meth:`to_dict` output (e.g. a run's ``config.json``): unknown keys, values of the wrong
+        type and values outside their choices or bounds are a ``ValueError`` naming the setting (the device need not
+        be available here: a run trained on a GPU can be inspected on a laptop)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -111,7 +114,25 @@ class TrainConfig(Validated):
         values = dict(data)
         if isinstance(values.get("augment"), bool):  # runs of cnnlab 0.1.0: augment was a crop+flip switch
             values["augment"] = "crop-flip" if values["augment"] else "none"
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            values[name] = _typed(name, value, hints[name])
         return cls(**values)
+
+
+def _typed(name: str, value: Any, annotation: Any) -> Any:
+    """``value`` as the setting's type (an int for a float setting becomes a float); ``ValueError`` otherwise."""
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    kind = next((a for a in args if a is not type(None)), annotation)
+    if value is None and optional:
+        return None
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    expected = kind.__name__ + (" or null" if optional else "")
+    raise ValueError(f"{cli_name(name)} must be {expected}, got {value!r}")
 
 
 def _families() -> tuple[str, ...]:

@@ -2,16 +2,20 @@
 
 One loop serves the NumPy engine (``cnnlab.numpy_nn``: explicit ``loss.backward()`` and ``model.backward``) and
 torch ``nn.Module``s (autograd), so both are trained, checkpointed and reported the same way. Data are NumPy arrays:
-images ``x`` float32 ``(N, C, H, W)`` and labels ``y`` int64 ``(N,)``.
+images ``x`` float32 ``(N, C, H, W)`` (finite) and labels ``y`` int64 ``(N,)`` in ``0..classes-1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,9 @@ from tqdm import tqdm
 
 from cnnlab import numpy_nn
 from cnnlab.errors import DeviceUnavailable
+from cnnlab.numpy_nn._checks import NonFiniteError
 from cnnlab.threads import blas_threads
-from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from cnnlab.training.checkpoints import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 
 Arrays = tuple[np.ndarray, np.ndarray]
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -81,7 +86,8 @@ class History:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; ``history`` holds the epochs finished before."""
+    """The loss, the activations or the weights became NaN or infinite; ``history`` holds the epochs finished
+    before (and the model is back at the weights of the last of them)."""
 
     def __init__(self, message: str, history: History) -> None:
         super().__init__(message)
@@ -145,15 +151,29 @@ class _TorchSteps:
         with torch.inference_mode():
             return float(self.loss_fn(torch.from_numpy(logits), torch.from_numpy(np.asarray(y))).item())
 
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the model's weights (and buffers), for :meth:`restore`."""
+        return {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.model.load_state_dict(snapshot)
+
+    def weights_finite(self) -> bool:
+        with torch.no_grad():
+            return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
 
 class _NumpySteps:
     """Batch-level operations of a NumPy-engine model (hand-written backward)."""
 
     @staticmethod
-    def threads() -> AbstractContextManager[object]:
+    @contextlib.contextmanager
+    def threads() -> Iterator[None]:
         """One BLAS thread: the engine's matrix products are small (cache-sized chunks), and splitting them over
-        threads gains little while making every call wait for descheduled helpers on a busy machine."""
-        return blas_threads(1)
+        threads gains little while making every call wait for descheduled helpers on a busy machine. NumPy's
+        overflow warnings are off: the layers' input checks stop a diverging run with a clearer message."""
+        with blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            yield
 
     def __init__(self, model: Any, loss_fn: Any, device: str | torch.device | None) -> None:
         if device is not None and str(device) not in ("auto", "cpu"):
@@ -179,6 +199,15 @@ class _NumpySteps:
     def batch_loss(self, logits: np.ndarray, y: np.ndarray) -> float:
         return float(self.loss_fn(logits, y))
 
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self.model.state_dict())  # already copies
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.model.load_state_dict(snapshot)
+
+    def weights_finite(self) -> bool:
+        return all(bool(np.isfinite(p.data).all()) for p in self.model.parameters())
+
 
 def _steps(model: Any, loss_fn: Any, device: str | torch.device | None) -> _TorchSteps | _NumpySteps:
     return _TorchSteps(model, loss_fn, device) if _is_torch(model) else _NumpySteps(model, loss_fn, device)
@@ -197,7 +226,27 @@ def _check_data(data: Arrays, what: str) -> Arrays:
         raise ValueError(f"{what}: {len(x)} images but {len(y)} labels")
     if len(x) == 0:
         raise ValueError(f"{what} is empty")
+    if not (np.isfinite(x.min()) and np.isfinite(x.max())):  # two reductions: no copy of the data
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        raise ValueError(f"{what}: {int(bad.sum())} image(s) contain NaN or inf, the first is image "
+                         f"{int(np.argmax(bad))}; fix the data (e.g. a normalisation that divides by a zero std)")
+    if y.min() < 0:
+        index = int(np.argmax(y < 0))
+        raise ValueError(f"{what}: label {int(y[index])} of image {index} is negative; labels are class indices "
+                         "0, 1, ..., classes - 1")
     return x, y.astype(np.int64, copy=False)
+
+
+def _check_label_range(steps: _TorchSteps | _NumpySteps, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """Labels must index the model's outputs: one probe forward pass (evaluation mode) tells how many there are."""
+    steps.set_training(False)
+    with steps.threads():
+        logits = steps.logits(x[:1])
+    if logits.ndim == 2 and int(y.max()) >= logits.shape[1]:
+        index = int(np.argmax(y >= logits.shape[1]))
+        raise ValueError(f"{what}: label {int(y[index])} of image {index} is out of range for a model with "
+                         f"{logits.shape[1]} outputs (classes 0..{logits.shape[1] - 1}); does the model fit the "
+                         "dataset?")
 
 
 def _batches(n: int, batch_size: int, order: np.ndarray | None = None) -> list[np.ndarray | slice]:
@@ -225,6 +274,7 @@ def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
     """Mean loss and accuracy of ``model`` on ``data = (x, y)``, in evaluation mode."""
     x, y = _check_data(data, "evaluate data")
     steps = _steps(model, loss_fn, device)
+    _check_label_range(steps, x, y, "evaluate data")
     steps.set_training(False)
     total_loss, correct = 0.0, 0
     with steps.threads():
@@ -235,19 +285,41 @@ def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
     return total_loss / len(y), correct / len(y)
 
 
-class _NonFiniteLoss(ArithmeticError):
-    """The loss of batch ``batch`` (1-based) became NaN or infinite."""
+class _NonFinite(ArithmeticError):
+    """Batch ``batch`` (1-based) of an epoch went non-finite; ``what`` says how (``"the loss became nan"``)."""
 
-    def __init__(self, loss: float, batch: int) -> None:
-        super().__init__(f"non-finite loss {loss} at batch {batch}")
-        self.loss, self.batch = loss, batch
+    def __init__(self, what: str, batch: int) -> None:
+        super().__init__(f"{what} at batch {batch}")
+        self.what, self.batch = what, batch
+
+
+def _non_finite_activations(error: NonFiniteError) -> str:
+    """``"NaN/inf values reached the input of conv2: Conv2d(...)"``, from a NumPy-engine layer's input check."""
+    return f"NaN/inf values reached the {error.what or 'input'} of {error.layer or 'a layer'}"
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold back Ctrl-C for the block (a checkpoint write and the bookkeeping of a finished epoch), then deliver it:
+    an epoch is either finished everywhere (history, checkpoint, model) or nowhere. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def _train_epoch(steps: _TorchSteps | _NumpySteps, optimizer: Any, scheduler: Any, x: np.ndarray, y: np.ndarray,
                  batches: list[np.ndarray | slice], augment: Augment | None, rng: np.random.Generator, where: str,
                  progress: bool) -> tuple[float, float]:
     """One pass over ``batches`` of ``(x, y)``: a step per batch (and a scheduler step after it); returns the mean
-    training loss and accuracy. Raises :class:`_NonFiniteLoss` at the first NaN / infinite loss."""
+    training loss and accuracy. Raises :class:`_NonFinite` at the first NaN / infinite loss or activation."""
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(batches, desc=where, disable=not progress, leave=False, unit="batch", dynamic_ncols=True)
     try:
@@ -255,9 +327,12 @@ def _train_epoch(steps: _TorchSteps | _NumpySteps, optimizer: Any, scheduler: An
             xb, yb = x[index], y[index]
             if augment is not None:
                 xb = augment(xb, rng)
-            loss, batch_correct = steps.train_step(optimizer, xb, yb)
+            try:
+                loss, batch_correct = steps.train_step(optimizer, xb, yb)
+            except NonFiniteError as error:  # the NumPy engine's layers refuse NaN/inf inputs
+                raise _NonFinite(_non_finite_activations(error), batch_number) from None
             if not math.isfinite(loss):
-                raise _NonFiniteLoss(loss, batch_number)
+                raise _NonFinite(f"the loss became {loss}", batch_number)
             if scheduler is not None:
                 scheduler.step()
             total_loss += loss * len(yb)
@@ -291,14 +366,20 @@ def fit(
 ) -> History:
     """Train ``model`` for ``epochs`` epochs of seeded shuffled mini-batches and return its :class:`History`.
 
+    - The data are checked first: images finite, labels integers in ``0..outputs-1`` (one probe forward pass).
     - The last batch of an epoch may be smaller: the dataset size need not divide ``batch_size``.
     - ``scheduler.step()`` is called after every optimizer step (per batch, as OneCycleLR expects).
     - ``augment(x_batch, rng)`` transforms each training batch (e.g. random crop and flip).
-    - ``checkpoint_dir``: after every epoch the model, optimizer, scheduler, history and RNG state are written to
-      ``checkpoint_dir/checkpoint.pt``; ``resume=True`` continues from there to ``epochs``.
-    - Ctrl-C ends training early: the finished epochs are returned with ``history.interrupted = True`` (the
-      checkpoint holds the last finished epoch; the model keeps the weights of the interrupted one).
-    - A NaN or infinite loss raises :class:`TrainingDiverged` carrying the history so far.
+    - ``checkpoint_dir``: after every epoch the model, optimizer, scheduler, history and RNG states are written to
+      ``checkpoint_dir/checkpoint.pt`` (:mod:`cnnlab.training.checkpoints`: no code, atomic); ``resume=True``
+      continues from there to ``epochs`` (bit for bit as an uninterrupted run). ``epochs`` may be more than the
+      run was started with: a scheduler with ``total_steps`` (one-cycle) built for the new total then continues
+      from the step reached (the learning rate moves to that step's value on the longer cycle).
+    - Ctrl-C ends training early: the finished epochs are returned with ``history.interrupted = True`` and the
+      model is put back to the weights of the last finished epoch (those of the checkpoint).
+    - A NaN or infinite loss, NaN/inf activations (the NumPy engine's layers refuse them) or weights raise
+      :class:`TrainingDiverged` naming the epoch and batch, carrying the history so far; the model is put back to
+      the weights of the last finished epoch.
     - ``label`` names the network in the progress bar and the epoch lines (e.g. ``"lenet (torch)"``).
     """
     if not isinstance(epochs, int) or epochs < 1:
@@ -308,6 +389,9 @@ def fit(
     x, y = _check_data(train_data, "train_data")
     val = _check_data(val_data, "val_data") if val_data is not None else None
     steps = _steps(model, loss_fn, device)
+    _check_label_range(steps, x, y, "train_data")
+    if val is not None:
+        _check_label_range(steps, *val, "val_data")
     rng = np.random.default_rng(seed)
     if isinstance(steps, _TorchSteps):
         torch.manual_seed(seed)
@@ -316,16 +400,10 @@ def fit(
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        state = load_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["rng"]
-        if state.get("torch_rng") is not None:
-            torch.set_rng_state(state["torch_rng"])
-        history = History.from_dict(state["history"])
+        history = _resume(checkpoint, model, optimizer, scheduler, rng, epochs)
     prefix = f"{label}: " if label else ""
+    n_batches = math.ceil(len(x) / batch_size)
+    last_good = steps.snapshot()  # the weights of the last finished epoch (or the initial ones)
     with steps.threads():
         try:
             for epoch in range(history.epochs + 1, epochs + 1):
@@ -336,28 +414,91 @@ def fit(
                 try:
                     train_loss, train_acc = _train_epoch(steps, optimizer, scheduler, x, y, batches, augment, rng,
                                                          where, progress)
-                except _NonFiniteLoss as bad:
+                    if not steps.weights_finite():
+                        raise _NonFinite("the weights became NaN or inf", n_batches)
+                    val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device)
+                                         if val is not None else (None, None))
+                except (_NonFinite, NonFiniteError) as bad:
+                    steps.restore(last_good)
+                    what, batch = ((bad.what, bad.batch) if isinstance(bad, _NonFinite)
+                                   else (_non_finite_activations(bad) + " while validating", n_batches))
                     raise TrainingDiverged(
-                        f"training stopped: the loss became {bad.loss} at {prefix}epoch {epoch}, batch {bad.batch}/"
-                        f"{math.ceil(len(x) / batch_size)} (learning rate {_current_lr(optimizer):g}); "
-                        f"{history.epochs} finished epochs are kept. Lower the learning rate or check the inputs for "
-                        "NaN/inf.", history) from None
-                val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device)
-                                     if val is not None else (None, None))
+                        f"training stopped: {what} at {prefix}epoch {epoch}, batch {batch}/{n_batches} (learning "
+                        f"rate {_current_lr(optimizer):g}); the {history.epochs} finished epochs are kept. Lower the "
+                        "learning rate or check the inputs for NaN/inf.", history) from None
                 record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, _current_lr(optimizer),
                                      time.perf_counter() - start)
-                history.records.append(record)
+                with _deferred_interrupt():  # the epoch counts everywhere (checkpoint, history, model) or nowhere
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, _state(steps, model, optimizer, scheduler, rng,
+                                                           History([*history.records, record])))
+                    history.records.append(record)
+                    last_good = steps.snapshot()
                 if progress:
                     val_text = f", val loss {val_loss:.4f}, val acc {val_acc:.4f}" if val is not None else ""
                     tqdm.write(f"{where}: train loss {record.train_loss:.4f}, train acc {record.train_acc:.4f}"
                                f"{val_text} ({record.seconds:.1f} s)", file=sys.stderr)
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, {
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "rng": rng.bit_generator.state, "history": history.to_dict(),
-                        "torch_rng": torch.get_rng_state() if isinstance(steps, _TorchSteps) else None,
-                    })
         except KeyboardInterrupt:
+            steps.restore(last_good)
             history.interrupted = True
     return history
+
+
+def _state(steps: _TorchSteps | _NumpySteps, model: Any, optimizer: Any, scheduler: Any, rng: np.random.Generator,
+           history: History) -> dict[str, Any]:
+    """Everything a checkpoint holds (see :mod:`cnnlab.training.checkpoints`)."""
+    torch_engine = isinstance(steps, _TorchSteps)
+    return {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng.bit_generator.state, "history": history.to_dict(),
+        "torch_rng": torch.get_rng_state() if torch_engine else None,
+        "cuda_rng": (torch.cuda.get_rng_state_all() if isinstance(steps, _TorchSteps) and steps.device.type == "cuda"
+                     else None),
+        # the NumPy engine draws its dropout masks from its own generator
+        "numpy_nn_rng": None if torch_engine else numpy_nn.init.default_generator().bit_generator.state,
+    }
+
+
+def _resume(path: Path, model: Any, optimizer: Any, scheduler: Any, rng: np.random.Generator,
+            epochs: int) -> History:
+    """Put model, optimizer, scheduler and random generators where the checkpoint at ``path`` left them; its
+    history. A checkpoint of another network is a :class:`CheckpointError`."""
+    state = load_checkpoint(path)
+    history = History.from_dict(state["history"])
+    if epochs < history.epochs:
+        raise ValueError(f"epochs={epochs}, but the checkpoint has already finished {history.epochs} epochs; "
+                         f"resume with epochs of at least {history.epochs}")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())[:240]
+        raise CheckpointError(f"{path}: the checkpoint does not fit this network and optimizer ({detail}); it is "
+                              "another run's. Start afresh with --overwrite, or point --out at that run") from None
+    if scheduler is not None and state.get("scheduler") is not None:
+        _restore_scheduler(scheduler, state["scheduler"])
+    rng.bit_generator.state = state["rng"]
+    if state.get("torch_rng") is not None:
+        torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if state.get("numpy_nn_rng") is not None:
+        numpy_nn.init.default_generator().bit_generator.state = state["numpy_nn_rng"]
+    return history
+
+
+def _restore_scheduler(scheduler: Any, saved: dict[str, Any]) -> None:
+    """Load a scheduler's saved state; when it was planned for another number of steps (``epochs`` changed on
+    resume), keep the new plan and move it to the step reached instead (one-cycle: the rest of a longer cycle)."""
+    total = getattr(scheduler, "total_steps", None)
+    if total is None or saved.get("total_steps") in (None, total):
+        scheduler.load_state_dict(saved)
+        return
+    reached = int(saved["last_epoch"])
+    if reached > total:
+        raise ValueError(f"the scheduler has already taken {reached} steps, more than the {total} it is planned for")
+    scheduler.last_epoch = reached - 1
+    with warnings.catch_warnings():  # torch warns about a scheduler step before an optimizer step
+        warnings.simplefilter("ignore")
+        scheduler.step()  # sets the lr (and momentum) of step `reached` of the new plan

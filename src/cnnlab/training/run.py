@@ -1,13 +1,23 @@
 """A training run end to end: load the data a :class:`TrainConfig` names, build the model, fit, test, and write the
-run's folder -- ``model.pt`` (the trained ``state_dict`` as torch tensors, loadable by every layer family),
-``config.json`` and ``checkpoints/`` (for ``resume``). Figures are drawn by the callers (``cnnlab.plots``).
+run's folder -- ``config.json`` (written first), ``checkpoints/`` (after every epoch, for ``resume``) and
+``model.pt`` (the trained ``state_dict`` as torch tensors, loadable by every layer family). Figures are drawn by the
+callers (``cnnlab.plots``).
+
+The folder belongs to one run (:func:`cnnlab.training.folders.claim_folder`): a second process cannot write into it
+at the same time, and an earlier run in it is continued (``resume``) or replaced (``overwrite``) only when asked.
+A resumed run keeps its settings (``config.json``); only ``epochs`` may grow (:func:`resume_config`). After Ctrl-C
+``model.pt`` holds the weights of the last finished epoch, and the result says that it was interrupted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import pickle
 import time
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,12 +27,26 @@ import torch
 
 from cnnlab import data
 from cnnlab.errors import UserError
+from cnnlab.files import atomic_write, write_text_atomic
 from cnnlab.models import Model, build_model, count_parameters, get_family
 from cnnlab.numpy_nn import to_torch_state_dict
+from cnnlab.options import cli_name
+from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, refused_object
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.folders import CHECKPOINT_DIR, claim_folder
 from cnnlab.training.loop import Arrays, History, evaluate, fit
 
 MODEL_FILE, CONFIG_FILE = "model.pt", "config.json"
+#: Settings a resumed run may change: ``epochs`` (upward) and where it runs.
+RESUMABLE_CHANGES = ("epochs", "device")
+
+
+class ResumeConflictError(UserError, ValueError):
+    """Settings given for a resumed run differ from the run's own."""
+
+
+class RunFilesError(UserError):
+    """A run folder's files cannot be used (damaged ``model.pt``, weights of another network, ...)."""
 
 
 @dataclass
@@ -41,8 +65,19 @@ class TrainResult:
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C ended training early: the model and test metrics are those of epoch :attr:`model_epoch`."""
+        return self.history.interrupted
+
+    @property
+    def model_epoch(self) -> int:
+        """The epoch whose weights are in ``model.pt`` (the last finished one); 0: none finished, none saved."""
+        return self.history.epochs
+
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "dataset": self.config.dataset, "history": self.history.to_dict(),
+                "interrupted": self.interrupted, "model_epoch": self.model_epoch,
                 "test_loss": self.test_loss, "test_acc": self.test_acc, "parameters": self.parameters,
                 "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size,
                 "seconds": self.seconds, "files": {k: str(v) for k, v in self.files.items()}}
@@ -73,30 +108,79 @@ def load_data(config: TrainConfig, root: str | Path | None, progress: bool = Fal
     return {split: data.prepare(ds, normalization=config.normalization) for split, ds in datasets.items()}
 
 
-def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | None = None, resume: bool = False,
-                progress: bool = True, arrays: dict[str, Arrays] | None = None) -> TrainResult:
-    """Train ``config.model`` on its dataset, evaluate on the test split, write ``model.pt`` and ``config.json``.
+def resume_conflicts(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
+    """The settings in which ``wanted`` differs from the run's ``saved`` ones, as ``"--lr 0.5 (the run: 0.01)"``,
+    besides those a resumed run may change (:data:`RESUMABLE_CHANGES`)."""
+    return [f"{cli_name(f.name)} {getattr(wanted, f.name)} (the run: {getattr(saved, f.name)})"
+            for f in dataclasses.fields(TrainConfig)
+            if f.name not in RESUMABLE_CHANGES and getattr(wanted, f.name) != getattr(saved, f.name)]
 
-    ``arrays`` may supply pre-loaded ``{"train", "val", "test"}`` arrays (else they are read from ``root``).
+
+def _conflict_message(folder: Path, conflicts: list[str]) -> str:
+    return (f"--resume continues the run in {folder} with its own settings, but {'; '.join(conflicts)} differ; "
+            "drop those options (only --epochs may grow), or start afresh with --overwrite")
+
+
+def resume_config(folder: str | Path, given: Mapping[str, Any]) -> tuple[TrainConfig, int]:
+    """The settings to resume the run in ``folder`` with, and its finished epochs: the run's ``config.json`` with
+    ``given`` applied (only ``epochs`` -- at least the finished epochs -- and ``device`` may differ; ``None``
+    values mean "not given"). :class:`ResumeConflictError` names each conflicting setting with both values."""
+    folder = Path(folder)
+    state = load_checkpoint(folder / CHECKPOINT_DIR / CHECKPOINT_NAME)
+    saved = read_config(folder)
+    finished = History.from_dict(state["history"]).epochs
+    values = {key: value for key, value in given.items() if value is not None}
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}")
+    wanted = dataclasses.replace(saved, **values)
+    conflicts = resume_conflicts(saved, wanted)
+    if conflicts:
+        raise ResumeConflictError(_conflict_message(folder, conflicts))
+    if wanted.epochs < finished:
+        raise ResumeConflictError(f"--epochs {wanted.epochs}: the run in {folder} has already finished {finished} "
+                                  f"epochs; give --epochs {finished} or more")
+    return wanted, finished
+
+
+def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | None = None, resume: bool = False,
+                overwrite: bool = False, progress: bool = True,
+                arrays: dict[str, Arrays] | None = None) -> TrainResult:
+    """Train ``config.model`` on its dataset, evaluate on the test split, write ``config.json`` (first),
+    ``checkpoints/`` (every epoch) and ``model.pt`` into ``out_dir``.
+
+    ``resume``: continue the run in ``out_dir`` (its settings must equal ``config`` except ``epochs``, which may
+    grow, and ``device``); ``overwrite``: replace the run in ``out_dir``; without either, a folder holding a run is
+    refused (:class:`~cnnlab.training.folders.RunExistsError`). ``arrays`` may supply pre-loaded
+    ``{"train", "val", "test"}`` arrays (else they are read from ``root``). After Ctrl-C the result is
+    :attr:`TrainResult.interrupted`; ``model.pt`` and the test metrics are then those of the last finished epoch
+    (none are written when no epoch finished).
     """
     config.validate()
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    splits = arrays if arrays is not None else load_data(config, root, progress)
-    device = None if not get_family(config.engine).autograd else config.device
-    model = build_model(config.model, config.engine, conv_algorithm=config.conv_algorithm, seed=config.seed)
-    steps_total = config.epochs * math.ceil(len(splits["train"][1]) / config.batch_size)
-    optimizer, loss_fn, scheduler = training_kit(config, model, steps_total)
-    history = fit(model, loss_fn, optimizer, splits["train"], splits["val"], epochs=config.epochs,
-                  batch_size=config.batch_size, seed=config.seed, scheduler=scheduler,
-                  augment=config.augmentation(), device=device, progress=progress,
-                  checkpoint_dir=out_dir / "checkpoints", resume=resume,
-                  label=f"{config.model} ({config.engine})")
-    test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=device)
-    files = {"model": out_dir / MODEL_FILE, "config": out_dir / CONFIG_FILE}
-    torch.save(to_torch_state_dict(model.state_dict()), files["model"])
-    files["config"].write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    with claim_folder(out_dir, resume=resume, overwrite=overwrite):
+        if resume:
+            resume_config(out_dir, config.to_dict())  # raises when config is not the run's (but for epochs, device)
+        files = {"model": out_dir / MODEL_FILE, "config": out_dir / CONFIG_FILE}
+        write_text_atomic(files["config"], json.dumps(config.to_dict(), indent=2) + "\n")
+        splits = arrays if arrays is not None else load_data(config, root, progress)
+        device = None if not get_family(config.engine).autograd else config.device
+        model = build_model(config.model, config.engine, conv_algorithm=config.conv_algorithm, seed=config.seed)
+        steps_total = config.epochs * math.ceil(len(splits["train"][1]) / config.batch_size)
+        optimizer, loss_fn, scheduler = training_kit(config, model, steps_total)
+        history = fit(model, loss_fn, optimizer, splits["train"], splits["val"], epochs=config.epochs,
+                      batch_size=config.batch_size, seed=config.seed, scheduler=scheduler,
+                      augment=config.augmentation(), device=device, progress=progress,
+                      checkpoint_dir=out_dir / CHECKPOINT_DIR, resume=resume,
+                      label=f"{config.model} ({config.engine})")
+        test_loss = test_acc = None
+        if history.epochs:  # the weights of the last finished epoch (fit restores them after Ctrl-C)
+            state = to_torch_state_dict(model.state_dict())
+            atomic_write(files["model"], lambda file: torch.save(state, file))
+            test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=device)
+        else:
+            del files["model"]
     return TrainResult(config, history, test_loss, test_acc, count_parameters(model), len(splits["train"][1]),
                        len(splits["val"][1]), len(splits["test"][1]), time.perf_counter() - start, out_dir, files)
 
@@ -108,8 +192,11 @@ def read_config(folder: str | Path) -> TrainConfig:
         raise FileNotFoundError(f"{path} not found: point at the folder of a 'cnnlab train' run "
                                 f"(it holds {MODEL_FILE} and {CONFIG_FILE})")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError) as error:
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict):
+            raise ValueError(f"expected a JSON object of settings, got {type(values).__name__}")
+        return TrainConfig.from_dict(values)
+    except (ValueError, TypeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a cnnlab training config: {error}") from None
 
 
@@ -135,13 +222,18 @@ def read_weights(weights: Path, model: Model, architecture: str) -> dict[str, to
     network (e.g. a ``model.pt`` copied from another run beside this ``config.json``)."""
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, not a torch file, or pickled objects: torch raises several kinds
-        raise UserError(f"{weights}: not a readable {MODEL_FILE} of 'cnnlab train' ({type(error).__name__}: "
-                        f"{error}); train the network again") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, pickle.UnpicklingError) as error:
+        refused = refused_object(error)
+        if refused is not None:
+            raise RunFilesError(f"{weights}: holds a Python object ({refused}) besides tensors; it was not loaded, "
+                                "as that could run code") from None
+        detail = "the file is empty" if isinstance(error, EOFError) else str(error).split(". ")[0][:160]
+        raise RunFilesError(f"{weights}: not a readable {MODEL_FILE}, damaged or not a weights file ({detail}); "
+                            "train the run again (cnnlab train --overwrite --out ...)") from None
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise UserError(f"{weights}: expected a state_dict of tensors for a {architecture}, got "
-                        f"{type(state).__name__}")
+        raise RunFilesError(f"{weights}: expected a state_dict of tensors for a {architecture}, got "
+                            f"{type(state).__name__}")
     found = {key: tuple(value.shape) for key, value in state.items()}
     if found != expected:
         def shapes(keys: list[str], table: dict[str, tuple[int, ...]]) -> str:
@@ -158,7 +250,7 @@ def read_weights(weights: Path, model: Model, architecture: str) -> dict[str, to
         if wrong:
             problems.append("wrong shapes: " + ", ".join(f"{key} is {list(found[key])}, expected "
                                                           f"{list(expected[key])}" for key in wrong[:4]))
-        raise UserError(f"{weights}: these are not the weights of a {architecture}, which {CONFIG_FILE} beside it "
-                        f"names ({'; '.join(problems)}); was the file copied from a run of another network?")
+        raise RunFilesError(f"{weights}: these are not the weights of a {architecture}, which {CONFIG_FILE} beside "
+                            f"it names ({'; '.join(problems)}); was the file copied from a run of another network?")
     return state
 
