@@ -127,7 +127,7 @@ def test_resume_keeps_the_runs_settings_and_names_each_conflict(tmp_path):
     with pytest.raises(ResumeConflictError) as info:
         resume_config(tmp_path, {"lr": 0.5, "batch_size": 7, "epochs": 3})
     assert "--lr 0.5 (the run: 0.01)" in str(info.value) and "--batch-size 7 (the run: 8)" in str(info.value)
-    with pytest.raises(ResumeConflictError, match=r"--epochs 0: the run in .* has already finished 1 epochs"):
+    with pytest.raises(ValueError, match=r"--epochs must be at least 1, got 0"):  # refused by the settings alone
         resume_config(tmp_path, {"epochs": 0})
     config, finished = resume_config(tmp_path, {"epochs": 3, "lr": None})
     assert finished == 1 and config == TrainConfig(**{**CONFIG.to_dict(), "epochs": 3})
@@ -137,6 +137,12 @@ def test_resume_keeps_the_runs_settings_and_names_each_conflict(tmp_path):
     result = train_model(config, tmp_path, arrays=_arrays(), progress=False, resume=True)
     assert [r.epoch for r in result.history.records] == [1, 2, 3]
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3  # the run now has 3 epochs
+
+
+def test_resume_cannot_shrink_a_run_below_its_finished_epochs(tmp_path):
+    train_model(TrainConfig(**{**CONFIG.to_dict(), "epochs": 2}), tmp_path, arrays=_arrays(), progress=False)
+    with pytest.raises(ResumeConflictError, match=r"--epochs 1: the run in .* has already finished 2 epochs"):
+        resume_config(tmp_path, {"epochs": 1})
 
 
 def test_a_writer_killed_mid_write_leaves_a_temporary_file_that_the_next_write_removes(tmp_path):

@@ -153,7 +153,7 @@ def test_weights_of_the_wrong_architecture_name_the_file_and_what_was_expected(t
 def test_unreadable_or_missing_weights_are_clear_errors(tmp_path, tiny_data_root):
     folder = make_run(tmp_path / "broken", "mnist-seed")
     (folder / "model.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"broken/model\.pt: not a readable model\.pt"):
+    with pytest.raises(UserError, match=r"broken/model\.pt: damaged or not a weights file, not a readable model\.pt"):
         run(small(folder), Context(tmp_path / "out", tiny_data_root))
     (folder / "model.pt").unlink()
     with pytest.raises(UserError, match=r"model\.pt not found"):

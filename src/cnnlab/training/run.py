@@ -228,7 +228,7 @@ def read_weights(weights: Path, model: Model, architecture: str) -> dict[str, to
             raise RunFilesError(f"{weights}: holds a Python object ({refused}) besides tensors; it was not loaded, "
                                 "as that could run code") from None
         detail = "the file is empty" if isinstance(error, EOFError) else str(error).split(". ")[0][:160]
-        raise RunFilesError(f"{weights}: not a readable {MODEL_FILE}, damaged or not a weights file ({detail}); "
+        raise RunFilesError(f"{weights}: damaged or not a weights file, not a readable {MODEL_FILE} ({detail}); "
                             "train the run again (cnnlab train --overwrite --out ...)") from None
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
