@@ -19,13 +19,18 @@ much faster there. That is a decision for the entry point, not for every layer::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-__all__ = ["THREADS_ENV", "auto_threads", "blas_threads", "resolve_threads", "thread_report", "thread_summary",
-           "torch_threads", "use_threads"]
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["THREADS_ENV", "auto_threads", "blas_threads", "engine_workers", "parallel_map", "resolve_threads",
+           "thread_report", "thread_summary", "torch_threads", "use_threads"]
 
 #: Environment variable with the default of the CLI's ``--threads`` (a number or ``auto``).
 THREADS_ENV = "CNNLAB_THREADS"
@@ -68,6 +73,39 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+#: Workers of the NumPy engine's parallel kernels (1: everything runs in the calling thread).
+_engine_workers = 1
+#: The worker pool and its size, made when first needed.
+_pool: tuple[ThreadPoolExecutor, int] | None = None
+
+
+@contextmanager
+def engine_workers(n: int) -> Iterator[None]:
+    """Run the NumPy engine's parallel kernels on ``n`` worker threads inside the ``with`` block (1: serially,
+    the default for library use and for reading the code in a debugger). The results do not depend on ``n``."""
+    _check_threads("engine_workers", n)
+    global _engine_workers
+    previous, _engine_workers = _engine_workers, n
+    try:
+        yield
+    finally:
+        _engine_workers = previous
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(item) for item in items]``, run on the NumPy engine's workers when there are several (NumPy releases
+    the GIL in its matrix products and copies, so the threads run on separate cores). Results come back in order."""
+    global _pool
+    if _engine_workers == 1 or len(items) < 2:
+        return [fn(item) for item in items]
+    if _pool is None or _pool[1] != _engine_workers:
+        if _pool is not None:
+            _pool[0].shutdown(wait=True)
+        _pool = (ThreadPoolExecutor(max_workers=_engine_workers, thread_name_prefix="cnnlab-engine"),
+                 _engine_workers)
+    return list(_pool[0].map(fn, items))
+
+
 def auto_threads(cpus: int | None = None, load: float | None = None) -> int:
     """Threads that will not collapse: the CPUs not already busy, at least 1.
 
@@ -102,15 +140,17 @@ def resolve_threads(value: int | str | None) -> int | None:
 
 
 def use_threads(n: int | None) -> None:
-    """Set ``n`` threads for the rest of the process: torch's intra-op pool and every loaded BLAS library
-    (``None``: leave both as they are). The CLI calls this once, before any command runs."""
+    """Set ``n`` threads for the rest of the process: torch's intra-op pool, every loaded BLAS library and the
+    NumPy engine's workers (``None``: leave them as they are). The CLI calls this once, before any command runs."""
     _check_threads("use_threads", n)
     if n is None:
         return
     import torch
 
+    global _engine_workers
     torch.set_num_threads(n)
     threadpool_limits(limits=n, user_api="blas")
+    _engine_workers = n
 
 
 def thread_report() -> dict[str, object]:

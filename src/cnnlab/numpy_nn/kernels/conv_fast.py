@@ -27,6 +27,12 @@ agree with it up to float rounding):
 ``dW`` is computed as ``(cols_g @ dy_g^T)^T`` rather than ``dy_g @ cols_g^T``: with the long summed axis
 contiguous in both operands this is about twice as fast in OpenBLAS for these skinny shapes. With
 ``need_input_grad=False`` the backward pass skips all of ``dL/dxp`` (the most expensive part of a first layer).
+
+**Chunks in parallel.** The chunks are independent -- each writes its own slice of ``y`` (forward) and of
+``dL/dxp`` (backward) and returns its own share of ``dW`` -- so :func:`cnnlab.threads.parallel_map` runs them on
+the engine's worker threads (``cnnlab --threads N``, or :func:`cnnlab.threads.engine_workers`); NumPy releases the
+GIL inside the products and copies. The chunking depends on the shapes only and the shares of ``dW`` are summed
+in chunk order, so the numbers are the same on any number of workers.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnnlab.geometry import Pair
 from cnnlab.numpy_nn.kernels.conv_contract import ConvCache, ConvGrads, check_conv_geometry
 from cnnlab.numpy_nn.kernels.windows import output_hw, tap
+from cnnlab.threads import parallel_map
 
 __all__ = ["CHUNK_BYTES", "conv2d_fast", "conv2d_fast_backward"]
 
@@ -162,7 +169,8 @@ def conv2d_fast(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, str
     geo = _column_geometry((hp, wp), weight.shape[2:], stride, dilation)
     w_g = weight.reshape(groups, out_channels // groups, -1)
     y = np.empty((n_images, out_channels, geo.ho, geo.wo), dtype=xp.dtype)
-    for chunk in _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize):
+
+    def forward_chunk(chunk: slice) -> None:  # writes y[chunk] only, so chunks may run on different threads
         b = chunk.stop - chunk.start
         cols = _chunk_columns(xp[chunk], geo).reshape(groups, -1, b * geo.length)
         out = np.matmul(w_g, cols).reshape(out_channels, b, geo.ho, geo.width)[..., :geo.wo]
@@ -171,6 +179,8 @@ def conv2d_fast(xp: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, str
             target[...] = out
         else:
             np.add(out, bias.reshape(-1, 1, 1, 1), out=target)
+
+    parallel_map(forward_chunk, _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize))
     return y, ConvCache(xp.shape, weight, bias is not None, stride, dilation, groups, xp)
 
 
@@ -182,9 +192,9 @@ def conv2d_fast_backward(grad_out: np.ndarray, cache: ConvCache, need_input_grad
     channels = xp.shape[1]
     geo = _column_geometry(xp.shape[2:], weight.shape[2:], cache.stride, cache.dilation)
     w_g = weight.reshape(groups, out_channels // groups, -1)
-    grad_w = np.zeros(w_g.shape, dtype=grad_out.dtype)
     grad_x = np.zeros(xp.shape, dtype=grad_out.dtype) if need_input_grad else None
-    for chunk in _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize):
+
+    def backward_chunk(chunk: slice) -> np.ndarray:  # writes grad_x[chunk] only; returns the chunk's share of dW
         b = chunk.stop - chunk.start
         cols = _chunk_columns(xp[chunk], geo).reshape(groups, -1, b * geo.length)
         grad_chunk = np.zeros((out_channels, b, ho, geo.width), dtype=grad_out.dtype)
@@ -192,14 +202,19 @@ def conv2d_fast_backward(grad_out: np.ndarray, cache: ConvCache, need_input_grad
         grad_chunk = grad_chunk.reshape(groups, out_channels // groups, b * geo.length)
         # dW^T = cols @ dy^T: with the long summed axis contiguous in both operands this is about twice as fast
         # in OpenBLAS as dy @ cols^T for these skinny shapes
-        grad_w += np.matmul(cols, grad_chunk.transpose(0, 2, 1)).transpose(0, 2, 1)
-        if grad_x is None:
-            continue
-        if geo.wide:
-            _chunk_input_grad_flat(grad_out[chunk], weight, groups, geo, grad_x[chunk])
-        else:
-            grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_chunk)
-            _chunk_col2im(grad_cols.reshape(-1, b * geo.length), grad_x[chunk], geo)
+        share = np.matmul(cols, grad_chunk.transpose(0, 2, 1)).transpose(0, 2, 1)
+        if grad_x is not None:
+            if geo.wide:
+                _chunk_input_grad_flat(grad_out[chunk], weight, groups, geo, grad_x[chunk])
+            else:
+                grad_cols = np.matmul(w_g.transpose(0, 2, 1), grad_chunk)
+                _chunk_col2im(grad_cols.reshape(-1, b * geo.length), grad_x[chunk], geo)
+        return share
+
+    shares = parallel_map(backward_chunk, _chunks(n_images, channels * geo.kh * geo.kw * geo.length * xp.itemsize))
+    grad_w = np.zeros(w_g.shape, dtype=grad_out.dtype)
+    for share in shares:  # summed in chunk order, so the result is the same on any number of workers
+        grad_w += share
     grad_b = grad_out.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return grad_x, grad_w.reshape(weight.shape), grad_b
 
