@@ -71,3 +71,37 @@ def test_thread_report_says_what_is_in_effect():
     load = report["load_average"]
     assert load is None or (len(load) == 3 and all(v >= 0 for v in load))
     assert line.startswith("torch 1 thread; BLAS ") and ": 1 thread;" in line and "CPUs" in line
+
+
+def test_the_fast_convolution_gives_the_same_bits_on_any_number_of_workers(monkeypatch):
+    import numpy as np
+
+    from cnnlab.numpy_nn.kernels import conv_fast
+    from cnnlab.threads import engine_workers
+
+    monkeypatch.setattr(conv_fast, "CHUNK_BYTES", 20_000)  # several chunks for a small batch
+    rng = np.random.default_rng(0)
+    xp = rng.standard_normal((12, 3, 14, 14)).astype(np.float32)
+    weight = rng.standard_normal((6, 3, 3, 3)).astype(np.float32)
+    grad = rng.standard_normal((12, 6, 12, 12)).astype(np.float32)
+    outputs = []
+    for workers in (1, 2, 3):
+        with engine_workers(workers):
+            y, cache = conv_fast.conv2d_fast(xp, weight, np.ones(6, np.float32))
+            outputs.append((y, *conv_fast.conv2d_fast_backward(grad, cache)))
+    assert len(conv_fast._chunks(12, 3 * 9 * 12 * 14 * 4)) > 3
+    for other in outputs[1:]:
+        for a, b in zip(outputs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_parallel_map_keeps_the_order_and_runs_on_the_workers():
+    import threading
+
+    from cnnlab.threads import engine_workers, parallel_map
+
+    with engine_workers(2):
+        names = parallel_map(lambda i: (i, threading.current_thread().name), list(range(8)))
+    assert [i for i, _ in names] == list(range(8))
+    assert all(name.startswith("cnnlab-engine") for _, name in names)
+    assert parallel_map(lambda i: threading.current_thread().name, [1, 2]) == [threading.main_thread().name] * 2
