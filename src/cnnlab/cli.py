@@ -426,24 +426,23 @@ def _train_callback(recipe: str, out: Path | None, resume: bool, overwrite: bool
         _train_seeds(recipe, seeds, out, resume, overwrite, progress, overrides)
         return
     config = _train_config(recipe, out, resume, overwrite, overrides)
-    with process_group(config.device) as world:  # one process alone, unless torchrun started several
-        claim = world.main_holds(lambda: _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume,
-                                                          resumable=True))
-        with claim as claimed:
-            shared = world.broadcast_text(str(claimed))  # rank 0's folder (the default one is named by the time)
-            assert shared is not None
-            out_dir = Path(shared)
-            if world.is_main:
-                ranks = f" on {world.size} processes ({world.device.type})" if world.distributed else ""
-                click.echo(f"{'resuming' if resume else 'training'} {config.model} ({config.engine} engine) on "
-                           f"{config.dataset}{ranks} -> {out_dir}", err=True)
-            result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"),
-                                 resume=resume, progress=progress, world=world)
-            if world.is_main:
-                if result.history.epochs:
-                    result.files["curves"] = plot_history(result.history, out_dir / "curves.png",
-                                                          title=run_title(result))
-                result.files["results"] = write_results(out_dir, result.to_dict())
+    # One process alone, unless torchrun started several: then rank 0 claims the folder and the others wait for it.
+    with process_group(config.device) as world, world.main_holds(
+            lambda: _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume, resumable=True)) as claimed:
+        shared = world.broadcast_text(str(claimed))  # rank 0's folder (the default one is named by the time)
+        assert shared is not None
+        out_dir = Path(shared)
+        if world.is_main:
+            ranks = f" on {world.size} processes ({world.device.type})" if world.distributed else ""
+            click.echo(f"{'resuming' if resume else 'training'} {config.model} ({config.engine} engine) on "
+                       f"{config.dataset}{ranks} -> {out_dir}", err=True)
+        result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"),
+                             resume=resume, progress=progress, world=world)
+        if world.is_main:
+            if result.history.epochs:
+                result.files["curves"] = plot_history(result.history, out_dir / "curves.png",
+                                                      title=run_title(result))
+            result.files["results"] = write_results(out_dir, result.to_dict())
     if world.is_main:
         _print_training(result, config, out_dir)
     if result.history.interrupted:
