@@ -12,6 +12,10 @@ Failures: bad arguments are usage errors (exit 2), checked before any data is re
 damaged data, a wrong weights folder, a diverged run, a full disk, a folder in use) print one line naming what and
 where (exit 1); Ctrl-C exits 130. No traceback is shown unless ``cnnlab --debug`` (or ``$CNNLAB_DEBUG=1``) asks for
 it; an unexpected error (a bug) is one line too, pointing at ``--debug``.
+
+Under torchrun (``torchrun --nproc-per-node N -m cnnlab train ...``) only ``train`` runs, data-parallel
+(:mod:`cnnlab.training.distributed`), and only rank 0 prints: the other ranks stay silent about usage errors (each
+finds the same) and about rank 0's failures, and name themselves (``rank 1: ...``) in any other.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import dataclasses
 import errno
 import json
 import os
+import shlex
+import subprocess
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -116,14 +123,27 @@ def _debug() -> bool:
 def _friendly_errors() -> Iterator[None]:
     """Every failure of a command as one line (exit 1) -- an expected one as its message, an unexpected one (a bug)
     with a pointer to ``--debug``; Ctrl-C as exit 130. With ``--debug`` the original exception propagates."""
+    from cnnlab.training import TrainingDiverged
+    from cnnlab.training.distributed import PeerFailed, launched_rank, let_main_fail_first
+
+    rank = launched_rank()
     try:
         yield
+    except click.UsageError:
+        if rank:  # under torchrun every rank finds the same usage error: rank 0 says it
+            let_main_fail_first()
+            raise click.exceptions.Exit(2) from None
+        raise
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except KeyboardInterrupt:
-        click.echo("cnnlab: interrupted (Ctrl-C)", err=True)
+        if not rank:
+            click.echo("cnnlab: interrupted (Ctrl-C)", err=True)
         raise click.exceptions.Exit(130) from None
     except Exception as error:
+        if rank and isinstance(error, PeerFailed | TrainingDiverged):
+            let_main_fail_first()  # rank 0 failed and says why, or every rank stopped at the same batch
+            raise click.exceptions.Exit(1) from None
         if _debug():
             raise
         message = _expected_failure(error)
@@ -131,7 +151,7 @@ def _friendly_errors() -> Iterator[None]:
             first = (str(error).strip().splitlines() or [""])[0][:300]
             message = (f"internal error: {type(error).__name__}: {first} -- a bug in cnnlab; run again with "
                        "cnnlab --debug ... for the traceback, and please report it")
-        raise click.ClickException(message) from None
+        raise click.ClickException(f"rank {rank}: {message}" if rank else message) from None
 
 
 # ------------------------------------------------------------------------------------- options from settings
@@ -334,9 +354,15 @@ class _LabGroup(click.Group):
 def main(ctx: click.Context, data_dir: Path | None, threads: str, debug: bool) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
     from cnnlab.threads import resolve_threads, use_threads
+    from cnnlab.training.distributed import launched_size, share_of_cores
 
+    if launched_size() > 1 and ctx.invoked_subcommand != "train":
+        raise click.UsageError(f"torchrun started {launched_size()} processes, but only `cnnlab train` (torch engines) "
+                               f"trains data-parallel; run `cnnlab {ctx.invoked_subcommand}` as one process")
     try:
-        use_threads(resolve_threads(threads))
+        count = resolve_threads(threads)
+        auto = threads.strip().lower() == "auto"  # under torchrun: the processes on this machine share the cores
+        use_threads(share_of_cores(count) if auto and count is not None else count)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--threads") from error
     ctx.ensure_object(dict)
@@ -360,8 +386,9 @@ def _train_options() -> list[Callable[..., Any]]:
 def _train_config(recipe: str, out: Path | None, resume: bool, overwrite: bool, overrides: dict[str, Any]) -> Any:
     """The settings of this ``train``: the recipe's with the options applied, or -- with ``--resume`` -- the run's
     own (its ``config.json``), where only ``--epochs`` may grow; a conflicting option is a usage error naming the
-    option and both values."""
+    option and both values, and so is a run that torchrun's processes cannot share."""
     from cnnlab.training import get_recipe
+    from cnnlab.training.distributed import check_distributable, launched_size
     from cnnlab.training.run import ResumeConflictError, resume_config
 
     if resume and out is None:
@@ -382,27 +409,50 @@ def _train_config(recipe: str, out: Path | None, resume: bool, overwrite: bool, 
                                    f"{out} trains a {config.model}; drop --recipe to resume it")
     try:
         config.validate()
+        check_distributable(config.engine, config.batch_size, launched_size())
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     return config
 
 
 def _train_callback(recipe: str, out: Path | None, resume: bool, overwrite: bool, progress: bool,
-                    **overrides: Any) -> None:
+                    seeds: tuple[int, ...] | None, **overrides: Any) -> None:
     from cnnlab.plots.curves import plot_history
     from cnnlab.plots.training import run_title
-    from cnnlab.report import text_table
     from cnnlab.training import train_model
+    from cnnlab.training.distributed import process_group
 
+    if seeds is not None:
+        _train_seeds(recipe, seeds, out, resume, overwrite, progress, overrides)
+        return
     config = _train_config(recipe, out, resume, overwrite, overrides)
-    with _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume, resumable=True) as out_dir:
-        click.echo(f"{'resuming' if resume else 'training'} {config.model} ({config.engine} engine) on "
-                   f"{config.dataset} -> {out_dir}", err=True)
-        result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"), resume=resume,
-                             progress=progress)
-        if result.history.epochs:
-            result.files["curves"] = plot_history(result.history, out_dir / "curves.png", title=run_title(result))
-        result.files["results"] = write_results(out_dir, result.to_dict())
+    # One process alone, unless torchrun started several: then rank 0 claims the folder and the others wait for it.
+    with process_group(config.device) as world, world.main_holds(
+            lambda: _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume, resumable=True)) as claimed:
+        shared = world.broadcast_text(str(claimed))  # rank 0's folder (the default one is named by the time)
+        assert shared is not None
+        out_dir = Path(shared)
+        if world.is_main:
+            ranks = f" on {world.size} processes ({world.device.type})" if world.distributed else ""
+            click.echo(f"{'resuming' if resume else 'training'} {config.model} ({config.engine} engine) on "
+                       f"{config.dataset}{ranks} -> {out_dir}", err=True)
+        result = train_model(config, out_dir, root=click.get_current_context().obj.get("data_dir"),
+                             resume=resume, progress=progress, world=world)
+        if world.is_main:
+            if result.history.epochs:
+                result.files["curves"] = plot_history(result.history, out_dir / "curves.png",
+                                                      title=run_title(result))
+            result.files["results"] = write_results(out_dir, result.to_dict())
+    if world.is_main:
+        _print_training(result, config, out_dir)
+    if result.history.interrupted:
+        raise click.exceptions.Exit(130)
+
+
+def _print_training(result: Any, config: Any, out_dir: Path) -> None:
+    """The epoch table and the outcome of a finished (or interrupted) ``train``."""
+    from cnnlab.report import text_table
+
     history = result.history
     rows = [[r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.seconds] for r in history.records]
     click.echo(text_table(["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"], rows))
@@ -413,20 +463,134 @@ def _train_callback(recipe: str, out: Path | None, resume: bool, overwrite: bool
         test = f"; its test accuracy {result.test_acc:.4f}" if result.test_acc is not None else ""
         click.echo(f"interrupted (Ctrl-C) after {history.epochs} of {config.epochs} epochs: {kept}{test}. Continue "
                    f"with: cnnlab train --resume --out {out_dir}\n{files}", err=True)
-        raise click.exceptions.Exit(130)
+        return
     click.echo(f"test accuracy {result.test_acc:.4f} on {result.test_size} images; {result.parameters} parameters; "
                f"{result.seconds:.1f} s\n{files}")
 
 
+def _seed_arguments(recipe: str | None, overrides: dict[str, Any], seed: int, folder: Path, *, progress: bool,
+                    overwrite: bool, resume: bool) -> list[str]:
+    """The ``cnnlab`` arguments of one seed's run: ``train`` with the options given (``--recipe`` only when it was
+    given), ``--seed S --out OUT/seed-S``."""
+    from cnnlab.options import cli_name
+
+    args = ["train", *(["--recipe", recipe] if recipe is not None else [])]
+    for name, value in overrides.items():
+        if value is None or name == "seed":
+            continue
+        if isinstance(value, bool):
+            args.append(cli_name(name) if value else f"--no-{cli_name(name)[2:]}")
+        else:
+            args += [cli_name(name), str(value)]
+    args += ["--seed", str(seed), "--out", str(folder), "--progress" if progress else "--no-progress"]
+    return args + (["--overwrite"] if overwrite else []) + (["--resume"] if resume else [])
+
+
+def _seed_environment() -> dict[str, str]:
+    """The environment of a seed's process: this one's, running this cnnlab (its package first on the path) with
+    this process's thread count and ``--debug``."""
+    import torch
+
+    import cnnlab
+
+    package_root = str(Path(cnnlab.__file__).resolve().parent.parent)
+    path = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "PYTHONPATH": path, "CNNLAB_THREADS": str(torch.get_num_threads())}
+    if _debug():
+        env["CNNLAB_DEBUG"] = "1"
+    return env
+
+
+def _run_process(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` and return its exit status; on Ctrl-C (which reaches it too) wait for it to save and stop."""
+    process = subprocess.Popen(argv, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
+
+
+def _train_seeds(recipe: str, seeds: tuple[int, ...], out: Path | None, resume: bool, overwrite: bool,
+                 progress: bool, overrides: dict[str, Any]) -> None:
+    """``train --seeds``: one independent ``cnnlab train --seed S --out OUT/seed-S`` process per seed, one after the
+    other, then ``OUT/results.json`` with every accuracy's mean and sample std over the seeds, and a table."""
+    from cnnlab.formatting import Percent
+    from cnnlab.report import text_table
+    from cnnlab.training.distributed import launched_size
+    from cnnlab.training.folders import earlier_run
+    from cnnlab.training.seeds import ACCURACIES, final_accuracies, seed_folder, seed_spreads, seed_summary
+
+    if launched_size() > 1:
+        raise click.UsageError("--seeds starts one process per seed itself; under torchrun train one seed per launch "
+                               "(--seed S --out OUT/seed-S)")
+    if overrides.get("seed") is not None:
+        raise click.UsageError("--seed and --seeds exclude each other: give the seeds to train with --seeds only")
+    if resume and overwrite:
+        raise click.UsageError("--resume continues the runs in --out, --overwrite replaces them: choose one")
+    _train_config(recipe, None, False, overwrite, overrides)  # the options' usage errors before anything runs
+    ctx = click.get_current_context()
+    given_recipe = recipe if ctx.get_parameter_source("recipe") is not ParameterSource.DEFAULT else None
+    data_dir = ctx.obj.get("data_dir")
+    prefix = [sys.executable, "-m", "cnnlab", *(["--data-dir", str(data_dir)] if data_dir is not None else [])]
+    env = _seed_environment()
+    runs: dict[int, dict[str, Any]] = {}
+    folders: dict[int, Path] = {}
+    commands: dict[int, str] = {}
+    with _claimed_out_dir(out, "train", overwrite=overwrite, resume=resume, resumable=True) as out_dir:
+        for number, seed in enumerate(seeds, start=1):
+            folders[seed] = folder = seed_folder(out_dir, seed)
+            args = _seed_arguments(given_recipe, overrides, seed, folder, progress=progress, overwrite=overwrite,
+                                   resume=resume and earlier_run(folder) is not None)
+            commands[seed] = "cnnlab " + " ".join(shlex.quote(arg) for arg in args)
+            click.echo(f"seed {seed} ({number} of {len(seeds)}): {commands[seed]}", err=True)
+            status = _run_process([*prefix, *args], env)
+            if status:
+                again = f"continue with the same command and --resume (the finished seeds stay in {out_dir})"
+                if status == 130:
+                    click.echo(f"interrupted (Ctrl-C) at seed {seed}: {again}", err=True)
+                    raise click.exceptions.Exit(130)
+                raise click.ClickException(f"seed {seed} failed (exit status {status}; its message is above); {again}")
+            runs[seed] = json.loads((folder / "results.json").read_text())
+        path = write_results(out_dir, seed_summary(runs, folders, commands))
+    spreads = seed_spreads(runs)
+    rows: list[list[Any]] = []
+    for seed, run in runs.items():
+        accuracies = final_accuracies(run)
+        rows.append([seed, *(None if (value := accuracies[key]) is None else Percent(value) for key in ACCURACIES)])
+    rows.append([f"mean ± std ({len(runs)} seeds)",
+                 *(spreads[key].describe() if key in spreads else None for key in ACCURACIES)])
+    click.echo(text_table(["seed", *ACCURACIES.values()], rows))
+    click.echo(f"results: {path}; the runs: {', '.join(str(folder) for folder in folders.values())}")
+
+
+def _parse_seeds(_ctx: click.Context, _param: click.Parameter, text: str | None) -> tuple[int, ...] | None:
+    from cnnlab.training.seeds import parse_seeds
+
+    if text is None:
+        return None
+    try:
+        return parse_seeds(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+seeds_option = click.option("--seeds", callback=_parse_seeds, metavar="S1,S2,...",
+                            help="Repeat the training once per seed, each an independent process, and report every "
+                                 "accuracy's mean ± std over them.")
+
 train_command = click.command(
     "train", help="Train a seed network with any engine; writes model.pt, config.json, curves.png, results.json. "
                   "--resume continues a run with its own settings (only --epochs may grow; a one-cycle schedule is "
-                  "then stretched over the new total); --overwrite replaces one.",
+                  "then stretched over the new total); --overwrite replaces one. --seeds 0,1,2 trains one run per "
+                  "seed into OUT/seed-S and summarises them in OUT/results.json. Under torchrun --nproc-per-node N "
+                  "(torch engines) the N processes train one run data-parallel, with the global --batch-size shared "
+                  "among them.",
 )(_apply([
     data_dir_option,
     click.option("--recipe", default="mnist-seed", show_default=True, type=RegistryChoice(_recipe_choices),
                  help="Starting settings; the options below override them."),
     *_train_options(),
+    seeds_option,
     click.option("--resume", is_flag=True, help="Continue the run in --out with its settings (--epochs may grow)."),
     out_option, overwrite_option, progress_option,
 ], _train_callback))
@@ -507,6 +671,9 @@ def _part_choices() -> list[str]:
 @data_dir_option
 @click.option("--quick", is_flag=True, help="Small settings: a smoke run of every part (its numbers mean little).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@click.option("--seeds", callback=_parse_seeds, metavar="S1,S2,...",
+              help="Train the training parts' recipes once per seed and report mean ± std; the other parts use the "
+                   "first seed's networks (replaces --seed).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--only", "only", multiple=True, type=RegistryChoice(_part_choices), metavar="PART",
               help=f"Run only this part (repeatable): {', '.join(_part_choices())}.")
@@ -514,11 +681,14 @@ def _part_choices() -> list[str]:
 @overwrite_option
 @progress_option
 @click.pass_context
-def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: tuple[str, ...], out: Path | None,
-                overwrite: bool, progress: bool) -> None:
+def run_command(ctx: click.Context, quick: bool, seed: int, seeds: tuple[int, ...] | None, device: str,
+                only: tuple[str, ...], out: Path | None, overwrite: bool, progress: bool) -> None:
     """The main job: every experiment of both assignments into one folder with a self-contained report.html."""
     from cnnlab.formatting import format_seconds
     from cnnlab.pipeline import PartOutcome, run_all
+
+    if seeds is not None and ctx.get_parameter_source("seed") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--seed and --seeds exclude each other: with --seeds the first seed is the run's")
 
     def report_part(part: PartOutcome) -> None:
         line = f"[{part.status:>7}] {part.key}: {part.title} ({part.seconds:.1f} s)"
@@ -529,7 +699,8 @@ def run_command(ctx: click.Context, quick: bool, seed: int, device: str, only: t
     with _claimed_out_dir(out, "run", overwrite=overwrite) as out_dir:
         click.echo(f"cnnlab run{' --quick' if quick else ''} -> {out_dir}")
         result = run_all(out_dir, root=ctx.obj["data_dir"], quick=quick, seed=seed, device=device,
-                         progress=progress, only=only or None, on_part=report_part, overwrite=overwrite)
+                         progress=progress, only=only or None, on_part=report_part, overwrite=overwrite,
+                         seeds=seeds or ())
         write_results(out_dir, result.to_dict())
     skipped = [p.key for p in result.parts if p.status == "skipped"]
     click.echo(f"\nreport: {result.report}\ntotal {format_seconds(result.seconds)}")

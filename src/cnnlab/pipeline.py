@@ -67,12 +67,12 @@ def part_names() -> tuple[str, ...]:
     return tuple(entry.name for entry in entries())
 
 
-def part_settings(entry: Entry, *, quick: bool, seed: int, device: str) -> Any:
-    """The settings a part runs with: the entry's, made small when ``quick``, with the run's seed and device
-    applied to the settings that have them."""
+def part_settings(entry: Entry, *, quick: bool, seed: int, device: str, seeds: Sequence[int] = ()) -> Any:
+    """The settings a part runs with: the entry's, made small when ``quick``, with the run's seed, device and
+    (when given) repeat seeds applied to the settings that have them."""
     settings = quick_settings(entry.settings) if quick else entry.settings
     names = {f.name for f in dataclasses.fields(settings)}
-    given = {"seed": seed, "device": device}
+    given: dict[str, Any] = {"seed": seed, "device": device, **({"seeds": tuple(seeds)} if seeds else {})}
     return dataclasses.replace(settings, **{k: v for k, v in given.items() if k in names})
 
 
@@ -115,9 +115,11 @@ def _run_guarded(entry: Entry, settings: Any, context: Context, out_dir: Path) -
     return section, outcome
 
 
-def _meta(quick: bool, root: Path | None, seconds: float, conditions: Conditions) -> dict[str, Any]:
+def _meta(quick: bool, root: Path | None, seconds: float, conditions: Conditions,
+          seeds: Sequence[int]) -> dict[str, Any]:
     return {"cnnlab": __version__, "date": f"{datetime.now():%Y-%m-%d %H:%M}", "mode": "quick" if quick
-            else "default", "total time": format_seconds(seconds), "data root": str(data.resolve_root(root)),
+            else "default", **({"seeds": ", ".join(map(str, seeds))} if seeds else {}),
+            "total time": format_seconds(seconds), "data root": str(data.resolve_root(root)),
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "threads and load": conditions.describe() + (" (busy: timings are suspect)" if conditions.busy else ""),
@@ -126,16 +128,21 @@ def _meta(quick: bool, root: Path | None, seconds: float, conditions: Conditions
 
 def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool = False, seed: int = 0,
             device: str = "auto", progress: bool = True, only: Sequence[str] | None = None,
-            on_part: Callable[[PartOutcome], None] | None = None, overwrite: bool = False) -> RunResult:
+            on_part: Callable[[PartOutcome], None] | None = None, overwrite: bool = False,
+            seeds: Sequence[int] = ()) -> RunResult:
     """Run the registered parts (all, or those named in ``only``) into ``out_dir``; write ``report.html``.
 
     A dataset found missing makes every later part that needs it skip at once with the same reason. ``on_part``
     is called after each part (the CLI prints a line). ``overwrite``: networks trained now replace earlier runs in
-    their folders (``out_dir/<recipe>``). Never raises for a part's failure: see :attr:`RunResult.ok`.
+    their folders (``out_dir/<recipe>``). ``seeds`` (at least two): the training parts train every recipe once per
+    seed and report mean ± std over them; everything else runs with the first seed (it replaces ``seed``) and its
+    networks. Never raises for a part's failure: see :attr:`RunResult.ok`.
     """
     unknown = sorted(set(only or ()) - set(part_names()))
     if unknown:
         raise ValueError(f"unknown parts {unknown}; choose from {', '.join(part_names())}")
+    if seeds:
+        seed = seeds[0]
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,8 +155,8 @@ def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool 
         for entry in entries():
             if only is not None and entry.name not in only:
                 continue
-            section, outcome = _run_guarded(entry, part_settings(entry, quick=quick, seed=seed, device=device),
-                                            context, out_dir)
+            settings = part_settings(entry, quick=quick, seed=seed, device=device, seeds=seeds)
+            section, outcome = _run_guarded(entry, settings, context, out_dir)
             sections.append(section)
             outcomes.append(outcome)
             if on_part is not None:
@@ -157,6 +164,6 @@ def run_all(out_dir: str | Path, *, root: str | Path | None = None, quick: bool 
     sections.append(seedmap_section({entry.name: entry.title for entry in entries()}))
     seconds = time.perf_counter() - start
     report = write_report(sections, out_dir / "report.html", title="cnnlab report",
-                          meta=_meta(quick, root_path, seconds, recorder.conditions),
+                          meta=_meta(quick, root_path, seconds, recorder.conditions, seeds),
                           banner=QUICK_BANNER if quick else None)
     return RunResult(out_dir, report, outcomes, seconds)

@@ -140,8 +140,9 @@ class Context:
         return self._shared.datasets[key]
 
     # --- trained networks -------------------------------------------------------------------------------------------
-    def train(self, recipe_name: str, **overrides: Any) -> TrainedNetwork:
-        """Train ``recipe_name`` (made small when ``quick``) into ``root/<recipe>``, once per run and settings."""
+    def train(self, recipe_name: str, *, folder: str | None = None, **overrides: Any) -> TrainedNetwork:
+        """Train ``recipe_name`` (made small when ``quick``) into ``root/<folder>`` (default ``root/<recipe>``), once
+        per run and settings."""
         config = self._config(recipe_name, overrides)
         key = (recipe_name, tuple(sorted(config.to_dict().items())))
         if key not in self._shared.networks:
@@ -149,7 +150,7 @@ class Context:
             arrays = {split: data.prepare(self.dataset(config.dataset, split, max_datapoints=config.max_datapoints,
                                                        val_source=config.val_source), config.normalization)
                       for split in data.SPLITS}
-            result = train_model(config, self.root / recipe_name, arrays=arrays, progress=self.progress,
+            result = train_model(config, self.root / (folder or recipe_name), arrays=arrays, progress=self.progress,
                                  overwrite=self.overwrite)
             self._shared.networks[key] = TrainedNetwork(result.out_dir, config, result)
         return self._shared.networks[key]
@@ -186,4 +187,4 @@ class Context:
     def _config(self, recipe_name: str, overrides: Mapping[str, Any]) -> TrainConfig:
         base = get_recipe(recipe_name).config
         device = self.device if get_family(overrides.get("engine", base.engine)).autograd else None
-        return recipe(recipe_name, quick=self.quick, seed=self.seed, device=device, **overrides)
+        return recipe(recipe_name, quick=self.quick, **{"seed": self.seed, "device": device, **overrides})

@@ -2,7 +2,9 @@
 
 One loop serves the NumPy engine (``cnnlab.numpy_nn``: explicit ``loss.backward()`` and ``model.backward``) and
 torch ``nn.Module``s (autograd), so both are trained, checkpointed and reported the same way. Data are NumPy arrays:
-images ``x`` float32 ``(N, C, H, W)`` (finite) and labels ``y`` int64 ``(N,)`` in ``0..classes-1``.
+images ``x`` float32 ``(N, C, H, W)`` (finite) and labels ``y`` int64 ``(N,)`` in ``0..classes-1``. Torch models also
+train data-parallel over the processes of a :class:`~cnnlab.training.distributed.World` (``world=``; see
+:mod:`cnnlab.training.distributed` for how that stays the single-process run).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cnnlab.errors import DeviceUnavailable
 from cnnlab.numpy_nn._checks import NonFiniteError
 from cnnlab.threads import blas_threads
 from cnnlab.training.checkpoints import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from cnnlab.training.distributed import SINGLE, World
 
 Arrays = tuple[np.ndarray, np.ndarray]
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -124,6 +127,16 @@ class _TorchSteps:
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
+        #: What the training steps run: the model, or its DistributedDataParallel wrapper (:meth:`distribute`).
+        self.trained: torch.nn.Module = self.model
+
+    def distribute(self, world: World) -> None:
+        """Train through ``DistributedDataParallel`` over ``world``: every backward pass averages the gradients of
+        the ranks (and the wrapper starts every rank from rank 0's weights)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.trained = DistributedDataParallel(self.model,
+                                               device_ids=[self.device] if self.device.type == "cuda" else None)
 
     def _tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         xb = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True)
@@ -133,14 +146,34 @@ class _TorchSteps:
     def set_training(self, training: bool) -> None:
         self.model.train(training)
 
-    def train_step(self, optimizer: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def train_step(self, optimizer: Any, x: np.ndarray, y: np.ndarray, weight: float = 1.0) -> tuple[float, int]:
+        """One optimizer step on ``(x, y)``; the mean loss and the number of correct predictions. The gradient is
+        that of ``weight`` times the mean loss (see :meth:`shared_step`)."""
         xb, yb = self._tensors(x, y)
+        assert yb is not None
         optimizer.zero_grad(set_to_none=True)
-        logits = self.model(xb)
+        logits = self.trained(xb)
+        if len(yb) == 0:  # an empty share of a small last batch: zero gradients, but a part in DDP's averaging
+            (logits.sum() * 0.0).backward()
+            optimizer.step()
+            return 0.0, 0
         loss = self.loss_fn(logits, yb)
-        loss.backward()
+        (loss if weight == 1.0 else loss * weight).backward()
         optimizer.step()
         return float(loss.item()), int((logits.argmax(1) == yb).sum().item())
+
+    def shared_step(self, optimizer: Any, x: np.ndarray, y: np.ndarray, world: World) -> tuple[float, int]:
+        """One step on the global batch ``(x, y)``, of which this rank trains its share ``b`` of ``B`` images; the
+        mean loss and correct predictions of the whole batch (summed over the ranks).
+
+        DDP averages the ranks' gradients; weighting this rank's mean loss by ``W * b / B`` makes that average
+        ``(1/W) sum_r (W b_r / B) mean_r = (1/B) sum of all B losses``: the single-process gradient, whatever the
+        shares."""
+        share = world.shard(len(y))
+        xs, ys = x[share], y[share]
+        loss, correct = self.train_step(optimizer, xs, ys, weight=world.size * len(ys) / len(y))
+        loss_sum, correct_sum = world.all_sum([loss * len(ys), correct])
+        return loss_sum / len(y), round(correct_sum)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         xb, _ = self._tensors(x)
@@ -270,19 +303,27 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 1000, device: str | tor
 
 
 def evaluate(model: Any, loss_fn: Any, data: Arrays, batch_size: int = 1000,
-             device: str | torch.device | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on ``data = (x, y)``, in evaluation mode."""
+             device: str | torch.device | None = None, world: World | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``data = (x, y)``, in evaluation mode.
+
+    ``world``: every rank evaluates its contiguous share of the data (:meth:`World.shard`) and the sums are added
+    up, so all ranks return the numbers of one process evaluating everything (every rank must call this).
+    """
     x, y = _check_data(data, "evaluate data")
+    world = world if world is not None else SINGLE
     steps = _steps(model, loss_fn, device)
     _check_label_range(steps, x, y, "evaluate data")
     steps.set_training(False)
+    share = world.shard(len(y))
+    xs, ys = x[share], y[share]
     total_loss, correct = 0.0, 0
     with steps.threads():
-        for index in _batches(len(x), batch_size):
-            logits = steps.logits(x[index])
-            total_loss += steps.batch_loss(logits, y[index]) * len(y[index])
-            correct += int((logits.argmax(1) == y[index]).sum())
-    return total_loss / len(y), correct / len(y)
+        for index in _batches(len(xs), batch_size):
+            logits = steps.logits(xs[index])
+            total_loss += steps.batch_loss(logits, ys[index]) * len(ys[index])
+            correct += int((logits.argmax(1) == ys[index]).sum())
+    total_loss, total_correct = world.all_sum([total_loss, correct])
+    return total_loss / len(y), total_correct / len(y)
 
 
 class _NonFinite(ArithmeticError):
@@ -317,9 +358,12 @@ def _deferred_interrupt() -> Iterator[None]:
 
 def _train_epoch(steps: _TorchSteps | _NumpySteps, optimizer: Any, scheduler: Any, x: np.ndarray, y: np.ndarray,
                  batches: list[np.ndarray | slice], augment: Augment | None, rng: np.random.Generator, where: str,
-                 progress: bool) -> tuple[float, float]:
+                 progress: bool, world: World) -> tuple[float, float]:
     """One pass over ``batches`` of ``(x, y)``: a step per batch (and a scheduler step after it); returns the mean
-    training loss and accuracy. Raises :class:`_NonFinite` at the first NaN / infinite loss or activation."""
+    training loss and accuracy. Raises :class:`_NonFinite` at the first NaN / infinite loss or activation.
+
+    Distributed, every rank augments the whole global batch (the same draws as one process) and trains its share.
+    """
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(batches, desc=where, disable=not progress, leave=False, unit="batch", dynamic_ncols=True)
     try:
@@ -328,7 +372,11 @@ def _train_epoch(steps: _TorchSteps | _NumpySteps, optimizer: Any, scheduler: An
             if augment is not None:
                 xb = augment(xb, rng)
             try:
-                loss, batch_correct = steps.train_step(optimizer, xb, yb)
+                if world.distributed:
+                    assert isinstance(steps, _TorchSteps)  # fit refuses the NumPy engine
+                    loss, batch_correct = steps.shared_step(optimizer, xb, yb, world)
+                else:
+                    loss, batch_correct = steps.train_step(optimizer, xb, yb)
             except NonFiniteError as error:  # the NumPy engine's layers refuse NaN/inf inputs
                 raise _NonFinite(_non_finite_activations(error), batch_number) from None
             if not math.isfinite(loss):
@@ -363,6 +411,7 @@ def fit(
     resume: bool = False,
     eval_batch_size: int = 1000,
     label: str = "",
+    world: World | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs of seeded shuffled mini-batches and return its :class:`History`.
 
@@ -381,6 +430,10 @@ def fit(
       :class:`TrainingDiverged` naming the epoch and batch, carrying the history so far; the model is put back to
       the weights of the last finished epoch.
     - ``label`` names the network in the progress bar and the epoch lines (e.g. ``"lenet (torch)"``).
+    - ``world`` (:mod:`cnnlab.training.distributed`): train a torch model data-parallel, every rank calling ``fit``
+      alike (same data, seed and ``batch_size``, the *global* batch, of at least ``world.size`` images); the
+      history and weights are those of one process training alone (up to float rounding). Rank 0 alone writes
+      the checkpoint and shows progress; every rank reads the checkpoint on ``resume``.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -388,6 +441,9 @@ def fit(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     x, y = _check_data(train_data, "train_data")
     val = _check_data(val_data, "val_data") if val_data is not None else None
+    world = world if world is not None else SINGLE
+    if world.distributed:
+        device = _distributed_device(device, world, model, batch_size)
     steps = _steps(model, loss_fn, device)
     _check_label_range(steps, x, y, "train_data")
     if val is not None:
@@ -401,6 +457,10 @@ def fit(
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir")
         history = _resume(checkpoint, model, optimizer, scheduler, rng, epochs)
+    if world.distributed:
+        assert isinstance(steps, _TorchSteps)
+        steps.distribute(world)
+    progress = progress and world.is_main
     prefix = f"{label}: " if label else ""
     n_batches = math.ceil(len(x) / batch_size)
     last_good = steps.snapshot()  # the weights of the last finished epoch (or the initial ones)
@@ -413,10 +473,10 @@ def fit(
                 where = f"{prefix}epoch {epoch}/{epochs}"
                 try:
                     train_loss, train_acc = _train_epoch(steps, optimizer, scheduler, x, y, batches, augment, rng,
-                                                         where, progress)
+                                                         where, progress, world)
                     if not steps.weights_finite():
                         raise _NonFinite("the weights became NaN or inf", n_batches)
-                    val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device)
+                    val_loss, val_acc = (evaluate(model, loss_fn, val, eval_batch_size, device=device, world=world)
                                          if val is not None else (None, None))
                 except (_NonFinite, NonFiniteError) as bad:
                     steps.restore(last_good)
@@ -429,7 +489,7 @@ def fit(
                 record = EpochRecord(epoch, train_loss, train_acc, val_loss, val_acc, _current_lr(optimizer),
                                      time.perf_counter() - start)
                 with _deferred_interrupt():  # the epoch counts everywhere (checkpoint, history, model) or nowhere
-                    if checkpoint is not None:
+                    if checkpoint is not None and world.is_main:
                         save_checkpoint(checkpoint, _state(steps, model, optimizer, scheduler, rng,
                                                            History([*history.records, record])))
                     history.records.append(record)
@@ -442,6 +502,21 @@ def fit(
             steps.restore(last_good)
             history.interrupted = True
     return history
+
+
+def _distributed_device(device: str | torch.device | None, world: World, model: Any,
+                        batch_size: int) -> torch.device:
+    """The device of this rank (``world.device``); ``ValueError`` for a NumPy-engine model, another device, or a
+    global batch smaller than the number of ranks."""
+    if not _is_torch(model):
+        raise ValueError("the NumPy engine does not train distributed (it has no process groups); train it in one "
+                         "process")
+    if device is not None and str(device) != "auto" and resolve_device(device).type != world.device.type:
+        raise ValueError(f"device={str(device)!r}, but the process group of this run works on {world.device}")
+    if batch_size < world.size:
+        raise ValueError(f"batch_size={batch_size}: the global batch is shared by {world.size} processes, so it needs "
+                         f"at least {world.size} images")
+    return world.device
 
 
 def _state(steps: _TorchSteps | _NumpySteps, model: Any, optimizer: Any, scheduler: Any, rng: np.random.Generator,

@@ -7,6 +7,9 @@ The folder belongs to one run (:func:`cnnlab.training.folders.claim_folder`): a 
 at the same time, and an earlier run in it is continued (``resume``) or replaced (``overwrite``) only when asked.
 A resumed run keeps its settings (``config.json``); only ``epochs`` may grow (:func:`resume_config`). After Ctrl-C
 ``model.pt`` holds the weights of the last finished epoch, and the result says that it was interrupted.
+
+Under torchrun (``world``, :mod:`cnnlab.training.distributed`) every rank calls :func:`train_model` alike; rank 0
+claims the folder and writes every file, the others train and evaluate their shares.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from cnnlab.numpy_nn import to_torch_state_dict
 from cnnlab.options import cli_name
 from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, refused_object
 from cnnlab.training.config import TrainConfig
+from cnnlab.training.distributed import SINGLE, World, check_distributable
 from cnnlab.training.folders import CHECKPOINT_DIR, claim_folder
 from cnnlab.training.loop import Arrays, History, evaluate, fit
 
@@ -144,8 +148,8 @@ def resume_config(folder: str | Path, given: Mapping[str, Any]) -> tuple[TrainCo
 
 
 def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | None = None, resume: bool = False,
-                overwrite: bool = False, progress: bool = True,
-                arrays: dict[str, Arrays] | None = None) -> TrainResult:
+                overwrite: bool = False, progress: bool = True, arrays: dict[str, Arrays] | None = None,
+                world: World | None = None) -> TrainResult:
     """Train ``config.model`` on its dataset, evaluate on the test split, write ``config.json`` (first),
     ``checkpoints/`` (every epoch) and ``model.pt`` into ``out_dir``.
 
@@ -155,17 +159,25 @@ def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | 
     ``{"train", "val", "test"}`` arrays (else they are read from ``root``). After Ctrl-C the result is
     :attr:`TrainResult.interrupted`; ``model.pt`` and the test metrics are then those of the last finished epoch
     (none are written when no epoch finished).
+
+    ``world``: one of the ranks of a torchrun launch (a torch engine; see :mod:`cnnlab.training.distributed`).
+    Rank 0 claims ``out_dir``, writes the files and loads the data first (it may download them); the others wait
+    for it, then all train and evaluate together. After Ctrl-C rank 0 alone tests the last finished epoch.
     """
     config.validate()
+    world = world if world is not None else SINGLE
+    check_distributable(config.engine, config.batch_size, world.size)
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    with claim_folder(out_dir, resume=resume, overwrite=overwrite):
-        if resume:
-            resume_config(out_dir, config.to_dict())  # raises when config is not the run's (but for epochs, device)
-        files = {"model": out_dir / MODEL_FILE, "config": out_dir / CONFIG_FILE}
-        write_text_atomic(files["config"], json.dumps(config.to_dict(), indent=2) + "\n")
-        splits = arrays if arrays is not None else load_data(config, root, progress)
-        device = None if not get_family(config.engine).autograd else config.device
+    files = {"model": out_dir / MODEL_FILE, "config": out_dir / CONFIG_FILE}
+    with world.main_holds(lambda: claim_folder(out_dir, resume=resume, overwrite=overwrite)):
+        with world.main_first():
+            if world.is_main:
+                if resume:
+                    resume_config(out_dir, config.to_dict())  # raises unless config is the run's (but epochs, device)
+                write_text_atomic(files["config"], json.dumps(config.to_dict(), indent=2) + "\n")
+            splits = arrays if arrays is not None else load_data(config, root, progress and world.is_main)
+        device: str | torch.device | None = None if not get_family(config.engine).autograd else config.device
         model = build_model(config.model, config.engine, conv_algorithm=config.conv_algorithm, seed=config.seed)
         steps_total = config.epochs * math.ceil(len(splits["train"][1]) / config.batch_size)
         optimizer, loss_fn, scheduler = training_kit(config, model, steps_total)
@@ -173,14 +185,18 @@ def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | 
                       batch_size=config.batch_size, seed=config.seed, scheduler=scheduler,
                       augment=config.augmentation(), device=device, progress=progress,
                       checkpoint_dir=out_dir / CHECKPOINT_DIR, resume=resume,
-                      label=f"{config.model} ({config.engine})")
+                      label=f"{config.model} ({config.engine})", world=world)
+        device = world.device if world.distributed else device
         test_loss = test_acc = None
-        if history.epochs:  # the weights of the last finished epoch (fit restores them after Ctrl-C)
+        if history.epochs and world.is_main:  # the weights of the last finished epoch (fit restores them after Ctrl-C)
             state = to_torch_state_dict(model.state_dict())
             atomic_write(files["model"], lambda file: torch.save(state, file))
-            test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=device)
-        else:
+        if not history.epochs:
             del files["model"]
+        elif not history.interrupted:
+            test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=device, world=world)
+        elif world.is_main:  # after Ctrl-C the other ranks may be gone: no collectives
+            test_loss, test_acc = evaluate(model, loss_fn, splits["test"], device=device)
     return TrainResult(config, history, test_loss, test_acc, count_parameters(model), len(splits["train"][1]),
                        len(splits["val"][1]), len(splits["test"][1]), time.perf_counter() - start, out_dir, files)
 
