@@ -69,6 +69,7 @@ class Conv2d(ConvArguments, nn.Module):
     non-integers) when constructed, bad inputs ``RuntimeError`` when called, as torch does.
     """
 
+    spec: Conv2dSpec
     transposed = False
     output_padding = (0, 0)
 
