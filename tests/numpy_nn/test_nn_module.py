@@ -210,9 +210,26 @@ def _contract_cases() -> dict:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
     features = rng.standard_normal((3, 4)).astype(np.float32)
+    signals = rng.standard_normal((2, 2, 7)).astype(np.float32)
     return {
+        "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((4, 3)), (images,)),
+        "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d(4), (images,)),
         "AvgPool2d": (lambda: nn.AvgPool2d(2), (images,)),
+        "BatchNorm1d": (lambda: nn.BatchNorm1d(4), (features,)),
+        "BatchNorm2d": (lambda: nn.BatchNorm2d(2), (images,)),
+        "Conv1d": (lambda: nn.Conv1d(2, 3, 3, padding="same"), (signals,)),
         "Conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1), (images,)),
+        "GELU": (nn.GELU, (images,)),
+        "GroupNorm": (lambda: nn.GroupNorm(2, 2), (images,)),
+        "LayerNorm": (lambda: nn.LayerNorm(4), (features,)),
+        "LeakyReLU": (nn.LeakyReLU, (images,)),
+        "LogSoftmax": (lambda: nn.LogSoftmax(1), (features,)),
+        "NLLLoss": (nn.NLLLoss, (features, np.array([0, 3, 1]))),
+        "Residual": (lambda: nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.ReLU()),
+                                         nn.Conv2d(2, 2, 1)), (images,)),
+        "Sigmoid": (nn.Sigmoid, (images,)),
+        "Softmax": (lambda: nn.Softmax(1), (features,)),
+        "Tanh": (nn.Tanh, (images,)),
         "Dropout": (lambda: nn.Dropout(0.5), (images,)),
         "Flatten": (nn.Flatten, (images,)),
         "Identity": (nn.Identity, (images,)),

@@ -92,7 +92,7 @@ def test_optimizer_state_dict_round_trip_continues_identically():
     b.load_state_dict(a.state_dict())
     opt_b = nn.Adam(b.parameters(), lr=0.5)
     opt_b.load_state_dict(opt_a.state_dict())
-    assert opt_b.lr == 1e-2
+    assert opt_b.param_groups[0]["lr"] == 1e-2
     step(a, opt_a, 1)
     step(b, opt_b, 1)
     for key, value in a.state_dict().items():
@@ -109,8 +109,8 @@ def test_torch_optimizer_state_loads_into_ours():
     opt_t.step()
     opt = nn.SGD(ours.parameters(), lr=0.0, momentum=0.0)
     opt.load_state_dict(opt_t.state_dict())
-    assert opt.lr == 0.1 and opt.momentum == 0.9
-    assert_close(opt.state[0]["momentum_buffer"], opt_t.state[theirs.fc1.weight]["momentum_buffer"])
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+    assert_close(opt.state[ours.fc1.weight]["momentum_buffer"], opt_t.state[theirs.fc1.weight]["momentum_buffer"])
 
 
 SCHEDULES = [
@@ -131,11 +131,12 @@ def test_one_cycle_lr_and_momentum_sequence_equals_torch(kwargs, optimizer):
     sched_t = torch.optim.lr_scheduler.OneCycleLR(opt_t, **kwargs)
     total = kwargs.get("total_steps") or kwargs["epochs"] * kwargs["steps_per_epoch"]
     for _ in range(total):
-        assert opt.lr == pytest.approx(opt_t.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        group, group_t = opt.param_groups[0], opt_t.param_groups[0]
+        assert group["lr"] == pytest.approx(group_t["lr"], rel=1e-12, abs=1e-15)
         if optimizer == "SGD":
-            assert opt.momentum == pytest.approx(opt_t.param_groups[0]["momentum"], rel=1e-12)
+            assert group["momentum"] == pytest.approx(group_t["momentum"], rel=1e-12)
         else:
-            assert opt.betas[0] == pytest.approx(opt_t.param_groups[0]["betas"][0], rel=1e-12)
+            assert group["betas"][0] == pytest.approx(group_t["betas"][0], rel=1e-12)
         assert sched.get_last_lr() == pytest.approx(sched_t.get_last_lr(), rel=1e-12)
         sched.step()
         opt_t.step()
@@ -155,4 +156,5 @@ def test_one_cycle_state_dict_resumes():
     sched2.load_state_dict(state)
     sched.step()
     sched2.step()
-    assert opt2.lr == opt.lr and opt2.momentum == opt.momentum
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert opt2.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]

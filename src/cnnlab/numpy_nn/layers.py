@@ -33,7 +33,8 @@ from cnnlab.numpy_nn.kernels.conv_contract import ConvBackward, ConvCache
 from cnnlab.numpy_nn.kernels.pad import Padding2d, check_padding_fits, pad2d, pad2d_backward
 from cnnlab.numpy_nn.module import Module, Parameter
 
-__all__ = ["AvgPool2d", "Conv1d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear", "MaxPool2d", "ReLU"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv1d", "Conv2d", "Dropout", "Flatten", "Identity",
+           "Linear", "MaxPool2d", "ReLU"]
 
 
 class Linear(Module):
@@ -287,9 +288,7 @@ class _Pool2d(Module):
             self.dilation = to_pair(dilation, "dilation")
         except (TypeError, ValueError) as error:
             raise type(error)(f"{name}: {error}") from None
-        if ceil_mode:
-            raise NotImplementedError(f"{name}: ceil_mode=True is not supported (floor, torch's default, is)")
-        self.ceil_mode = False
+        self.ceil_mode = bool(ceil_mode)
         if any(p > k // 2 for k, p in zip(self.kernel_size, self.padding, strict=True)):
             raise ValueError(f"{name}: padding should be at most half of the kernel size (as torch), got "
                              f"padding={self.padding} for kernel_size={self.kernel_size}")
@@ -297,58 +296,83 @@ class _Pool2d(Module):
 
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-        return text + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+        text += f", dilation={self.dilation}" if self.dilation != (1, 1) else ""
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
 
     def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
         """dL/dx ``(N, C, H, W)`` from dL/dy: each window's share (``_window_backward``), then unpadded;
         ``None`` if ``need_input_grad`` is false (a pooling layer has nothing else to compute)."""
         if self._cache is None:
             raise no_forward_error(self._label())
-        cache, out_shape = self._cache
+        cache, out_shape, sides = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
         if not need_input_grad:
             return None
-        ph, pw = self.padding
-        return pad2d_backward(self._window_backward(grad, cache), ((ph, ph), (pw, pw)))
+        return pad2d_backward(self._window_backward(grad, cache), sides)
 
     def _output_hw(self, layer: str, shape: tuple[int, ...]) -> tuple[int, int]:
         check_image_batch(layer, shape)
         try:
             return conv_output_size(shape[-2:], self.kernel_size, self.stride, self.padding,  # type: ignore[return-value]
-                                    self.dilation)
+                                    self.dilation, ceil_mode=self.ceil_mode)
         except ValueError as error:
             raise ValueError(f"{layer}: window {self.kernel_size} does not fit the input {shape[-2]}x{shape[-1]} "
                              f"with padding {self.padding} ({error})") from None
+
+    def _sides(self, hw: tuple[int, ...], out_hw: Pair) -> Padding2d:
+        """Padding per side: ``padding`` everywhere, plus on the bottom/right what the last ``ceil_mode`` windows
+        reach past it (those pixels are never counted: ``-inf`` for max, outside the divisor for average)."""
+        sides = []
+        for size, out, k, s, p, d in zip(hw, out_hw, self.kernel_size, self.stride, self.padding, self.dilation,
+                                         strict=True):
+            extra = max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+            sides.append((p, p + extra))
+        return sides[0], sides[1]
 
 
 class MaxPool2d(_Pool2d):
     """Max pooling over ``(N, C, H, W)`` (windows may overlap; padding is ``-inf``, as torch).
 
     ``stride`` defaults to ``kernel_size``. The gradient of each output goes to the first maximum of its window.
-    A (dilated) window that lies entirely in the padding gives ``-inf`` and passes no gradient.
+    A (dilated) window that lies entirely in the padding gives ``-inf`` and passes no gradient. ``ceil_mode=True``
+    keeps a last, partial window (see :func:`cnnlab.geometry.conv_output_size`). ``return_indices=True`` returns
+    ``(y, indices)``, ``indices`` the flat position ``row * W + col`` of each maximum in its input plane (as torch).
     """
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
-                 ceil_mode: bool = False) -> None:
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
 
-    def forward(self, x: Any) -> np.ndarray:
+    def forward(self, x: Any) -> Any:
         layer = self._label()
         x = check_float(layer, x, finite=False)
-        self._output_hw(layer, x.shape)
-        ph, pw = self.padding
-        xp = pad2d(x, ((ph, ph), (pw, pw)), "constant", value=-np.inf)
+        out_hw = self._output_hw(layer, x.shape)
+        sides = self._sides(x.shape[-2:], out_hw)
+        xp = pad2d(x, sides, "constant", value=-np.inf)
         y, cache = pool.max_pool2d(xp, self.kernel_size, self.stride, self.dilation)
-        self._cache = (cache, y.shape)
-        return y
+        self._cache = (cache, y.shape, sides)
+        if not self.return_indices:
+            return y
+        return y, self._indices(cache.saved, x.shape[-1])
+
+    def _indices(self, where: np.ndarray, width: int) -> np.ndarray:
+        """Flat input positions ``row * W + col`` of the maxima from their kernel positions ``where``."""
+        (_, kw), (sh, sw), (dh, dw), (ph, pw) = self.kernel_size, self.stride, self.dilation, self.padding
+        p, q = np.divmod(where.astype(np.int64), kw)
+        ho, wo = where.shape[-2:]
+        rows = np.arange(ho)[:, None] * sh + p * dh - ph
+        cols = np.arange(wo)[None, :] * sw + q * dw - pw
+        return rows * width + cols
 
     _window_backward = staticmethod(pool.max_pool2d_backward)
 
 
 class AvgPool2d(_Pool2d):
     """Average pooling over ``(N, C, H, W)``; zero padding counted in the mean (``count_include_pad=True``, torch's
-    default) unless ``count_include_pad=False``; ``divisor_override`` replaces the divisor."""
+    default) unless ``count_include_pad=False``; ``divisor_override`` replaces the divisor. ``ceil_mode=True``
+    keeps a last, partial window, whose mean (as torch's) is over its pixels inside the padded input only."""
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True,
@@ -362,21 +386,93 @@ class AvgPool2d(_Pool2d):
     def forward(self, x: Any) -> np.ndarray:
         layer = self._label()
         x = check_float(layer, x, finite=False)
-        self._output_hw(layer, x.shape)
-        ph, pw = self.padding
-        xp = pad2d(x, ((ph, ph), (pw, pw)))
+        out_hw = self._output_hw(layer, x.shape)
+        sides = self._sides(x.shape[-2:], out_hw)
+        xp = pad2d(x, sides)
         divisor: Any
+        partial = (self.padding != (0, 0) and not self.count_include_pad) or sides[0][1] + sides[1][1] > sum(
+            self.padding)  # some windows do not average kh*kw pixels
         if self.divisor_override is not None:
             divisor = float(self.divisor_override)
-        elif self.count_include_pad or self.padding == (0, 0):
+        elif not partial:
             divisor = float(self.kernel_size[0] * self.kernel_size[1])
         else:
-            divisor = pool.avg_pool_divisor(x.shape[-2:], self.padding, self.kernel_size, self.stride)
+            divisor = pool.avg_pool_divisor(x.shape[-2:], self.padding, self.kernel_size, self.stride, out_hw,
+                                            self.count_include_pad)
         y, cache = pool.avg_pool2d(xp, self.kernel_size, self.stride, divisor)
-        self._cache = (cache, y.shape)
+        self._cache = (cache, y.shape, sides)
         return y
 
     _window_backward = staticmethod(pool.avg_pool2d_backward)
+
+
+class _AdaptivePool2d(Module):
+    """Pooling to a fixed output size ``(N, C, H, W) -> (N, C, *output_size)`` with torch's bins
+    (:func:`cnnlab.numpy_nn.kernels.pool.adaptive_bins`); ``output_size`` an int, a pair, or a pair with ``None``
+    for "the input's size" along that axis."""
+
+    def __init__(self, output_size: int | tuple[int | None, int | None] | None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        sizes = output_size if isinstance(output_size, tuple | list) else (output_size, output_size)
+        if len(sizes) != 2 or not all(v is None or (isinstance(v, int | np.integer) and not isinstance(v, bool)
+                                                    and v > 0) for v in sizes):
+            raise ValueError(f"{name}: output_size must be a positive int, or a pair of positive ints or None, got "
+                             f"{output_size!r}")
+        self.output_size = output_size
+        self._sizes: tuple[int | None, int | None] = (sizes[0], sizes[1])
+        self._cache: Any = None
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+    def _out_hw(self, layer: str, shape: tuple[int, ...]) -> Pair:
+        check_image_batch(layer, shape)
+        if shape[-2] == 0 or shape[-1] == 0:
+            raise ValueError(f"{layer}: expected an input with non-empty height and width, got shape {shape}")
+        return (shape[-2] if self._sizes[0] is None else self._sizes[0],
+                shape[-1] if self._sizes[1] is None else self._sizes[1])
+
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx ``(N, C, H, W)``: each output's gradient spread over its bin (``None`` if ``need_input_grad`` is
+        false)."""
+        if self._cache is None:
+            raise no_forward_error(self._label())
+        cache, out_shape = self._cache
+        grad = check_grad(self._label(), grad_out, out_shape, np.result_type(grad_out))
+        return self._bin_backward(grad, cache) if need_input_grad else None
+
+
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """The mean of every bin, as ``torch.nn.AdaptiveAvgPool2d``; ``AdaptiveAvgPool2d(1)`` is global average pooling
+    ``(N, C, H, W) -> (N, C, 1, 1)``."""
+
+    def forward(self, x: Any) -> np.ndarray:
+        layer = self._label()
+        x = check_float(layer, x, finite=False)
+        y, cache = pool.adaptive_avg_pool2d(x, self._out_hw(layer, x.shape))
+        self._cache = (cache, y.shape)
+        return y
+
+    _bin_backward = staticmethod(pool.adaptive_avg_pool2d_backward)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """The maximum of every bin, as ``torch.nn.AdaptiveMaxPool2d`` (the gradient goes to the first maximum);
+    ``return_indices=True`` returns ``(y, indices)``, the flat positions ``row * W + col`` of the maxima."""
+
+    def __init__(self, output_size: int | tuple[int | None, int | None] | None, return_indices: bool = False) -> None:
+        super().__init__(output_size)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: Any) -> Any:
+        layer = self._label()
+        x = check_float(layer, x, finite=False)
+        y, indices, cache = pool.adaptive_max_pool2d(x, self._out_hw(layer, x.shape))
+        self._cache = (cache, y.shape)
+        return (y, indices) if self.return_indices else y
+
+    _bin_backward = staticmethod(pool.adaptive_max_pool2d_backward)
 
 
 class ReLU(Module):
