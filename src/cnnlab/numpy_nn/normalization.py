@@ -19,6 +19,7 @@ GroupNorm    each group of ``C/G`` channels and every      ``weight``/``bias`` `
 BatchNorm's running statistics follow torch exactly: in training mode each batch adds
 ``running = (1 - m) * running + m * batch_statistic`` with the *unbiased* batch variance (``m = momentum``, or
 ``1 / num_batches_tracked`` when ``momentum=None``: a cumulative average); evaluation mode normalises with them.
+``affine=False`` drops ``weight`` and ``bias``; ``bias=False`` (keyword-only, as in torch 2.13) only the bias.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from cnnlab.geometry import channel_hint
 from cnnlab.numpy_nn._checks import check_float, check_grad, no_forward_error
 from cnnlab.numpy_nn.kernels.norm import NormCache, normalize, normalize_backward
-from cnnlab.numpy_nn.module import Module, Parameter
+from cnnlab.numpy_nn.module import DEFAULT_DTYPE, Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
 
@@ -65,10 +66,12 @@ class _Affine(Module):
         #: (normalisation cache, input shape, axes dL/dweight sums over, whether x_hat came from batch statistics)
         self._cache: tuple[NormCache, tuple[int, ...], tuple[int, ...], bool] | None = None
 
-    @property
-    def _dtype(self) -> np.dtype:
+    def _input(self, x: Any) -> np.ndarray:
+        """``x`` checked and in the dtype the layer computes in: its parameters' (float32 by default), or without
+        parameters the input's own floating dtype (as a parameter-free layer)."""
+        x = check_float(self._label(), x)
         weight = self._parameters.get("weight")
-        return weight.data.dtype if weight is not None else np.dtype(np.float32)
+        return x if weight is None else x.astype(weight.data.dtype, copy=False)
 
     def _scale_shift(self, x_hat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """``x_hat * weight + bias`` with the parameters reshaped to ``shape`` for broadcasting."""
@@ -99,7 +102,7 @@ class _BatchNorm(_Affine):
     _layouts: str
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(name, "num_features", num_features)
@@ -107,14 +110,18 @@ class _BatchNorm(_Affine):
         self.momentum = None if momentum is None else _non_negative(name, "momentum", momentum)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        self._init_affine((self.num_features,), self.affine, dtype)
+        self._init_affine((self.num_features,), self.affine, dtype, bias)
         if self.track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=self._dtype))
-            self.register_buffer("running_var", np.ones(self.num_features, dtype=self._dtype))
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=self._buffer_dtype(dtype)))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=self._buffer_dtype(dtype)))
             self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
         else:
             for buffer in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(buffer, None)
+
+    @staticmethod
+    def _buffer_dtype(dtype: Any) -> np.dtype:
+        return np.dtype(dtype or DEFAULT_DTYPE)
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches tracked (in place)."""
@@ -126,13 +133,14 @@ class _BatchNorm(_Affine):
     def reset_parameters(self) -> None:
         """The running statistics reset, ``weight`` 1 and ``bias`` 0 (torch's defaults)."""
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             self.weight.data.fill(1)
+        if self.bias is not None:
             self.bias.data.fill(0)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
     def _check_input(self, x: np.ndarray) -> None:
         layer = self._label()
@@ -152,9 +160,8 @@ class _BatchNorm(_Affine):
 
     def forward(self, x: Any) -> np.ndarray:
         layer = self._label()
-        x = check_float(layer, x)
+        x = self._input(x)
         self._check_input(x)
-        x = x.astype(self._dtype, copy=False)
         axes = (0, *range(2, x.ndim))
         shape = (1, self.num_features, *(1,) * (x.ndim - 2))
         use_batch_stats = self.training or self.running_mean is None
@@ -168,8 +175,10 @@ class _BatchNorm(_Affine):
             if self.training and self.running_mean is not None:
                 self._update_running_stats(mean.reshape(-1), var.reshape(-1), count)
         else:
-            inv_std = (1.0 / np.sqrt(self.running_var + x.dtype.type(self.eps))).reshape(shape)
-            x_hat = (x - self.running_mean.reshape(shape)) * inv_std
+            running_mean, running_var = (b.astype(x.dtype, copy=False).reshape(shape)
+                                         for b in (self.running_mean, self.running_var))
+            inv_std = 1.0 / np.sqrt(running_var + x.dtype.type(self.eps))
+            x_hat = (x - running_mean) * inv_std
             cache = NormCache(x_hat, inv_std, axes)
         self._cache = (cache, x.shape, axes, use_batch_stats)
         return self._scale_shift(x_hat, shape)
@@ -190,7 +199,7 @@ class _BatchNorm(_Affine):
         if self._cache is None:
             raise no_forward_error(self._label())
         cache, in_shape, axes, batch_stats = self._cache
-        grad = check_grad(self._label(), grad_out, in_shape, self._dtype)
+        grad = check_grad(self._label(), grad_out, in_shape, cache.x_hat.dtype)
         shape = (1, self.num_features, *(1,) * (len(in_shape) - 2))
         grad_x_hat = self._affine_backward(grad, cache.x_hat, shape, axes)
         if not need_input_grad:
@@ -235,16 +244,16 @@ class LayerNorm(_Affine):
         self._init_affine(self.normalized_shape, self.elementwise_affine, dtype, bias)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
     def forward(self, x: Any) -> np.ndarray:
         layer = self._label()
-        x = check_float(layer, x)
+        x = self._input(x)
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
             raise ValueError(f"{layer}: given normalized_shape={self.normalized_shape}, expected input with shape "
                              f"(*, {', '.join(map(str, self.normalized_shape))}), got shape {x.shape}")
-        x = x.astype(self._dtype, copy=False)
         axes = tuple(range(x.ndim - k, x.ndim))
         x_hat, _, _, cache = normalize(x, axes, self.eps)
         self._cache = (cache, x.shape, tuple(range(x.ndim - k)), True)
@@ -256,7 +265,7 @@ class LayerNorm(_Affine):
         if self._cache is None:
             raise no_forward_error(self._label())
         cache, in_shape, leading, _ = self._cache
-        grad = check_grad(self._label(), grad_out, in_shape, self._dtype)
+        grad = check_grad(self._label(), grad_out, in_shape, cache.x_hat.dtype)
         grad_x_hat = self._affine_backward(grad, cache.x_hat, self.normalized_shape, leading)
         return normalize_backward(grad_x_hat, cache) if need_input_grad else None
 
@@ -268,7 +277,7 @@ class GroupNorm(_Affine):
     each channel alone, i.e. instance norm)."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
         self.num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
         self.num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
@@ -277,20 +286,20 @@ class GroupNorm(_Affine):
                              f"{num_channels}, num_groups={num_groups})")
         self.eps = _non_negative("GroupNorm", "eps", eps)
         self.affine = bool(affine)
-        self._init_affine((self.num_channels,), self.affine, dtype)
+        self._init_affine((self.num_channels,), self.affine, dtype, bias)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
     def forward(self, x: Any) -> np.ndarray:
         layer = self._label()
-        x = check_float(layer, x)
+        x = self._input(x)
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             got = f"{x.shape[1]} channels" if x.ndim >= 2 else f"{x.ndim}-D"
             raise ValueError(f"{layer}: expected input (N, {self.num_channels}, *) with num_channels="
                              f"{self.num_channels} in axis 1, got shape {x.shape} ({got})."
                              f"{channel_hint(x.shape, self.num_channels)}")
-        x = x.astype(self._dtype, copy=False)
         grouped = x.reshape(x.shape[0], self.num_groups, -1)
         x_hat, _, _, cache = normalize(grouped, (2,), self.eps)
         shape = (1, self.num_channels, *(1,) * (x.ndim - 2))
@@ -302,7 +311,7 @@ class GroupNorm(_Affine):
         if self._cache is None:
             raise no_forward_error(self._label())
         cache, in_shape, sum_axes, _ = self._cache
-        grad = check_grad(self._label(), grad_out, in_shape, self._dtype)
+        grad = check_grad(self._label(), grad_out, in_shape, cache.x_hat.dtype)
         shape = (1, self.num_channels, *(1,) * (len(in_shape) - 2))
         grad_x_hat = self._affine_backward(grad, cache.x_hat.reshape(in_shape), shape, sum_axes)
         if not need_input_grad:
