@@ -328,7 +328,7 @@ def test_buffers_are_state_but_not_parameters_as_in_torch():
     assert module.b.total.tolist() == [7.0, 8.0]
     with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: 'b.total'"):
         module.load_state_dict({k: v for k, v in state.items() if k != "b.total"})
-    with pytest.raises(RuntimeError, match="size mismatch for a.total"):
+    with pytest.raises(RuntimeError, match=r"size mismatch for a\.total"):
         module.load_state_dict({**state, "a.total": np.zeros(3)})
     module.double()
     assert module.a.total.dtype == np.float64 and module.a.scale.dtype == np.float64

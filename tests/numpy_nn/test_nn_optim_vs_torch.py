@@ -188,5 +188,5 @@ def test_schedule_argument_errors():
         nn.LinearLR(opt, start_factor=0)
     with pytest.raises(ValueError, match="number of milestone points"):
         nn.SequentialLR(opt, [nn.StepLR(opt, 2)], milestones=[3])
-    with pytest.raises(TypeError, match="is not a cnnlab.numpy_nn Optimizer"):
+    with pytest.raises(TypeError, match=r"is not a cnnlab\.numpy_nn Optimizer"):
         nn.CosineAnnealingLR(torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1), T_max=3)

@@ -10,7 +10,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -18,7 +17,7 @@ import torch
 from cnnlab import data
 from cnnlab.models import Model, build_model, count_parameters, get_family
 from cnnlab.numpy_nn import to_torch_state_dict
-from cnnlab.training.config import TrainConfig
+from cnnlab.training.config import TrainConfig, build_training_kit
 from cnnlab.training.loop import Arrays, History, evaluate, fit
 
 MODEL_FILE, CONFIG_FILE = "model.pt", "config.json"
@@ -48,16 +47,9 @@ class TrainResult:
 
 
 def training_kit(config: TrainConfig, model: Model, steps_total: int) -> tuple[Any, Any, Any]:
-    """``(optimizer, loss_fn, scheduler or None)`` for ``model`` from its family's training classes."""
-    kit: SimpleNamespace = get_family(config.engine).classes()
-    params = model.parameters()
-    if config.optimizer == "sgd":
-        optimizer = kit.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    else:
-        optimizer = kit.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = (kit.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps_total)
-                 if config.schedule == "onecycle" else None)
-    return optimizer, kit.CrossEntropyLoss(), scheduler
+    """``(optimizer, loss_fn, scheduler or None)`` for ``model`` from its family's training classes (see
+    :func:`cnnlab.training.config.build_training_kit`)."""
+    return build_training_kit(config, get_family(config.engine).classes(), model.parameters(), steps_total)
 
 
 def load_data(config: TrainConfig, root: str | Path | None, progress: bool = False) -> dict[str, Arrays]:

@@ -1,0 +1,60 @@
+"""Report section of the sanity checks: the initial losses against ln(10) and the overfitting runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnnlab.formatting import percent
+from cnnlab.report.document import Figure, Section, Table
+
+if TYPE_CHECKING:
+    from cnnlab.experiments.sanity import SanityResult
+
+CAPTIONS = {
+    "initial-loss": "Cross-entropy of each untrained network on training images, per engine; the dotted line is "
+                    "ln 10, the loss of a uniform guess over 10 classes",
+    "overfit": "Full-batch Adam on a few training images: loss (log scale) and accuracy per step; solid torch, dashed "
+               "NumPy engine -- the same initial weights, so the curves should lie on each other",
+}
+
+
+def section(result: SanityResult, figures: dict[str, Path]) -> Section:
+    """Two tables (initial loss; overfitting), a verdict for each check, the figures."""
+    from cnnlab.experiments.sanity import LOSS_TOLERANCE, MEMORISED
+
+    initial_rows = [[r.model, r.engine, r.images, r.loss, r.expected, r.loss - r.expected, "yes" if r.ok else "NO"]
+                    for r in result.initial]
+    overfit_rows = [[r.model, r.engine, r.images, len(r.loss), r.loss[0], r.loss[-1], r.accuracy[-1],
+                     r.final_eval_accuracy, r.steps_to_memorise] for r in result.overfit]
+    off = [f"{r.model} ({r.engine})" for r in result.initial if not r.ok]
+    failed = [f"{r.model} ({r.engine})" for r in result.overfit if not r.memorised]
+    paragraphs = [
+        ("Every network starts within ±" f"{LOSS_TOLERANCE} of ln 10 = {result.initial[0].expected:.3f}: its "
+         "initial predictions are close to uniform, as they should be." if not off else
+         f"Initial loss further than ±{LOSS_TOLERANCE} from ln 10: {', '.join(off)}. A much larger loss means "
+         "confident wrong predictions at initialisation (too large initial weights or logits)."),
+    ]
+    if result.overfit:
+        paragraphs.append(
+            f"Every network memorised its {result.overfit[0].images} images ({percent(MEMORISED, 0)} or more correct "
+            "in evaluation mode) in every engine: the forward and backward passes, the optimizer and (for the "
+            "BatchNorm nets) the switch to the running statistics work together." if not failed else
+            f"Not memorised within {len(result.overfit[0].loss)} steps: {', '.join(failed)} -- with the default "
+            "budget this points at a bug; with a smaller one (--quick) it may only need more steps.")
+    tables = [Table(["network", "engine", "images", "initial loss", "ln 10", "difference", "about ln 10"],
+                    initial_rows, caption="Initial loss (training mode, before any step)")]
+    if overfit_rows:
+        tables.append(Table(["network", "engine", "images", "steps", "first loss", "last loss", "last train acc",
+                             "eval acc", "steps to 99%"], overfit_rows,
+                            caption="Overfitting a tiny subset (accuracies in [0, 1]; eval acc: evaluation mode)"))
+    return Section(
+        intro=("Two checks from CS231n to run before any long training. An untrained 10-class classifier should "
+               "guess uniformly, so its cross-entropy should be about −ln(1/10) = ln 10 ≈ 2.303. And a network "
+               "that can learn at all should memorise a handful of training images in a few dozen steps; if it "
+               "cannot, something is broken and a long run would only hide it. Each engine starts from the same "
+               "initial weights."),
+        paragraphs=paragraphs, tables=tables,
+        figures=[Figure(path, CAPTIONS.get(key, "")) for key, path in figures.items()],
+        settings=result.settings,
+    )
