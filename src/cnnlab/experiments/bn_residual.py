@@ -12,6 +12,7 @@ budget, the curves, and the sensitivity to the learning rate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,12 +38,12 @@ class BnResidualSettings:
     """The shared budget (images, epochs, batch) and the learning rates swept; sized for a 2-core CPU."""
 
     engine: str = option("torch", "Engine that trains the nets.", choices=lambda: tuple(FAMILIES))
-    train_images: int = option(2500, "Training images (the first N of the training split).", minimum=10)
-    test_images: int = option(2000, "Test images evaluated after every epoch.", minimum=10)
+    train_images: int = option(4000, "Training images (the first N of the training split).", minimum=10)
+    test_images: int = option(1000, "Test images evaluated after every epoch.", minimum=10)
     epochs: int = option(4, "Epochs per run.", minimum=1)
-    batch_size: int = option(64, "Images per mini-batch.", minimum=1)
-    lrs: tuple[float, ...] = option((0.01, 0.05, 0.25), "Learning rates swept (SGD, momentum 0.9, constant).",
-                                    metavar="LR1,LR2,...")
+    batch_size: int = option(128, "Images per mini-batch.", minimum=1)
+    lrs: tuple[float, ...] = option((0.01, 0.05, 0.25), "Peak learning rates swept (SGD, momentum 0.9, cosine "
+                                    "annealing to 0 over the run).", metavar="LR1,LR2,...")
     weight_decay: float = option(5e-4, "Weight decay.", minimum=0)
     seed: int = option(0, "Seed of the initial weights and the batch order.", minimum=0)
 
@@ -94,11 +95,13 @@ def _train(variant: str, lr: float, settings: BnResidualSettings, train: tuple[n
     kit = family.classes()
     model = build_model(f"bnres-{variant}", settings.engine, seed=settings.seed)
     optimizer = kit.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=settings.weight_decay)
+    steps = settings.epochs * math.ceil(len(train[1]) / settings.batch_size)
+    scheduler = kit.CosineAnnealingLR(optimizer, T_max=steps)
     device = context.device if family.autograd else None
     try:
         history = fit(model, kit.CrossEntropyLoss(), optimizer, train, test, epochs=settings.epochs,
-                      batch_size=settings.batch_size, seed=settings.seed, device=device, progress=context.progress,
-                      label=f"bnres-{variant} lr {lr:g}")
+                      batch_size=settings.batch_size, seed=settings.seed, scheduler=scheduler, device=device,
+                      progress=context.progress, label=f"bnres-{variant} lr {lr:g}")
         diverged, final = False, evaluate(model, kit.CrossEntropyLoss(), test, device=device)[1]
     except TrainingDiverged as error:
         history, diverged, final = error.history, True, None
@@ -114,7 +117,7 @@ def run(settings: BnResidualSettings, context: Context) -> BnResidualResult:
     parameters = {variant: count_parameters(build_model(f"bnres-{variant}", settings.engine)) for variant in VARIANTS}
     summary = {"engine": settings.engine, "training images": len(train[1]), "test images": len(test[1]),
                "epochs": settings.epochs, "batch": settings.batch_size,
-               "optimizer": f"SGD momentum 0.9, constant lr, weight decay {settings.weight_decay:g}",
+               "optimizer": f"SGD momentum 0.9, cosine annealing, weight decay {settings.weight_decay:g}",
                "learning rates": ", ".join(f"{lr:g}" for lr in settings.lrs), "seed": settings.seed}
     return BnResidualResult(runs, parameters, summary)
 

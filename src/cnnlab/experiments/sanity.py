@@ -1,8 +1,11 @@
 """CS231n's two sanity checks before any long training, run on every network in both engines:
 
 1. **The initial loss.** A freshly initialised classifier knows nothing, so its softmax is close to uniform over
-   the ``K`` classes and its cross-entropy close to ``-ln(1/K) = ln K`` (``ln 10 = 2.303`` here). A loss far above
-   that means an initialisation (or a loss) that is confidently wrong before any training -- worth fixing first.
+   the ``K`` classes and its cross-entropy close to ``-ln(1/K) = ln K`` (``ln 10 = 2.303`` here). For logits that
+   vary a little around their mean (standard deviation ``s`` across the classes) the expected loss is about
+   ``ln K + s^2 / 2``, so the excess over ``ln K`` measures how confident the untrained network already is; the
+   check asks for logits spread by less than 1 (an excess below :data:`MAX_EXCESS` nats). A loss far above that
+   means an initialisation that is confidently wrong before any training -- worth fixing first.
 2. **Overfitting a tiny subset.** A network that can learn at all memorises 100 training images within a few
    dozen full-batch steps (about 100% training accuracy, loss near 0). If it cannot, something is broken (a
    backward pass, a learning rate, frozen parameters) and a long run would only hide it.
@@ -29,10 +32,12 @@ from cnnlab.training import evaluate, fit
 
 #: The classifiers' classes (both datasets have 10).
 CLASSES = 10
-#: An initial loss within this of ln(K) counts as "about ln K".
-LOSS_TOLERANCE = 0.15
+#: An initial loss at most this far above ln(K) counts as "about ln K": logits spread by less than 1 (s^2/2 = 0.5).
+MAX_EXCESS = 0.5
 #: Training accuracy that counts as "memorised".
 MEMORISED = 0.99
+#: Steps between the evaluation-mode checks of an overfitting run.
+CHECK_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class SanitySettings:
     overfit_models: tuple[str, ...] = option(("lenet", "cifar-resnet"), "Networks that must memorise the subset.",
                                              choices=lambda: tuple(MODELS))
     overfit_images: int = option(100, "Training images to memorise.", minimum=2)
-    overfit_steps: int = option(40, "Full-batch Adam steps of the overfitting run.", minimum=1)
+    overfit_steps: int = option(60, "Most full-batch Adam steps of an overfitting run (it stops once the images "
+                                "are memorised).", minimum=1)
     overfit_lr: float = option(3e-3, "Adam learning rate of the overfitting run.", minimum=0, min_open=True)
     seed: int = option(0, "Seed of the initial weights.", minimum=0)
 
@@ -65,22 +71,25 @@ class SanitySettings:
 
 @dataclass
 class InitialLoss:
-    """The cross-entropy of a freshly initialised network on ``images`` training images (training mode)."""
+    """The cross-entropy of a freshly initialised network on ``images`` training images (training mode), and the
+    spread of its logits (standard deviation across the classes, averaged over the images)."""
 
     model: str
     engine: str
     loss: float
     expected: float
+    logit_std: float
     images: int
 
     @property
     def ok(self) -> bool:
-        return abs(self.loss - self.expected) <= LOSS_TOLERANCE
+        return abs(self.loss - self.expected) <= MAX_EXCESS
 
 
 @dataclass
 class OverfitRun:
-    """Full-batch training on a few images: loss and accuracy before each step (training mode), and the final
+    """Full-batch training on a few images until they are memorised (checked every :data:`CHECK_EVERY` steps in
+    evaluation mode) or the step budget is spent: loss and accuracy of each step (training mode), and the final
     accuracy in evaluation mode (BatchNorm on its running statistics)."""
 
     model: str
@@ -90,6 +99,7 @@ class OverfitRun:
     accuracy: list[float]
     final_eval_accuracy: float
     final_eval_loss: float
+    seconds: float
 
     @property
     def memorised(self) -> bool:
@@ -131,17 +141,21 @@ def _twins(model: str, engines: tuple[str, ...], seed: int) -> dict[str, Model]:
     return built
 
 
-def _initial_loss(network: Model, engine: str, x: np.ndarray, y: np.ndarray) -> float:
-    """Mean cross-entropy in training mode (what the first training step sees), without changing the network."""
+def _initial_loss(network: Model, engine: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy in training mode (what the first training step sees) and the logits' spread across the
+    classes."""
     kit = get_family(engine).classes()
+    network.train()
     if get_family(engine).autograd:
         assert isinstance(network, torch.nn.Module)
-        network.train()
         with torch.no_grad():
-            logits = network(torch.from_numpy(x))
-            return float(kit.CrossEntropyLoss()(logits, torch.from_numpy(y)).item())
-    network.train()
-    return float(kit.CrossEntropyLoss()(network(x), y))
+            logits_t = network(torch.from_numpy(x))
+            loss = float(kit.CrossEntropyLoss()(logits_t, torch.from_numpy(y)).item())
+        logits = logits_t.numpy()
+    else:
+        logits = np.asarray(network(x))
+        loss = float(kit.CrossEntropyLoss()(logits, y))
+    return loss, float(logits.std(axis=1).mean())
 
 
 def _overfit(model: str, engine: str, network: Model, x: np.ndarray, y: np.ndarray, settings: SanitySettings,
@@ -151,10 +165,20 @@ def _overfit(model: str, engine: str, network: Model, x: np.ndarray, y: np.ndarr
     loss_fn = kit.CrossEntropyLoss()
     optimizer = kit.Adam(network.parameters(), lr=settings.overfit_lr)
     where = device if family.autograd else None
-    history = fit(network, loss_fn, optimizer, (x, y), epochs=settings.overfit_steps, batch_size=len(y),
-                  seed=settings.seed, device=where, progress=False)
-    final_loss, final_acc = evaluate(network, loss_fn, (x, y), device=where)
-    return OverfitRun(model, engine, len(y), history.train_loss, history.train_acc, final_acc, final_loss)
+    losses: list[float] = []
+    accuracies: list[float] = []
+    seconds = 0.0
+    while len(losses) < settings.overfit_steps:  # one fit "epoch" is one full-batch step
+        steps = min(CHECK_EVERY, settings.overfit_steps - len(losses))
+        history = fit(network, loss_fn, optimizer, (x, y), epochs=steps, batch_size=len(y),
+                      seed=settings.seed + len(losses), device=where, progress=False)
+        losses += history.train_loss
+        accuracies += history.train_acc
+        seconds += history.seconds
+        final_loss, final_acc = evaluate(network, loss_fn, (x, y), device=where)
+        if final_acc >= MEMORISED:
+            break
+    return OverfitRun(model, engine, len(y), losses, accuracies, final_acc, final_loss, seconds)
 
 
 def run(settings: SanitySettings, context: Context) -> SanityResult:
@@ -164,8 +188,8 @@ def run(settings: SanitySettings, context: Context) -> SanityResult:
     for model in settings.models:
         x, y = _images(context, model, settings.loss_images)
         for engine, network in _twins(model, settings.engines, settings.seed).items():
-            initial.append(InitialLoss(model, engine, _initial_loss(network, engine, x, y), math.log(CLASSES),
-                                       len(y)))
+            loss, spread = _initial_loss(network, engine, x, y)
+            initial.append(InitialLoss(model, engine, loss, math.log(CLASSES), spread, len(y)))
     overfit = []
     for model in settings.overfit_models:
         x, y = _images(context, model, settings.overfit_images)

@@ -21,19 +21,26 @@ CAPTIONS = {
 
 def section(result: SanityResult, figures: dict[str, Path]) -> Section:
     """Two tables (initial loss; overfitting), a verdict for each check, the figures."""
-    from cnnlab.experiments.sanity import LOSS_TOLERANCE, MEMORISED
+    from cnnlab.experiments.sanity import MAX_EXCESS, MEMORISED
 
-    initial_rows = [[r.model, r.engine, r.images, r.loss, r.expected, r.loss - r.expected, "yes" if r.ok else "NO"]
-                    for r in result.initial]
+    initial_rows = [[r.model, r.engine, r.images, r.loss, r.expected, r.loss - r.expected, r.logit_std,
+                     "yes" if r.ok else "NO"] for r in result.initial]
     overfit_rows = [[r.model, r.engine, r.images, len(r.loss), r.loss[0], r.loss[-1], r.accuracy[-1],
-                     r.final_eval_accuracy, r.steps_to_memorise] for r in result.overfit]
+                     r.final_eval_accuracy, r.steps_to_memorise, r.seconds] for r in result.overfit]
     off = [f"{r.model} ({r.engine})" for r in result.initial if not r.ok]
     failed = [f"{r.model} ({r.engine})" for r in result.overfit if not r.memorised]
+    worst = max(result.initial, key=lambda r: r.loss - r.expected)
     paragraphs = [
-        ("Every network starts within ±" f"{LOSS_TOLERANCE} of ln 10 = {result.initial[0].expected:.3f}: its "
-         "initial predictions are close to uniform, as they should be." if not off else
-         f"Initial loss further than ±{LOSS_TOLERANCE} from ln 10: {', '.join(off)}. A much larger loss means "
-         "confident wrong predictions at initialisation (too large initial weights or logits)."),
+        (f"Every network starts within {MAX_EXCESS} nats of ln 10 = {result.initial[0].expected:.3f} (logits spread "
+         "by less than about 1 across the classes): its initial predictions are close to uniform, as they should "
+         "be." if not off else
+         f"Initial loss more than {MAX_EXCESS} nats from ln 10: {', '.join(off)}. Such a loss means confident "
+         "predictions before any training (too large initial weights or logits)."),
+        f"The largest excess is {worst.model}'s ({worst.loss - worst.expected:+.3f} nats, logits spread "
+        f"{worst.logit_std:.2f}). For slightly spread logits the loss is about ln 10 + s²/2 with s their spread "
+        "across the classes; networks with BatchNorm start a little higher because normalisation keeps the "
+        "features at unit scale however small the initial weights are, and skip connections add the blocks' "
+        "outputs up.",
     ]
     if result.overfit:
         paragraphs.append(
@@ -42,11 +49,13 @@ def section(result: SanityResult, figures: dict[str, Path]) -> Section:
             "BatchNorm nets) the switch to the running statistics work together." if not failed else
             f"Not memorised within {len(result.overfit[0].loss)} steps: {', '.join(failed)} -- with the default "
             "budget this points at a bug; with a smaller one (--quick) it may only need more steps.")
-    tables = [Table(["network", "engine", "images", "initial loss", "ln 10", "difference", "about ln 10"],
-                    initial_rows, caption="Initial loss (training mode, before any step)")]
+    tables = [Table(["network", "engine", "images", "initial loss", "ln 10", "excess", "logit spread",
+                     "about ln 10"], initial_rows,
+                    caption="Initial loss (training mode, before any step); logit spread: standard deviation of the "
+                            "logits across the classes, averaged over the images")]
     if overfit_rows:
         tables.append(Table(["network", "engine", "images", "steps", "first loss", "last loss", "last train acc",
-                             "eval acc", "steps to 99%"], overfit_rows,
+                             "eval acc", "steps to 99%", "seconds"], overfit_rows,
                             caption="Overfitting a tiny subset (accuracies in [0, 1]; eval acc: evaluation mode)"))
     return Section(
         intro=("Two checks from CS231n to run before any long training. An untrained 10-class classifier should "
