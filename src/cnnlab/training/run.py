@@ -79,7 +79,7 @@ def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | 
     model = build_model(config.model, config.engine, conv_algorithm=config.conv_algorithm, seed=config.seed)
     if config.channels_last:  # the weights' layout makes every convolution's output channels-last too
         assert isinstance(model, torch.nn.Module), "validate() allows channels_last for the torch engines only"
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (not in the stubs)
     steps_total = config.epochs * math.ceil(len(splits["train"][1]) / config.batch_size)
     optimizer, loss_fn, scheduler = training_kit(config, model, steps_total)
     history = fit(model, loss_fn, optimizer, splits["train"], splits["val"], epochs=config.epochs,
