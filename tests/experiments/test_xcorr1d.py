@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from cnnlab.experiments import xcorr1d
-from cnnlab.experiments.xcorr1d import PHASES, worked_example
+from cnnlab.experiments.xcorr1d import worked_example
+from cnnlab.plots import xcorr as xcorr_plots
 from cnnlab.report import Section
+from cnnlab.report.sections import xcorr1d as xcorr1d_section
+from cnnlab.report.sections.xcorr1d import PHASES
 
 
 def test_default_is_the_seed_example_worked_by_hand():
@@ -142,10 +145,10 @@ def test_to_dict_is_json_ready_and_section_renders(tmp_path):
     data = json.loads(json.dumps(r.to_dict()))
     assert data["loss"] == pytest.approx(200) and data["grad_w"] == pytest.approx([44, 72, 100])
     assert data["steps"][0] == {"name": "ŷ₁", "formula": r.steps[0].formula, "value": 14.0, "phase": "forward"}
-    figures = xcorr1d.save_figures(r, tmp_path)
+    figures = xcorr_plots.figures(r, tmp_path)
     assert figures["windows"].read_bytes().startswith(b"\x89PNG")
-    section = xcorr1d.section(r, figures, seconds=0.5)
-    assert isinstance(section, Section) and section.seconds == 0.5
+    section = xcorr1d_section.section(r, figures)
+    assert isinstance(section, Section)
     assert section.settings["x"] == [1, 2, 3, 4] and section.figures[0].path == figures["windows"]
     phases = [table.caption for table in section.tables[1:]]
     assert phases == [phase.capitalize() for phase in PHASES]
@@ -155,4 +158,22 @@ def test_to_dict_is_json_ready_and_section_renders(tmp_path):
 
 def test_long_input_has_no_figure(tmp_path):
     r = worked_example(x=list(range(50)), w=[1, 1], y=[0] * 49)
-    assert xcorr1d.save_figures(r, tmp_path) == {}
+    assert xcorr_plots.figures(r, tmp_path) == {}
+
+
+def test_the_numbers_come_from_the_engines_conv1d(monkeypatch):
+    """The worked example runs the NumPy engine's Conv1d: a broken backward pass would show in its numbers."""
+    from cnnlab.numpy_nn import Conv1d
+
+    calls = []
+    original = Conv1d.backward
+
+    def spy(self, grad_out, *, need_input_grad=True):
+        calls.append(np.asarray(grad_out).shape)
+        return original(self, grad_out, need_input_grad=need_input_grad)
+
+    monkeypatch.setattr(Conv1d, "backward", spy)
+    r = worked_example(stride=2, x=[1.0, 2.0, 3.0, 4.0, 5.0], y=[0.0, 1.0])
+    assert calls == [(1, 1, 2)]
+    assert r.grad_x == pytest.approx([r.grad_y_hat[0] * 2, r.grad_y_hat[0] * 1, r.grad_y_hat[0] * 3
+                                      + r.grad_y_hat[1] * 2, r.grad_y_hat[1] * 1, r.grad_y_hat[1] * 3])

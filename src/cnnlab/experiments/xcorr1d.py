@@ -1,8 +1,10 @@
 """Seed 004's pen-and-paper task worked in full: a 1-D cross-correlation, one forward pass, its loss, the backward
 pass, one SGD step and the second forward pass — every step with its formula and its numbers.
 
-The numbers come from the formulas below (NumPy, float64) and are cross-checked against torch autograd
-(``conv1d``) inside :func:`worked_example`; a disagreement raises. Indices are 1-based as in the seed:
+The numbers are computed by the NumPy engine's :class:`~cnnlab.numpy_nn.Conv1d` (float64): its forward pass, its
+hand-written backward pass and one :class:`~cnnlab.numpy_nn.SGD` step -- the layer's code implements exactly the
+formulas below -- and they are cross-checked against torch autograd (``conv1d``) inside :func:`worked_example`; a
+disagreement raises. Indices are 1-based as in the seed:
 
     ŷ_i      = Σ_k w_k · x_((i−1)·s + k) + b                     (cross-correlation: the kernel is not flipped)
     L        = ½ Σ_i (y_i − ŷ_i)²
@@ -26,6 +28,7 @@ import numpy as np
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.formatting import hand_number as num
 from cnnlab.geometry import conv_output_size
+from cnnlab.numpy_nn import SGD, Conv1d
 from cnnlab.options import option
 
 DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
@@ -101,7 +104,7 @@ def _sub(symbol: str, index: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The computation (NumPy, straight from the formulas) and its autograd cross-check
+# The computation (the engine's Conv1d) and its autograd cross-check
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _windows(n_in: int, n_kernel: int, stride: int) -> np.ndarray:
@@ -110,8 +113,11 @@ def _windows(n_in: int, n_kernel: int, stride: int) -> np.ndarray:
     return np.arange(n_out)[:, None] * stride + np.arange(n_kernel)[None, :]
 
 
-def _forward(x: np.ndarray, w: np.ndarray, b: float, idx: np.ndarray) -> np.ndarray:
-    return x[idx] @ w + b
+def _layer(w: np.ndarray, b: float, stride: int) -> Conv1d:
+    """A one-channel ``Conv1d`` (float64) holding the kernel ``w`` and the bias ``b``."""
+    layer = Conv1d(1, 1, w.size, stride=stride, dtype=np.float64)
+    layer.load_state_dict({"weight": w.reshape(1, 1, -1), "bias": np.array([b])})
+    return layer
 
 
 def _torch_reference(x: np.ndarray, w: np.ndarray, b: float, y: np.ndarray, lr: float, stride: int) -> dict:
@@ -189,17 +195,18 @@ def worked_example(
     """
     xv, wv, yv, b, lr, stride, idx = _checked(x, w, b, y, lr, stride)
 
-    # Forward, loss, backward, update, second forward — each line is the formula in the module docstring.
-    y_hat = _forward(xv, wv, b, idx)
+    # Forward, loss, backward, update, second forward with the engine's Conv1d on the batch of one signal
+    # (1, 1, len(x)); each quantity is the formula of the module docstring.
+    layer = _layer(wv, b, stride)
+    signal = xv.reshape(1, 1, -1)
+    y_hat = layer(signal)[0, 0]
     loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
     grad_y_hat = y_hat - yv
-    grad_w = xv[idx].T @ grad_y_hat
-    grad_b = float(np.sum(grad_y_hat))
-    grad_x = np.zeros_like(xv)
-    np.add.at(grad_x, idx, grad_y_hat[:, None] * wv[None, :])
-    w_new = wv - lr * grad_w
-    b_new = b - lr * grad_b
-    y_hat_new = _forward(xv, w_new, b_new, idx)
+    grad_x = layer.backward(grad_y_hat.reshape(1, 1, -1))[0, 0]
+    grad_w, grad_b = layer.weight.grad.ravel().copy(), float(layer.bias.grad[0])
+    SGD(layer.parameters(), lr=lr).step()
+    w_new, b_new = layer.weight.data.ravel().copy(), float(layer.bias.data[0])
+    y_hat_new = layer(signal)[0, 0]
     loss_new = 0.5 * float(np.sum((yv - y_hat_new) ** 2))
 
     ours = {"y_hat": y_hat, "loss": loss, "grad_y_hat": grad_y_hat, "grad_w": grad_w, "grad_b": grad_b,
