@@ -202,7 +202,9 @@ def worked_example(
     y_hat = layer(signal)[0, 0]
     loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
     grad_y_hat = y_hat - yv
-    grad_x = layer.backward(grad_y_hat.reshape(1, 1, -1))[0, 0]
+    grad_signal = layer.backward(grad_y_hat.reshape(1, 1, -1))
+    assert grad_signal is not None  # need_input_grad is true
+    grad_x = grad_signal[0, 0]
     grad_w, grad_b = layer.weight.grad.ravel().copy(), float(layer.bias.grad[0])
     SGD(layer.parameters(), lr=lr).step()
     w_new, b_new = layer.weight.data.ravel().copy(), float(layer.bias.data[0])
