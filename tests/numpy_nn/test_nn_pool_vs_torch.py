@@ -167,3 +167,13 @@ def test_adaptive_bins_are_torchs_boundaries():
 def test_adaptive_pool_errors(make, x, message):
     with pytest.raises(ValueError, match=message):
         make()(x)
+
+
+@pytest.mark.parametrize("layer", [
+    nn.MaxPool2d(2, ceil_mode=True), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+    nn.AvgPool2d(2, ceil_mode=True), nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+    nn.AdaptiveAvgPool2d((3, 2)), nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d((2, 4)),
+], ids=repr)
+def test_new_pools_gradcheck_in_float64(layer):
+    x = np.random.default_rng(0).permutation(2 * 2 * 5 * 7).reshape(2, 2, 5, 7) / 10.0  # distinct: no ties
+    assert nn.gradcheck(layer, x)
