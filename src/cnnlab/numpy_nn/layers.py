@@ -128,7 +128,8 @@ class _ConvNd(ConvArguments, Module):
             self.bias = Parameter(np.zeros(spec.out_channels), dtype=dtype)
         else:
             self.register_parameter("bias", None)
-        self._cache: tuple[ConvBackward, ConvCache, tuple[int, ...]] | None = None
+        #: (the backward of the algorithm that ran forward, its cache, input shape, output shape, padding sides)
+        self._cache: tuple[ConvBackward, ConvCache, tuple[int, ...], tuple[int, ...], Padding2d] | None = None
         self.reset_parameters()
 
     @property
@@ -202,7 +203,7 @@ class _ConvNd(ConvArguments, Module):
         bias = None if self.bias is None else self.bias.data
         kernel = conv_algorithm(self.algorithm, layer)
         y, cache = kernel.forward(xp, weight4.copy(), bias, stride, dilation, self.groups)
-        self._cache = (kernel.backward, cache, x.shape)  # the backward of the algorithm that ran forward
+        self._cache = (kernel.backward, cache, x.shape, out_shape, sides)
         return y.reshape(out_shape)
 
     def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
@@ -210,8 +211,7 @@ class _ConvNd(ConvArguments, Module):
         is false (the algorithm may then skip its most expensive part, e.g. for the first layer of a network)."""
         if self._cache is None:
             raise no_forward_error(self._label())
-        backward, cache, in_shape = self._cache
-        out_shape = self.output_shape(in_shape)
+        backward, cache, in_shape, out_shape, sides = self._cache
         grad = check_grad(self._label(), grad_out, out_shape, cache.weight.dtype)
         grad_xp, grad_w, grad_b = backward(grad.reshape(self._lift(out_shape)), cache, need_input_grad)
         self.weight.grad += grad_w.reshape(self.weight.shape)
@@ -220,7 +220,7 @@ class _ConvNd(ConvArguments, Module):
         if not need_input_grad:
             return None
         assert grad_xp is not None, "a conv algorithm must return dL/dxp when need_input_grad is true"
-        return pad2d_backward(grad_xp, self._as_2d()[2], self.padding_mode).reshape(in_shape)
+        return pad2d_backward(grad_xp, sides, self.padding_mode).reshape(in_shape)
 
 
 def _by(sizes: tuple[int, ...]) -> str:
