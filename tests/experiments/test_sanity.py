@@ -55,7 +55,7 @@ def test_a_linear_classifier_memorises_and_a_frozen_one_does_not():
     assert not frozen.memorised and len(frozen.loss) == 10
     result = SanityResult([InitialLoss("linear", "numpy", 2.31, math.log(10), 0.1, 20)], [learner, frozen])
     text = " ".join(sanity_section.section(result, {}).paragraphs)
-    assert "Not memorised within 10 steps: linear (numpy)" in text
+    assert "Not memorised within the step budget: linear (numpy)" in text
 
 
 def test_settings_are_checked():

@@ -44,11 +44,19 @@ def section(result: SanityResult, figures: dict[str, Path]) -> Section:
     ]
     if result.overfit:
         paragraphs.append(
-            f"Every network memorised its {result.overfit[0].images} images ({percent(MEMORISED, 0)} or more correct "
-            "in evaluation mode) in every engine: the forward and backward passes, the optimizer and (for the "
-            "BatchNorm nets) the switch to the running statistics work together." if not failed else
-            f"Not memorised within {len(result.overfit[0].loss)} steps: {', '.join(failed)} -- with the default "
-            "budget this points at a bug; with a smaller one (--quick) it may only need more steps.")
+            f"Every network memorised its {result.overfit[0].images} images ({percent(MEMORISED, 0)} or more of a "
+            "training step's batch right) in every engine: forward pass, backward pass and optimizer work together."
+            if not failed else
+            f"Not memorised within the step budget: {', '.join(failed)} -- with the default budget this points at "
+            "a bug; with a smaller one (--quick) it may only need more steps.")
+        lagging = [r for r in result.overfit if r.memorised and r.final_eval_accuracy < MEMORISED]
+        if lagging:
+            paragraphs.append(
+                "In evaluation mode " + ", ".join(f"{r.model} ({r.engine}) scores {percent(r.final_eval_accuracy, 0)}"
+                                                  for r in lagging)
+                + " on the same images: BatchNorm then normalises with its running statistics, an average over "
+                "the steps (momentum 0.1) that still lags behind the statistics of the batch the network has "
+                "just fitted. Long training makes the two agree; a handful of steps does not.")
     tables = [Table(["network", "engine", "images", "initial loss", "ln 10", "excess", "logit spread",
                      "about ln 10"], initial_rows,
                     caption="Initial loss (training mode, before any step); logit spread: standard deviation of the "
@@ -56,7 +64,8 @@ def section(result: SanityResult, figures: dict[str, Path]) -> Section:
     if overfit_rows:
         tables.append(Table(["network", "engine", "images", "steps", "first loss", "last loss", "last train acc",
                              "eval acc", "steps to 99%", "seconds"], overfit_rows,
-                            caption="Overfitting a tiny subset (accuracies in [0, 1]; eval acc: evaluation mode)"))
+                            caption="Overfitting a tiny subset, full-batch Adam until a step's batch is memorised "
+                                    "(accuracies in [0, 1]; eval acc: afterwards, in evaluation mode)"))
     return Section(
         intro=("Two checks from CS231n to run before any long training. An untrained 10-class classifier should "
                "guess uniformly, so its cross-entropy should be about −ln(1/10) = ln 10 ≈ 2.303. And a network "
