@@ -198,3 +198,41 @@ def test_repr_and_reset_match_torch():
     layer.weight.data[...] = 3
     layer.reset_parameters()
     assert (layer.running_mean == 0).all() and (layer.weight.data == 1).all() and int(layer.num_batches_tracked) == 0
+
+
+@pytest.mark.parametrize("ours, theirs, shape", [
+    (nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3), (4, 3)),
+    (nn.BatchNorm2d(3, momentum=None), torch.nn.BatchNorm2d(3, momentum=None), (4, 3, 2, 2)),
+    (nn.LayerNorm((2, 3)), torch.nn.LayerNorm((2, 3)), (4, 2, 3)),
+    (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4), (2, 4, 3)),
+    (nn.Conv1d(2, 4, 3, groups=2), torch.nn.Conv1d(2, 4, 3, groups=2), (2, 2, 7)),
+], ids=lambda v: repr(v) if isinstance(v, nn.Module) else "")
+def test_state_dict_round_trips_both_ways(ours, theirs, shape):
+    """torch's trained state (random weights, running statistics after a few batches) into ours and back again."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in theirs.parameters():
+            param.uniform_(0.5, 1.5)
+        for _ in range(3):
+            theirs(torch.randn(*shape) * 2 + 1)
+    ours.load_state_dict(theirs.state_dict())
+    back = type(theirs)(*_constructor_args(theirs))
+    back.load_state_dict(nn.to_torch_state_dict(ours.state_dict()))
+    x = rand(np.random.default_rng(0), *shape)
+    for module in (ours, theirs, back):
+        module.eval()
+    with torch.no_grad():
+        assert_close(ours(x), theirs(torch.from_numpy(x)), **TOL)
+        assert_close(back(torch.from_numpy(x)), theirs(torch.from_numpy(x)))
+    assert list(back.state_dict()) == list(theirs.state_dict())
+
+
+def _constructor_args(module: torch.nn.Module) -> tuple:
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        return (module.num_features, module.eps, module.momentum)
+    if isinstance(module, torch.nn.LayerNorm):
+        return (module.normalized_shape,)
+    if isinstance(module, torch.nn.GroupNorm):
+        return (module.num_groups, module.num_channels)
+    return (module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+            module.dilation, module.groups)
