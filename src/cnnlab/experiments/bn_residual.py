@@ -38,7 +38,7 @@ class BnResidualSettings:
     """The shared budget (images, epochs, batch) and the learning rates swept; sized for a 2-core CPU."""
 
     engine: str = option("torch", "Engine that trains the nets.", choices=lambda: tuple(FAMILIES))
-    train_images: int = option(4000, "Training images (the first N of the training split).", minimum=10)
+    train_images: int = option(3000, "Training images (the first N of the training split).", minimum=10)
     test_images: int = option(1000, "Test images evaluated after every epoch.", minimum=10)
     epochs: int = option(4, "Epochs per run.", minimum=1)
     batch_size: int = option(128, "Images per mini-batch.", minimum=1)

@@ -49,7 +49,7 @@ class SanitySettings:
                                      choices=lambda: tuple(MODELS))
     engines: tuple[str, ...] = option(("torch", "numpy"), "Engines that run every check (same initial weights).",
                                       choices=lambda: tuple(FAMILIES))
-    loss_images: int = option(500, "Training images the initial loss is averaged over.", minimum=2)
+    loss_images: int = option(256, "Training images the initial loss is averaged over.", minimum=2)
     overfit_models: tuple[str, ...] = option(("lenet", "cifar-resnet"), "Networks that must memorise the subset.",
                                              choices=lambda: tuple(MODELS))
     overfit_images: int = option(100, "Training images to memorise.", minimum=2)
