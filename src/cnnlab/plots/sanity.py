@@ -18,23 +18,27 @@ ENGINE_STYLES = {"torch": "-", "torch-own": "-.", "numpy": "--"}
 
 
 def plot_initial_loss(result: SanityResult, path: Path) -> Path:
-    """One bar per network and engine, the expected ln(10) as a line across."""
+    """Each network's initial loss per engine (a marker each; the engines' markers overlap when they agree), the
+    expected ln(10) as a line and the accepted band ln 10 +- :data:`~cnnlab.experiments.sanity.MAX_EXCESS` shaded."""
+    from cnnlab.experiments.sanity import MAX_EXCESS
+
     models = list(dict.fromkeys(r.model for r in result.initial))
     engines = list(dict.fromkeys(r.engine for r in result.initial))
-    values = {(r.model, r.engine): r.loss for r in result.initial}
+    expected = result.initial[0].expected
     fig, axes = new_figure(1, 1, width=WIDTH, height=3.4)
     ax = axes[0][0]
-    width = 0.8 / len(engines)
-    for index, engine in enumerate(engines):
-        positions = np.arange(len(models)) + (index - (len(engines) - 1) / 2) * width
-        ax.bar(positions, [values.get((m, engine), np.nan) for m in models], width, label=engine,
-               color=COLORS[index % len(COLORS)])
-    expected = result.initial[0].expected
+    ax.axhspan(expected - MAX_EXCESS, expected + MAX_EXCESS, color="#2ca02c", alpha=0.1,
+               label=f"ln 10 ± {MAX_EXCESS}: about uniform")
     ax.axhline(expected, color="black", linewidth=1, linestyle=":", label=f"ln 10 = {expected:.3f}")
+    markers = ("o", "x", "+", "s")
+    for index, engine in enumerate(engines):
+        losses = {r.model: r.loss for r in result.initial if r.engine == engine}
+        ax.plot([models.index(m) for m in losses], list(losses.values()), markers[index % len(markers)],
+                color=COLORS[index % len(COLORS)], markersize=9, label=engine, linestyle="none")
     ax.set_xticks(np.arange(len(models)), models)
+    ax.set_xlim(-0.5, len(models) - 0.5)
     ax.set(ylabel="initial cross-entropy", title="Loss of the untrained networks")
-    ax.set_ylim(0, max(expected * 1.25, max(values.values()) * 1.1))
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, ncol=len(engines) + 2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return save_figure(fig, path)
 
 
