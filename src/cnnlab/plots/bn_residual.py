@@ -59,6 +59,8 @@ def plot_lr_sensitivity(result: BnResidualResult, path: Path) -> Path:
         ax.plot(lrs, accuracy, "-o", color=COLORS[index % len(COLORS)], label=VARIANTS[variant][2])
     ax.set(xscale="log" if len(lrs) > 1 else "linear", xlabel="learning rate", ylabel="test accuracy",
            title="Sensitivity to the learning rate", ylim=(0, 1))
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+    ax.minorticks_off()
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     ax.legend(frameon=False)
     return save_figure(fig, path)
