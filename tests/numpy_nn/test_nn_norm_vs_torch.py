@@ -147,7 +147,7 @@ def test_group_norm_matches_torch(groups_channels, spatial_dims, affine, seed):
     (lambda: nn.LayerNorm(3, bias=False), (4, 3), "train"),
     (lambda: nn.GroupNorm(2, 4), (2, 4, 2, 3), "train"),
     (lambda: nn.GroupNorm(1, 3, affine=False), (2, 3, 5), "train"),
-], ids=lambda v: v if isinstance(v, str) else str(v))
+], ids=lambda v: repr(v()) if callable(v) else str(v))
 def test_normalisation_gradcheck_in_float64(make, shape, mode):
     layer = make()
     rng = np.random.default_rng(0)
