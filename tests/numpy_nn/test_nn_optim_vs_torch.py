@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nnhelpers import assert_close
 
 from cnnlab import numpy_nn as nn
@@ -190,3 +192,84 @@ def test_schedule_argument_errors():
         nn.SequentialLR(opt, [nn.StepLR(opt, 2)], milestones=[3])
     with pytest.raises(TypeError, match=r"is not a cnnlab\.numpy_nn Optimizer"):
         nn.CosineAnnealingLR(torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1), T_max=3)
+
+
+# --- generated configurations ---------------------------------------------------------------------------------------
+
+@st.composite
+def optimizer_configs(draw):
+    name = draw(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop"]))
+    kwargs = {"lr": draw(st.floats(1e-4, 0.5)), "weight_decay": draw(st.sampled_from([0.0, 1e-3, 0.1]))}
+    if name == "SGD":
+        kwargs["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        kwargs["nesterov"] = kwargs["momentum"] > 0 and draw(st.booleans())
+        if not kwargs["nesterov"]:
+            kwargs["dampening"] = draw(st.sampled_from([0.0, 0.3]))
+    elif name in ("Adam", "AdamW"):
+        kwargs["betas"] = (draw(st.floats(0.0, 0.99)), draw(st.floats(0.5, 0.9999)))
+        kwargs["eps"] = draw(st.sampled_from([1e-8, 1e-3]))
+        kwargs["amsgrad"] = draw(st.booleans())
+    else:
+        kwargs.update(alpha=draw(st.floats(0.5, 0.999)), momentum=draw(st.sampled_from([0.0, 0.7])),
+                      centered=draw(st.booleans()), eps=draw(st.sampled_from([1e-8, 1e-2])))
+    kwargs["maximize"] = draw(st.booleans())
+    return name, kwargs, draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(optimizer_configs())
+def test_generated_optimizer_configurations_follow_torch(config):
+    """Five steps on given gradients (float64): the parameters and every state entry equal torch's."""
+    name, kwargs, seed = config
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((3, 4))
+    ours, theirs = nn.Parameter(values, dtype=np.float64), torch.nn.Parameter(torch.tensor(values))
+    opt, opt_t = getattr(nn, name)([ours], **kwargs), getattr(torch.optim, name)([theirs], **kwargs)
+    for _ in range(5):
+        grad = rng.standard_normal((3, 4))
+        ours.grad[...] = grad
+        theirs.grad = torch.tensor(grad)
+        opt.step()
+        opt_t.step()
+        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    state, state_t = opt.state_dict()["state"].get(0, {}), opt_t.state_dict()["state"].get(0, {})
+    state_t = {key: value for key, value in state_t.items() if value is not None}
+    assert set(state) == set(state_t)
+    for key, value in state_t.items():
+        np.testing.assert_allclose(np.asarray(state[key]), value.numpy(), rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+@st.composite
+def schedule_configs(draw):
+    kind = draw(st.sampled_from(["StepLR", "CosineAnnealingLR", "LinearLR", "warmup+cosine"]))
+    if kind == "StepLR":
+        return kind, {"step_size": draw(st.integers(1, 7)), "gamma": draw(st.floats(0.05, 1.0))}
+    if kind == "CosineAnnealingLR":
+        return kind, {"T_max": draw(st.integers(1, 12)), "eta_min": draw(st.sampled_from([0.0, 1e-3]))}
+    if kind == "LinearLR":
+        return kind, {"start_factor": draw(st.floats(0.01, 1.0)), "end_factor": draw(st.floats(0.0, 1.0)),
+                      "total_iters": draw(st.integers(1, 10))}
+    return kind, {"warmup": draw(st.integers(1, 6)), "T_max": draw(st.integers(1, 12))}
+
+
+def _make_schedule(sched_lib, opt, kind, kwargs):
+    if kind != "warmup+cosine":
+        return getattr(sched_lib, kind)(opt, **kwargs)
+    warm = sched_lib.LinearLR(opt, start_factor=0.01, total_iters=kwargs["warmup"])
+    return sched_lib.SequentialLR(opt, [warm, sched_lib.CosineAnnealingLR(opt, T_max=kwargs["T_max"])],
+                                  milestones=[kwargs["warmup"]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(schedule_configs(), st.floats(1e-3, 1.0))
+def test_generated_schedules_give_torchs_sequence(config, lr):
+    kind, kwargs = config
+    opt = nn.SGD(nn.Linear(2, 2).parameters(), lr=lr)
+    opt_t = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=lr)
+    sched, sched_t = _make_schedule(nn, opt, kind, kwargs), _make_schedule(torch.optim.lr_scheduler, opt_t, kind,
+                                                                            kwargs)
+    for step in range(25):
+        assert opt.param_groups[0]["lr"] == pytest.approx(opt_t.param_groups[0]["lr"], rel=1e-12, abs=1e-15), step
+        opt_t.step()
+        sched.step()
+        sched_t.step()
