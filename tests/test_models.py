@@ -20,7 +20,9 @@ from cnnlab.models import (
 from cnnlab.models.introspect import first_conv, layer_activations, layer_kind, named_layers, receptive_fields
 
 
-@pytest.mark.parametrize(("name", "params"), [("lenet", 64_058), ("mnist-cnn", 5_805), ("mnist-mlp", 23_860)])
+@pytest.mark.parametrize(("name", "params"), [("lenet", 64_058), ("mnist-cnn", 5_805), ("mnist-mlp", 23_860),
+                                              ("cifar-resnet", 464_170), ("bnres-plain", 19_178),
+                                              ("bnres-bn-skip", 19_322)])
 @pytest.mark.parametrize("engine", sorted(FAMILIES))
 def test_parameter_counts_in_every_family(name, params, engine):
     assert count_parameters(build_model(name, engine)) == params

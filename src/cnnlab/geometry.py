@@ -2,7 +2,11 @@
 
 Every layer of both engines computes its geometry here, so the formula lives in one place:
 
-    O = floor((I + 2P - D*(K-1) - 1) / S) + 1        per spatial dimension, P = padding per side.
+    O = floor((I + 2P - D*(K-1) - 1) / S) + 1        per spatial dimension, P = padding per side
+
+(pooling's ``ceil_mode`` rounds up instead, see :func:`conv_output_size`). The geometry is N-dimensional:
+:class:`ConvSpec` holds the arguments of a convolution with any number of spatial dimensions, and
+:class:`Conv1dSpec` / :class:`Conv2dSpec` only fix that number (as Equinox's ``Conv1d`` / ``Conv2d`` do).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
-from typing import overload
+from typing import ClassVar, TypeVar, overload
 
 IntOrSeq = int | Sequence[int]
 Pair = tuple[int, int]
@@ -37,12 +41,12 @@ def _as_tuple(value: IntOrSeq, name: str) -> tuple[int, ...]:
 
 @overload
 def conv_output_size(input_size: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                     dilation: int = 1) -> int: ...
+                     dilation: int = 1, *, ceil_mode: bool = False) -> int: ...
 
 
 @overload
 def conv_output_size(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 1, padding: IntOrSeq = 0,
-                     dilation: IntOrSeq = 1) -> int | tuple[int, ...]: ...
+                     dilation: IntOrSeq = 1, *, ceil_mode: bool = False) -> int | tuple[int, ...]: ...
 
 
 def conv_output_size(
@@ -51,12 +55,17 @@ def conv_output_size(
     stride: IntOrSeq = 1,
     padding: IntOrSeq = 0,
     dilation: IntOrSeq = 1,
+    *,
+    ceil_mode: bool = False,
 ) -> int | tuple[int, ...]:
     """Output size of a convolution or pooling window along each spatial dimension.
 
     ``O = floor((I + 2P - D*(K-1) - 1) / S) + 1`` with ``P`` the zero padding on *each* side.
     Each argument is an int or a sequence with one entry per dimension; ints are broadcast.
     Returns a Python int when every argument is an int, else a tuple of ints.
+
+    ``ceil_mode=True`` (pooling, as torch): ``ceil`` instead of ``floor``, so a last, partial window is kept --
+    unless it would start beyond the input and its left padding (``(O - 1) * S >= I + P``), then it is dropped.
 
     >>> conv_output_size(28, 4, stride=2, padding=1)
     14
@@ -90,7 +99,10 @@ def conv_output_size(
                 f"conv_output_size: in {where} the kernel covers {effective_kernel} pixels (dilation {d} x (kernel "
                 f"{k} - 1) + 1) but the padded input has only {i + 2 * p} (input {i} + 2 x padding {p})"
             )
-        sizes.append((i + 2 * p - effective_kernel) // s + 1)
+        size = (i + 2 * p - effective_kernel + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (size - 1) * s >= i + p:
+            size -= 1
+        sizes.append(size)
     if all(len(t) == 1 and _is_int(args[name]) for name, t in tuples.items()):
         return sizes[0]
     return tuple(sizes)
@@ -113,55 +125,72 @@ def calculate_conv_output(input_shape: Sequence[int], kernel_size: Sequence[int]
     return [sizes] if isinstance(sizes, int) else list(sizes)
 
 
-def to_pair(value: IntOrSeq, name: str, minimum: int = 1) -> Pair:
-    """Normalise an int-or-pair argument like torch does: ``3 -> (3, 3)``; checks each entry >= ``minimum``."""
+_COUNT_WORDS = {1: "an int or a sequence of one int", 2: "an int or a pair of ints", 3: "an int or a triple of ints"}
+
+
+def to_tuple(value: IntOrSeq, name: str, ndim: int, minimum: int = 1) -> tuple[int, ...]:
+    """Normalise an int-or-tuple argument of an ``ndim``-dimensional layer like torch: ``3 -> (3,) * ndim``;
+    checks the length and each entry >= ``minimum``."""
     t = _as_tuple(value, name)
     if len(t) == 1:
-        t = t * 2
-    if len(t) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        t = t * ndim
+    if len(t) != ndim:
+        raise ValueError(f"{name} must be {_COUNT_WORDS.get(ndim, f'an int or {ndim} ints')}, got {value!r}")
     if min(t) < minimum:
         bound = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
     return t
 
 
-def resolve_padding(padding: str | IntOrSeq, kernel_size: Pair, dilation: Pair, stride: Pair) -> tuple[Sides, Sides]:
-    """Padding per side as ``((top, bottom), (left, right))``.
+def to_pair(value: IntOrSeq, name: str, minimum: int = 1) -> Pair:
+    """Normalise an int-or-pair argument like torch does: ``3 -> (3, 3)``; checks each entry >= ``minimum``."""
+    return to_tuple(value, name, 2, minimum)  # type: ignore[return-value]
+
+
+def resolve_padding(padding: str | IntOrSeq, kernel_size: tuple[int, ...], dilation: tuple[int, ...],
+                    stride: tuple[int, ...]) -> tuple[Sides, ...]:
+    """Padding per side of every spatial dimension, e.g. ``((top, bottom), (left, right))`` in 2-D.
 
     ``'valid'`` means none; ``'same'`` keeps the input size (stride 1 only) and, like torch, puts the odd pixel of
     an even total padding at the end (bottom/right).
     """
+    ndim = len(kernel_size)
     if isinstance(padding, str):
         if padding not in PADDING_STRINGS:
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
         if padding == "valid":
-            return (0, 0), (0, 0)
-        if stride != (1, 1):
+            return ((0, 0),) * ndim
+        if any(s != 1 for s in stride):
             raise ValueError(f"padding='same' is not supported for strided convolutions (stride={stride})")
         totals = [d * (k - 1) for k, d in zip(kernel_size, dilation, strict=True)]
-        return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
-    ph, pw = to_pair(padding, "padding", minimum=0)
-    return (ph, ph), (pw, pw)
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in to_tuple(padding, "padding", ndim, minimum=0))
+
+
+SpecT = TypeVar("SpecT", bound="ConvSpec")
 
 
 @dataclass(frozen=True)
-class Conv2dSpec:
-    """Validated, normalised arguments of a 2-D convolution (shared by both engines' ``Conv2d``)."""
+class ConvSpec:
+    """Validated, normalised arguments of a convolution with :attr:`ndim` spatial dimensions (every tuple has one
+    entry per spatial dimension); :class:`Conv1dSpec` and :class:`Conv2dSpec` fix ``ndim``."""
+
+    #: Number of spatial dimensions (set by the subclasses).
+    ndim: ClassVar[int]
 
     in_channels: int
     out_channels: int
-    kernel_size: Pair
-    stride: Pair
-    padding: str | Pair
-    dilation: Pair
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: str | tuple[int, ...]
+    dilation: tuple[int, ...]
     groups: int
     padding_mode: str
-    padding_sides: tuple[Sides, Sides]
+    padding_sides: tuple[Sides, ...]
 
     @classmethod
     def from_args(
-        cls,
+        cls: type[SpecT],
         in_channels: int,
         out_channels: int,
         kernel_size: IntOrSeq,
@@ -170,8 +199,9 @@ class Conv2dSpec:
         dilation: IntOrSeq = 1,
         groups: int = 1,
         padding_mode: str = "zeros",
-    ) -> Conv2dSpec:
-        """Validate like ``torch.nn.Conv2d`` (``ValueError`` with torch's wording), plus the checks torch defers."""
+    ) -> SpecT:
+        """Validate like ``torch.nn.Conv1d`` / ``Conv2d`` (``ValueError`` with torch's wording), plus the checks
+        torch defers."""
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -183,30 +213,53 @@ class Conv2dSpec:
             raise ValueError(
                 f"padding_mode must be one of {list(PADDING_MODES)}, but got padding_mode='{padding_mode}'"
             )
-        kernel = to_pair(kernel_size, "kernel_size")
-        stride_pair = to_pair(stride, "stride")
-        dilation_pair = to_pair(dilation, "dilation")
-        sides = resolve_padding(padding, kernel, dilation_pair, stride_pair)
-        normalised_padding = padding if isinstance(padding, str) else to_pair(padding, "padding", minimum=0)
-        return cls(int(in_channels), int(out_channels), kernel, stride_pair, normalised_padding, dilation_pair,
+        kernel = to_tuple(kernel_size, "kernel_size", cls.ndim)
+        stride_tuple = to_tuple(stride, "stride", cls.ndim)
+        dilation_tuple = to_tuple(dilation, "dilation", cls.ndim)
+        sides = resolve_padding(padding, kernel, dilation_tuple, stride_tuple)
+        normalised_padding = padding if isinstance(padding, str) else to_tuple(padding, "padding", cls.ndim, 0)
+        return cls(int(in_channels), int(out_channels), kernel, stride_tuple, normalised_padding, dilation_tuple,
                    int(groups), padding_mode, sides)
 
-    def output_size(self, height: int, width: int) -> Pair:
-        """Spatial output size ``(H_out, W_out)`` for an input of ``(height, width)`` (asymmetric 'same' aware)."""
-        (top, bottom), (left, right) = self.padding_sides
+    def output_size(self, *sizes: int) -> tuple[int, ...]:
+        """Spatial output size (e.g. ``(H_out, W_out)``) for an input of spatial size ``sizes`` (e.g. ``height,
+        width``); asymmetric 'same' padding aware."""
+        if len(sizes) != self.ndim:
+            raise ValueError(f"output_size: expected {self.ndim} spatial sizes, got {sizes}")
         # The formula takes padding per side; asymmetric padding is folded into the input size.
-        return conv_output_size((height + top + bottom, width + left + right), self.kernel_size, self.stride, 0,
-                                self.dilation)  # type: ignore[return-value]
+        padded = tuple(size + before + after for size, (before, after) in zip(sizes, self.padding_sides, strict=True))
+        return conv_output_size(padded, self.kernel_size, self.stride, 0, self.dilation)  # type: ignore[return-value]
+
+
+class Conv1dSpec(ConvSpec):
+    """:class:`ConvSpec` of a 1-D convolution (inputs ``(N, C, L)``)."""
+
+    ndim = 1
+
+
+class Conv2dSpec(ConvSpec):
+    """:class:`ConvSpec` of a 2-D convolution (inputs ``(N, C, H, W)``)."""
+
+    ndim = 2
+
+
+_LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def channel_hint(shape: Sequence[int], expected_channels: int) -> str:
-    """A likely cause for a channel mismatch of an ``(N, C, H, W)`` input, or ``''`` if none is apparent."""
-    if len(shape) != 4:
+    """A likely cause for a channel mismatch of an ``(N, C, H, W)`` (or ``(N, C, L)``) input, or ``''`` if none is
+    apparent."""
+    if len(shape) not in (3, 4):
         return ""
     received = shape[1]
     if shape[-1] == expected_channels and received != expected_channels:
+        if len(shape) == 3:
+            return (" The input looks channels-last (N, L, C); cnnlab expects (N, C, L): "
+                    "use x.transpose(0, 2, 1) (NumPy) or x.permute(0, 2, 1) (torch).")
         return (" The input looks channels-last (N, H, W, C); cnnlab expects (N, C, H, W): "
                 "use x.transpose(0, 3, 1, 2) (NumPy) or x.permute(0, 3, 1, 2) (torch).")
+    if len(shape) != 4:
+        return ""
     if expected_channels == 3 and received == 1:
         return " A grayscale image was given to a layer that expects RGB (3 channels)."
     if expected_channels == 1 and received == 3:
@@ -214,24 +267,36 @@ def channel_hint(shape: Sequence[int], expected_channels: int) -> str:
     return ""
 
 
-def check_image_batch(layer: str, shape: Sequence[int], expected_channels: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``shape`` is ``(N, C, H, W)`` with ``C == expected_channels`` (if given).
+def check_batch(layer: str, shape: Sequence[int], spatial_dims: int, expected_channels: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``shape`` is a batch with ``spatial_dims`` spatial dimensions -- ``(N, C, L)``,
+    ``(N, C, H, W)``, ... -- and ``C == expected_channels`` (if given).
 
     The message names the layer, what was expected and what arrived, and the likely cause.
     """
     shape = tuple(shape)
-    if len(shape) != 4:
+    layout = _LAYOUTS.get(spatial_dims, f"(N, C, {spatial_dims} spatial dims)")
+    ndim = spatial_dims + 2
+    if len(shape) != ndim:
         hint = ""
-        if len(shape) == 3:
-            hint = " For a single image add a batch axis: x[None]."
-        elif len(shape) == 2:
+        if len(shape) == ndim - 1:
+            hint = f" For a single {'image' if spatial_dims == 2 else 'sample'} add a batch axis: x[None]."
+        elif len(shape) == 2 and spatial_dims == 2:
             hint = " Flattened images? Reshape to (N, C, H, W) first."
-        raise ValueError(f"{layer}: expected a 4-D input (N, C, H, W), got shape {shape} ({len(shape)}-D).{hint}")
+        elif len(shape) == 4 and spatial_dims == 1:
+            hint = " Images? This layer takes 1-D signals (N, C, L); use its 2-D counterpart."
+        raise ValueError(f"{layer}: expected a {ndim}-D input {layout}, got shape {shape} ({len(shape)}-D).{hint}")
     if expected_channels is not None and shape[1] != expected_channels:
+        expected_layout = layout.replace("C", str(expected_channels), 1)
         raise ValueError(
-            f"{layer}: expected input with {expected_channels} channels (N, {expected_channels}, H, W), "
+            f"{layer}: expected input with {expected_channels} channels {expected_layout}, "
             f"got shape {shape} with {shape[1]} channels.{channel_hint(shape, expected_channels)}"
         )
+
+
+def check_image_batch(layer: str, shape: Sequence[int], expected_channels: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``shape`` is ``(N, C, H, W)`` with ``C == expected_channels`` (if given)
+    (:func:`check_batch` with two spatial dimensions)."""
+    check_batch(layer, shape, 2, expected_channels)
 
 
 def _spec_field(name: str) -> property:
@@ -240,7 +305,7 @@ def _spec_field(name: str) -> property:
 
     def set_(self: ConvArguments, value: object) -> None:
         args = {field: getattr(self.spec, field) for field in _CONV_ARGUMENTS}
-        self.spec = Conv2dSpec.from_args(**{**args, name: value})
+        self.spec = type(self.spec).from_args(**{**args, name: value})
 
     return property(get, set_, doc=f"``{name}`` as torch names it; assigning re-validates the geometry.")
 
@@ -254,7 +319,7 @@ class ConvArguments:
     validated ``spec``, and assigning one (``conv.padding = 2``) rebuilds it, so the geometry a layer computes can
     never disagree with what its attributes say."""
 
-    spec: Conv2dSpec
+    spec: ConvSpec
     in_channels = _spec_field("in_channels")
     out_channels = _spec_field("out_channels")
     kernel_size = _spec_field("kernel_size")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.experiments import (
+    bn_residual,
     compare,
     conv_output,
     dataset_overview,
@@ -22,19 +23,23 @@ from cnnlab.experiments import (
     evidence,
     explore,
     featuremaps,
+    sanity,
     train,
     warmup,
 )
 from cnnlab.experiments import xcorr1d as xcorr1d_experiment
 from cnnlab.experiments.base import Experiment
+from cnnlab.plots import bn_residual as bn_residual_plots
 from cnnlab.plots import dataset_overview as overview_plots
 from cnnlab.plots import equivariance as equivariance_plots
 from cnnlab.plots import evidence as evidence_plots
 from cnnlab.plots import featuremaps as featuremaps_plots
+from cnnlab.plots import sanity as sanity_plots
 from cnnlab.plots import training as training_plots
 from cnnlab.plots import warmup as warmup_plots
 from cnnlab.plots import xcorr as xcorr_plots
 from cnnlab.report.document import Section
+from cnnlab.report.sections import bn_residual as bn_residual_section
 from cnnlab.report.sections import compare as compare_section
 from cnnlab.report.sections import conv_output as conv_output_section
 from cnnlab.report.sections import dataset_overview as overview_section
@@ -43,6 +48,7 @@ from cnnlab.report.sections import equivariance as equivariance_section
 from cnnlab.report.sections import evidence as evidence_section
 from cnnlab.report.sections import explore as explore_section
 from cnnlab.report.sections import featuremaps as featuremaps_section
+from cnnlab.report.sections import sanity as sanity_section
 from cnnlab.report.sections import train as train_section
 from cnnlab.report.sections import warmup as warmup_section
 from cnnlab.report.sections import xcorr1d as xcorr1d_section
@@ -93,9 +99,11 @@ _ENTRIES: list[Entry] = [
     Entry(dataset_overview.EXPERIMENT, overview_section.section, overview_plots.figures, name="cifar-data",
           title="CIFAR-10 images (seed 000, task 1.0)", settings=dataset_overview.DatasetOverviewSettings("cifar10"),
           command=False),
+    Entry(sanity.EXPERIMENT, sanity_section.section, sanity_plots.figures),
     Entry(train.EXPERIMENT, train_section.section, training_plots.figures, name="cifar-training",
           title="CIFAR-10 LeNet training, PyTorch (seed 000, tasks 1.1-1.2)",
           settings=train.TrainingSettings(("cifar-lenet",)), command=False),
+    Entry(bn_residual.EXPERIMENT, bn_residual_section.section, bn_residual_plots.figures),
     Entry(compare.EXPERIMENT, compare_section.section),
     Entry(featuremaps.EXPERIMENT, featuremaps_section.section, featuremaps_plots.figures),
     Entry(evidence.EXPERIMENT, evidence_section.section, evidence_plots.figures, name="mnist-evidence",

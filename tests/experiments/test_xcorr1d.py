@@ -188,3 +188,21 @@ def test_long_input_has_no_figure(tmp_path):
     r = worked_example(x=list(range(50)), w=[1, 1], y=[0] * 49)
     assert xcorr_plots.figures(r, tmp_path) == {}
     assert xcorr1d_section.section(r, {}).figures == []
+
+
+def test_the_numbers_come_from_the_engines_conv1d(monkeypatch):
+    """The worked example runs the NumPy engine's Conv1d: a broken backward pass would show in its numbers."""
+    from cnnlab.numpy_nn import Conv1d
+
+    calls = []
+    original = Conv1d.backward
+
+    def spy(self, grad_out, *, need_input_grad=True):
+        calls.append(np.asarray(grad_out).shape)
+        return original(self, grad_out, need_input_grad=need_input_grad)
+
+    monkeypatch.setattr(Conv1d, "backward", spy)
+    r = worked_example(stride=2, x=[1.0, 2.0, 3.0, 4.0, 5.0], y=[0.0, 1.0])
+    assert calls == [(1, 1, 2)]
+    assert r.grad_x == pytest.approx([r.grad_y_hat[0] * 2, r.grad_y_hat[0] * 1, r.grad_y_hat[0] * 3
+                                      + r.grad_y_hat[1] * 2, r.grad_y_hat[1] * 1, r.grad_y_hat[1] * 3])

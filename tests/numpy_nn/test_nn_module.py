@@ -55,7 +55,9 @@ def test_state_dict_keys_and_shapes_equal_torch(name):
     ours = build_model(name, engine="numpy", seed=0).state_dict()
     theirs = build_model(name, engine="torch").state_dict()
     assert list(ours) == list(theirs)
-    assert all(ours[k].shape == tuple(theirs[k].shape) and ours[k].dtype == np.float32 for k in ours)
+    assert all(ours[k].shape == tuple(theirs[k].shape) for k in ours)
+    # float32 parameters and running statistics, int64 batch counters: torch's dtypes
+    assert all(str(ours[k].dtype) == str(theirs[k].dtype).removeprefix("torch.") for k in ours)
 
 
 def test_state_dict_round_trips_both_ways():
@@ -210,9 +212,26 @@ def _contract_cases() -> dict:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
     features = rng.standard_normal((3, 4)).astype(np.float32)
+    signals = rng.standard_normal((2, 2, 7)).astype(np.float32)
     return {
+        "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((4, 3)), (images,)),
+        "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d(4), (images,)),
         "AvgPool2d": (lambda: nn.AvgPool2d(2), (images,)),
+        "BatchNorm1d": (lambda: nn.BatchNorm1d(4), (features,)),
+        "BatchNorm2d": (lambda: nn.BatchNorm2d(2), (images,)),
+        "Conv1d": (lambda: nn.Conv1d(2, 3, 3, padding="same"), (signals,)),
         "Conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1), (images,)),
+        "GELU": (nn.GELU, (images,)),
+        "GroupNorm": (lambda: nn.GroupNorm(2, 2), (images,)),
+        "LayerNorm": (lambda: nn.LayerNorm(4), (features,)),
+        "LeakyReLU": (nn.LeakyReLU, (images,)),
+        "LogSoftmax": (lambda: nn.LogSoftmax(1), (features,)),
+        "NLLLoss": (nn.NLLLoss, (features, np.array([0, 3, 1]))),
+        "Residual": (lambda: nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.ReLU()),
+                                         nn.Conv2d(2, 2, 1)), (images,)),
+        "Sigmoid": (nn.Sigmoid, (images,)),
+        "Softmax": (lambda: nn.Softmax(1), (features,)),
+        "Tanh": (nn.Tanh, (images,)),
         "Dropout": (lambda: nn.Dropout(0.5), (images,)),
         "Flatten": (nn.Flatten, (images,)),
         "Identity": (nn.Identity, (images,)),
@@ -286,3 +305,53 @@ def test_sequential_stops_at_the_first_module_with_parameters():
     calls.clear()
     assert model.backward(grad).shape == x.shape
     assert calls == [("after", True), ("linear", True), ("before", True)]
+
+
+def test_buffers_are_state_but_not_parameters_as_in_torch():
+    class Counter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(np.ones(2))
+            self.register_buffer("total", np.zeros(2, np.float32))
+            self.register_buffer("scratch", np.zeros(3, np.float32), persistent=False)
+            self.register_buffer("absent", None)
+
+    module = nn.Sequential(OrderedDict([("a", Counter()), ("b", Counter())]))
+    assert [name for name, _ in module.named_buffers()] == ["a.total", "a.scratch", "b.total", "b.scratch"]
+    assert len(module.parameters()) == 2
+    assert list(module.state_dict()) == ["a.scale", "a.total", "b.scale", "b.total"]  # persistent ones only
+    module.a.total = np.full(2, 5.0, np.float32)  # assigning replaces the buffer
+    assert module.state_dict()["a.total"].tolist() == [5.0, 5.0]
+    with pytest.raises(TypeError, match="as buffer 'total'"):
+        module.a.total = [1.0, 2.0]
+    state = module.state_dict()
+    state["b.total"] = np.array([7.0, 8.0])
+    module.load_state_dict(state)
+    assert module.b.total.tolist() == [7.0, 8.0]
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: 'b.total'"):
+        module.load_state_dict({k: v for k, v in state.items() if k != "b.total"})
+    with pytest.raises(RuntimeError, match=r"size mismatch for a\.total"):
+        module.load_state_dict({**state, "a.total": np.zeros(3)})
+    module.double()
+    assert module.a.total.dtype == np.float64 and module.a.scale.dtype == np.float64
+
+
+def test_state_dict_with_batch_norm_has_torchs_keys_in_torchs_order():
+    def net(lib):
+        return lib.Sequential(lib.Conv2d(3, 4, 3, bias=False), lib.BatchNorm2d(4), lib.ReLU(), lib.Flatten(),
+                              lib.Linear(4 * 6 * 6, 10), lib.BatchNorm1d(10))
+
+    ours, theirs = net(nn), net(torch.nn)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: tuple(v.shape)
+                                                                   for k, v in theirs.state_dict().items()}
+    theirs.load_state_dict(nn.to_torch_state_dict(ours.state_dict()))  # both directions, int64 counter included
+    ours.load_state_dict(theirs.state_dict())
+
+
+def test_train_and_eval_switch_every_batch_norm():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Residual(nn.Sequential(nn.BatchNorm2d(2))))
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())

@@ -8,7 +8,7 @@ import torch
 from nnhelpers import assert_close
 
 from cnnlab import numpy_nn as nn
-from cnnlab.models import build_model
+from cnnlab.models import MODELS, build_model
 
 
 def _twins(name: str, seed: int = 0):
@@ -20,11 +20,10 @@ def _twins(name: str, seed: int = 0):
 
 def _batch(name: str, n: int = 8, seed: int = 0):
     rng = np.random.default_rng(seed)
-    shape = (3, 32, 32) if name == "lenet" else (1, 28, 28)
-    return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(0, 10, n)
+    return rng.standard_normal((n, *MODELS[name].input_shape)).astype(np.float32), rng.integers(0, 10, n)
 
 
-@pytest.mark.parametrize("name", ["lenet", "mnist-cnn", "mnist-mlp"])
+@pytest.mark.parametrize("name", ["lenet", "mnist-cnn", "mnist-mlp", "cifar-resnet", "bnres-bn-skip"])
 def test_whole_network_logits_and_gradients_equal_torch(name):
     ours, theirs = _twins(name)
     x, y = _batch(name)
@@ -92,7 +91,7 @@ def test_optimizer_state_dict_round_trip_continues_identically():
     b.load_state_dict(a.state_dict())
     opt_b = nn.Adam(b.parameters(), lr=0.5)
     opt_b.load_state_dict(opt_a.state_dict())
-    assert opt_b.lr == 1e-2
+    assert opt_b.param_groups[0]["lr"] == 1e-2
     step(a, opt_a, 1)
     step(b, opt_b, 1)
     for key, value in a.state_dict().items():
@@ -109,8 +108,8 @@ def test_torch_optimizer_state_loads_into_ours():
     opt_t.step()
     opt = nn.SGD(ours.parameters(), lr=0.0, momentum=0.0)
     opt.load_state_dict(opt_t.state_dict())
-    assert opt.lr == 0.1 and opt.momentum == 0.9
-    assert_close(opt.state[0]["momentum_buffer"], opt_t.state[theirs.fc1.weight]["momentum_buffer"])
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+    assert_close(opt.state[ours.fc1.weight]["momentum_buffer"], opt_t.state[theirs.fc1.weight]["momentum_buffer"])
 
 
 SCHEDULES = [
@@ -131,11 +130,12 @@ def test_one_cycle_lr_and_momentum_sequence_equals_torch(kwargs, optimizer):
     sched_t = torch.optim.lr_scheduler.OneCycleLR(opt_t, **kwargs)
     total = kwargs.get("total_steps") or kwargs["epochs"] * kwargs["steps_per_epoch"]
     for _ in range(total):
-        assert opt.lr == pytest.approx(opt_t.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        group, group_t = opt.param_groups[0], opt_t.param_groups[0]
+        assert group["lr"] == pytest.approx(group_t["lr"], rel=1e-12, abs=1e-15)
         if optimizer == "SGD":
-            assert opt.momentum == pytest.approx(opt_t.param_groups[0]["momentum"], rel=1e-12)
+            assert group["momentum"] == pytest.approx(group_t["momentum"], rel=1e-12)
         else:
-            assert opt.betas[0] == pytest.approx(opt_t.param_groups[0]["betas"][0], rel=1e-12)
+            assert group["betas"][0] == pytest.approx(group_t["betas"][0], rel=1e-12)
         assert sched.get_last_lr() == pytest.approx(sched_t.get_last_lr(), rel=1e-12)
         sched.step()
         opt_t.step()
@@ -155,4 +155,38 @@ def test_one_cycle_state_dict_resumes():
     sched2.load_state_dict(state)
     sched.step()
     sched2.step()
-    assert opt2.lr == opt.lr and opt2.momentum == opt.momentum
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    assert opt2.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]
+
+
+def test_the_modern_net_trains_identically_to_torch_for_a_few_steps():
+    """cifar-resnet (BatchNorm, residual blocks, global pooling): after the same state_dict, the same logits and
+    gradients at every step, the same weights and running statistics after four SGD steps, the same eval logits."""
+    ours, theirs = _twins("cifar-resnet", seed=4)
+    kwargs = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt, opt_t = nn.SGD(ours.parameters(), **kwargs), torch.optim.SGD(theirs.parameters(), **kwargs)
+    crit, crit_t = nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    for step in range(4):
+        x, y = _batch("cifar-resnet", n=8, seed=step)
+        opt.zero_grad()
+        logits = ours(x)
+        crit(logits, y)
+        ours.backward(crit.backward(), need_input_grad=False)
+        opt_t.zero_grad()
+        logits_t = theirs(torch.from_numpy(x))
+        crit_t(logits_t, torch.from_numpy(y)).backward()
+        assert_close(logits, logits_t, rtol=1e-3, atol=1e-4, what=f"logits at step {step}")
+        grads_t = dict(theirs.named_parameters())
+        for key, param in ours.named_parameters():
+            assert_close(param.grad, grads_t[key].grad, rtol=1e-3, atol=1e-4, what=f"{key} grad at step {step}")
+        opt.step()
+        opt_t.step()
+    theirs_state = theirs.state_dict()
+    assert list(ours.state_dict()) == list(theirs_state)
+    for key, value in ours.state_dict().items():
+        assert_close(value, theirs_state[key], rtol=1e-3, atol=1e-4, what=f"{key} after 4 steps")
+    ours.eval()
+    theirs.eval()
+    x, _ = _batch("cifar-resnet", n=4, seed=9)
+    with torch.no_grad():
+        assert_close(ours(x), theirs(torch.from_numpy(x)), rtol=1e-3, atol=1e-4, what="eval logits")

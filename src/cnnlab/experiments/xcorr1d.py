@@ -1,7 +1,9 @@
 """Seed 004's pen-and-paper task worked in full: a 1-D cross-correlation, one forward pass, its loss, the backward
 pass, one SGD step and the second forward pass — every step with its formula and its numbers.
 
-The numbers come from the formulas below (NumPy, float64) and are cross-checked against torch autograd
+The numbers are computed by the NumPy engine's :class:`~cnnlab.numpy_nn.Conv1d` (float64): its forward pass, its
+hand-written backward pass and one :class:`~cnnlab.numpy_nn.SGD` step -- the layer's code implements exactly the
+formulas below -- and they are cross-checked against the formulas written out in NumPy and against torch autograd
 (``conv1d``) inside :func:`worked_example`; a disagreement raises. Indices are 1-based as in the seed:
 
     ŷ_i      = Σ_k w_k · x_((i−1)·s + k) + b                     (cross-correlation: the kernel is not flipped)
@@ -26,6 +28,7 @@ import numpy as np
 from cnnlab.experiments.base import Context, Experiment
 from cnnlab.formatting import hand_number as num
 from cnnlab.geometry import conv_output_size
+from cnnlab.numpy_nn import SGD, Conv1d
 from cnnlab.options import Validated, option
 
 DEFAULTS: dict[str, Any] = {"x": (1.0, 2.0, 3.0, 4.0), "w": (2.0, 1.0, 3.0), "b": 1.0, "y": (2.0, 4.0), "lr": 0.01,
@@ -101,7 +104,7 @@ def _sub(symbol: str, index: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The computation (NumPy, straight from the formulas) and its autograd cross-check
+# The computation (the engine's Conv1d) and its autograd cross-check
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _windows(n_in: int, n_kernel: int, stride: int) -> np.ndarray:
@@ -111,7 +114,15 @@ def _windows(n_in: int, n_kernel: int, stride: int) -> np.ndarray:
 
 
 def _forward(x: np.ndarray, w: np.ndarray, b: float, idx: np.ndarray) -> np.ndarray:
+    """``ŷ_i = Σ_k w_k · x[idx[i, k]] + b`` for every output ``i`` (the windows ``idx``: (outputs, kernel))."""
     return x[idx] @ w + b
+
+
+def _layer(w: np.ndarray, b: float, stride: int) -> Conv1d:
+    """A one-channel ``Conv1d`` (float64) holding the kernel ``w`` and the bias ``b``."""
+    layer = Conv1d(1, 1, w.size, stride=stride, dtype=np.float64)
+    layer.load_state_dict({"weight": w.reshape(1, 1, -1), "bias": np.array([b])})
+    return layer
 
 
 def _torch_reference(x: np.ndarray, w: np.ndarray, b: float, y: np.ndarray, lr: float, stride: int) -> dict:
@@ -159,6 +170,26 @@ _QUANTITIES = {"y_hat": "the output ŷ", "loss": "the loss L", "grad_y_hat": "�
                "y_hat_new": "the second output ŷ′", "loss_new": "the second loss L′"}
 
 
+def _engine(xv: np.ndarray, wv: np.ndarray, b: float, yv: np.ndarray, lr: float, stride: int) -> dict[str, Any]:
+    """The same quantities from the engine's Conv1d on the batch of one signal ``(1, 1, len(x))``: forward,
+    hand-written backward, one SGD step, second forward."""
+    layer = _layer(wv, b, stride)
+    signal = xv.reshape(1, 1, -1)
+    y_hat = layer(signal)[0, 0]
+    loss = 0.5 * float(np.sum((yv - y_hat) ** 2))
+    grad_y_hat = y_hat - yv
+    grad_signal = layer.backward(grad_y_hat.reshape(1, 1, -1))
+    assert grad_signal is not None  # need_input_grad is true
+    grad_x = grad_signal[0, 0]
+    grad_w, grad_b = layer.weight.grad.ravel().copy(), float(layer.bias.grad[0])
+    SGD(layer.parameters(), lr=lr).step()
+    w_new, b_new = layer.weight.data.ravel().copy(), float(layer.bias.data[0])
+    y_hat_new = layer(signal)[0, 0]
+    loss_new = 0.5 * float(np.sum((yv - y_hat_new) ** 2))
+    return {"y_hat": y_hat, "loss": loss, "grad_y_hat": grad_y_hat, "grad_w": grad_w, "grad_b": grad_b,
+            "grad_x": grad_x, "w_new": w_new, "b_new": b_new, "y_hat_new": y_hat_new, "loss_new": loss_new}
+
+
 def _check_finite(values: dict[str, Any]) -> None:
     """``ValueError`` naming the first quantity that overflowed float64 (the numbers are too large)."""
     for name, value in values.items():
@@ -168,16 +199,17 @@ def _check_finite(values: dict[str, Any]) -> None:
                              "smaller x, w, b, y or lr")
 
 
-def _cross_check(ours: dict[str, Any], reference: dict[str, Any]) -> float:
-    """Largest absolute difference; raises ``RuntimeError`` naming the first quantity that disagrees."""
+def _cross_check(ours: dict[str, Any], reference: dict[str, Any], what: str) -> float:
+    """Largest absolute difference of the engine's numbers from ``reference`` (computed by ``what``); raises
+    ``RuntimeError`` naming the first quantity that disagrees."""
     worst = 0.0
     for name, mine in ours.items():
         theirs = np.asarray(reference[name], dtype=np.float64)
         mine = np.asarray(mine, dtype=np.float64)
         if (mine.shape != theirs.shape or not np.isfinite(theirs).all()
                 or not np.allclose(mine, theirs, rtol=1e-9, atol=1e-9)):
-            raise RuntimeError(f"xcorr1d: the formulas and torch autograd disagree on {name}: "
-                               f"{mine.tolist()} (formulas) vs {theirs.tolist()} (torch)")
+            raise RuntimeError(f"xcorr1d: the engine's Conv1d and {what} disagree on {name}: "
+                               f"{mine.tolist()} (Conv1d) vs {theirs.tolist()} ({what})")
         worst = max(worst, float(np.max(np.abs(mine - theirs))) if mine.size else 0.0)
     return worst
 
@@ -219,12 +251,13 @@ def worked_example(
     """Work seed 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
     ``stride`` (no padding). Defaults: the seed's numbers.
 
-    Raises ``ValueError`` for bad input (see :func:`_checked`) and ``RuntimeError`` should the formulas ever
-    disagree with torch autograd.
+    Raises ``ValueError`` for bad input (see :func:`_checked`) and ``RuntimeError`` should the engine's Conv1d
+    ever disagree with the formulas or with torch autograd.
     """
     xv, wv, yv, b, lr, stride, idx = _checked(x, w, b, y, lr, stride)
-    ours = _formulas(xv, wv, b, yv, lr, idx)
-    diff = _cross_check(ours, _torch_reference(xv, wv, b, yv, lr, stride))
+    ours = _engine(xv, wv, b, yv, lr, stride)
+    _cross_check(ours, _formulas(xv, wv, b, yv, lr, idx), "the formulas")
+    diff = _cross_check(ours, _torch_reference(xv, wv, b, yv, lr, stride), "torch autograd")
     result = Xcorr1dResult(
         x=xv.tolist(), w=wv.tolist(), b=b, y=yv.tolist(), lr=lr, stride=stride, y_hat=ours["y_hat"].tolist(),
         loss=ours["loss"], grad_y_hat=ours["grad_y_hat"].tolist(), grad_w=ours["grad_w"].tolist(),

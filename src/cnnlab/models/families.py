@@ -1,13 +1,18 @@
 """Layer families: the namespaces of layer classes a model can be built from, and their conv algorithms.
 
-A *layer family* offers ``Conv2d``, ``Linear``, ``ReLU``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``, ``Dropout``
-and ``Sequential`` -- and the training kit ``CrossEntropyLoss``, ``SGD``, ``Adam``, ``OneCycleLR`` -- with torch's
-signatures, so one model definition (see :mod:`cnnlab.models.zoo`) and one training setup serve every family:
+A *layer family* offers ``Conv2d``, ``Linear``, ``ReLU``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``, ``Dropout``,
+``BatchNorm2d``, ``BatchNorm1d``, ``AdaptiveAvgPool2d``, ``Identity``, ``Residual`` and ``Sequential`` -- and the
+training kit ``CrossEntropyLoss``, ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and the schedules ``OneCycleLR``,
+``StepLR``, ``CosineAnnealingLR``, ``LinearLR``, ``SequentialLR`` -- with torch's signatures, so one model
+definition (see :mod:`cnnlab.models.zoo`) and one training setup serve every family:
 
 - ``"torch"``: ``torch.nn`` itself (the library reference; its convolution has no algorithm choice);
 - ``"torch-own"``: cnnlab's own ``torch_nn.Linear`` / ``torch_nn.Conv2d`` (tensor ops, autograd) with ``torch.nn``
   for the rest;
 - ``"numpy"``: the NumPy engine ``cnnlab.numpy_nn`` (hand-written forward and backward, CPU only).
+
+``torch.nn`` has no residual (skip-connection) module, so both torch families take :class:`cnnlab.torch_nn.Residual`
+(the twin of :class:`cnnlab.numpy_nn.Residual`: ``block`` and ``shortcut`` sub-modules, their outputs summed).
 
 All families name their layers alike, so ``state_dict`` keys and shapes are identical and weights move freely.
 :meth:`LayerFamily.check` validates a configuration (algorithm, device) before anything expensive happens.
@@ -29,17 +34,32 @@ KIND_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "linear": ("Linear",),
     "flatten": ("Flatten",),
     "dropout": ("Dropout",),
+    "batchnorm": ("BatchNorm2d", "BatchNorm1d"),
+    "residual": ("Residual",),
+    "global-pool": ("AdaptiveAvgPool2d",),
 }
+
+#: The training-kit attributes of every family (optimizers, schedules, the loss), as torch names them.
+_KIT = ("CrossEntropyLoss", "SGD", "Adam", "AdamW", "RMSprop", "OneCycleLR", "StepLR", "CosineAnnealingLR", "LinearLR",
+        "SequentialLR")
+
+
+_LAYERS = ("Conv2d", "Linear", "ReLU", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "Sequential", "BatchNorm2d",
+           "BatchNorm1d", "AdaptiveAvgPool2d", "Identity")
 
 
 def _torch_layers() -> SimpleNamespace:
     import torch
     from torch import nn
 
-    return SimpleNamespace(Conv2d=nn.Conv2d, Linear=nn.Linear, ReLU=nn.ReLU, MaxPool2d=nn.MaxPool2d,
-                           AvgPool2d=nn.AvgPool2d, Flatten=nn.Flatten, Dropout=nn.Dropout, Sequential=nn.Sequential,
-                           CrossEntropyLoss=nn.CrossEntropyLoss, SGD=torch.optim.SGD, Adam=torch.optim.Adam,
-                           OneCycleLR=torch.optim.lr_scheduler.OneCycleLR)
+    from cnnlab import torch_nn
+
+    sources = {name: nn for name in (*_LAYERS, "CrossEntropyLoss")}
+    sources.update({name: torch.optim for name in ("SGD", "Adam", "AdamW", "RMSprop")})
+    sources.update({name: torch.optim.lr_scheduler for name in ("OneCycleLR", "StepLR", "CosineAnnealingLR",
+                                                                 "LinearLR", "SequentialLR")})
+    return SimpleNamespace(**{name: getattr(module, name) for name, module in sources.items()},
+                           Residual=torch_nn.Residual)
 
 
 def _torch_own_layers() -> SimpleNamespace:
@@ -51,11 +71,7 @@ def _torch_own_layers() -> SimpleNamespace:
 def _numpy_layers() -> SimpleNamespace:
     from cnnlab import numpy_nn
 
-    return SimpleNamespace(Conv2d=numpy_nn.Conv2d, Linear=numpy_nn.Linear, ReLU=numpy_nn.ReLU,
-                           MaxPool2d=numpy_nn.MaxPool2d, AvgPool2d=numpy_nn.AvgPool2d, Flatten=numpy_nn.Flatten,
-                           Dropout=numpy_nn.Dropout, Sequential=numpy_nn.Sequential,
-                           CrossEntropyLoss=numpy_nn.CrossEntropyLoss, SGD=numpy_nn.SGD, Adam=numpy_nn.Adam,
-                           OneCycleLR=numpy_nn.OneCycleLR)
+    return SimpleNamespace(**{name: getattr(numpy_nn, name) for name in (*_LAYERS, "Residual", *_KIT)})
 
 
 def _torch_own_algorithms() -> tuple[str, ...]:
@@ -136,7 +152,8 @@ class LayerFamily:
             init.manual_seed(seed)
 
     def kinds(self) -> dict[type, str]:
-        """Layer class -> kind (``conv``, ``pool``, ``relu``, ``linear``, ``flatten``, ``dropout``)."""
+        """Layer class -> kind (``conv``, ``pool``, ``relu``, ``linear``, ``flatten``, ``dropout``, ``batchnorm``,
+        ``residual``, ``global-pool``)."""
         classes = vars(self.classes())
         return {classes[attribute]: kind for kind, attributes in KIND_ATTRIBUTES.items() for attribute in attributes
                 if attribute in classes}

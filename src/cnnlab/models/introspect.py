@@ -18,7 +18,7 @@ from cnnlab.models.families import FAMILIES
 from cnnlab.models.protocol import Model
 
 #: Every layer kind :func:`layer_kind` can return.
-LAYER_KINDS = ("conv", "pool", "relu", "linear", "flatten", "dropout", "other")
+LAYER_KINDS = ("conv", "pool", "relu", "linear", "flatten", "dropout", "batchnorm", "residual", "global-pool", "other")
 
 
 def is_torch_module(obj: object) -> bool:
@@ -177,7 +177,7 @@ def receptive_fields(model: Model, input_hw: tuple[int, int]) -> dict[str, MapGe
                 else:
                     (ky, kx), (sy, sx), (py, px), (dy, dx) = window
                     geometry = (geometry[0].then(ky, sy, py, dy), geometry[1].then(kx, sx, px, dx))
-            elif kind not in ("relu", "dropout"):
+            elif kind not in ("relu", "dropout", "batchnorm"):  # pointwise layers keep the geometry
                 geometry = None
         out[name] = geometry
     return out

@@ -1,4 +1,5 @@
-"""The seeds' networks, each defined once and built from any layer family (:mod:`cnnlab.models.families`).
+"""The networks, each defined once and built from any layer family (:mod:`cnnlab.models.families`): the seeds'
+(LeNet, the MNIST CNN and MLP), a small modern CIFAR-10 ResNet, and the four nets of the BatchNorm/residual study.
 
 Every definition names its layers (``conv1``, ``relu1``, ``pool1``, ..., ``fc3``), so ``state_dict`` keys are
 identical across families and weights move freely between them.
@@ -9,7 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 
@@ -59,6 +62,68 @@ def mnist_mlp(nn: SimpleNamespace) -> Model:
     ]))
 
 
+def _conv_bn_relu(nn: SimpleNamespace, index: int | str, in_channels: int, out_channels: int,
+                  batch_norm: bool = True) -> list[tuple[str, Any]]:
+    """``conv<i>`` 3x3 (same size), ``bn<i>``, ``relu<i>``: the modern block (no conv bias before a BatchNorm, whose
+    shift does the same job; with ``batch_norm=False`` the conv keeps its bias and there is no ``bn<i>``)."""
+    layers = [(f"conv{index}", nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not batch_norm))]
+    if batch_norm:
+        layers.append((f"bn{index}", nn.BatchNorm2d(out_channels)))
+    return [*layers, (f"relu{index}", nn.ReLU())]
+
+
+def _basic_block(nn: SimpleNamespace, channels: int, batch_norm: bool = True, skip: bool = True) -> Model:
+    """ResNet's basic block at constant width: ``conv-BN-ReLU-conv-BN`` (``block``), plus the input (the skip
+    connection, when ``skip``). The ReLU after the sum is the caller's."""
+    layers = _conv_bn_relu(nn, 1, channels, channels, batch_norm)
+    layers.append(("conv2", nn.Conv2d(channels, channels, 3, padding=1, bias=not batch_norm)))
+    if batch_norm:
+        layers.append(("bn2", nn.BatchNorm2d(channels)))
+    block = nn.Sequential(OrderedDict(layers))
+    return nn.Residual(block) if skip else block
+
+
+def cifar_resnet(nn: SimpleNamespace) -> Model:
+    """A small modern CIFAR-10 network: (N, 3, 32, 32) -> (N, 10) logits, 464,170 parameters.
+
+    conv-BN-ReLU 32, maxpool -> (32, 16, 16); conv-BN-ReLU 64, maxpool -> (64, 8, 8); residual block 64 (two
+    conv-BN, identity skip), ReLU; conv-BN-ReLU 128, maxpool -> (128, 4, 4); residual block 128, ReLU; global
+    average pooling -> (128,); fc 128->10. Downsampling early keeps it cheap enough to train on a CPU.
+    """
+    return nn.Sequential(OrderedDict([
+        *_conv_bn_relu(nn, 1, 3, 32), ("pool1", nn.MaxPool2d(2)),
+        *_conv_bn_relu(nn, 2, 32, 64), ("pool2", nn.MaxPool2d(2)),
+        ("res1", _basic_block(nn, 64)), ("relu3", nn.ReLU()),
+        *_conv_bn_relu(nn, 4, 64, 128), ("pool4", nn.MaxPool2d(2)),
+        ("res2", _basic_block(nn, 128)), ("relu5", nn.ReLU()),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(128, 10)),
+    ]))
+
+
+#: Width and number of blocks of the BatchNorm/residual study's nets.
+STUDY_WIDTH, STUDY_BLOCKS = 16, 4
+
+
+def bn_study_net(nn: SimpleNamespace, *, batch_norm: bool, skip: bool) -> Model:
+    """The BatchNorm/residual study's CIFAR-10 net, with or without BatchNorm and with or without skip connections
+    (the same convolutions either way): (N, 3, 32, 32) -> (N, 10).
+
+    conv 16 stride 2 (+BN), ReLU, maxpool -> (16, 8, 8); four basic blocks of two 3x3 convs at width 16 (+BN), each
+    with (or without) its identity skip, ReLU after each; global average pooling, fc 16->10. Nine convolutions deep
+    -- deep enough that a plain net without normalisation trains noticeably worse -- on 8x8 maps, so that the
+    study's many runs stay cheap on a CPU.
+    """
+    stem = nn.Conv2d(3, STUDY_WIDTH, 3, stride=2, padding=1, bias=not batch_norm)
+    layers = [("conv1", stem), *([("bn1", nn.BatchNorm2d(STUDY_WIDTH))] if batch_norm else []),
+              ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2))]
+    for index in range(1, STUDY_BLOCKS + 1):
+        layers += [(f"block{index}", _basic_block(nn, STUDY_WIDTH, batch_norm, skip)),
+                   (f"relu_block{index}", nn.ReLU())]
+    layers += [("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(STUDY_WIDTH, 10))]
+    return nn.Sequential(OrderedDict(layers))
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a model is for: its builder, the dataset it is made for, and a one-line summary."""
@@ -81,7 +146,17 @@ MODELS: dict[str, ModelInfo] = {
     for info in (
         ModelInfo("lenet", lenet, "cifar10", "seed 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
         ModelInfo("mnist-cnn", mnist_cnn, "mnist", "seed 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
-        ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->30->10"),
+                ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->30->10"),
+        ModelInfo("cifar-resnet", cifar_resnet, "cifar10",
+                  "small ResNet: conv-BN-ReLU 32-64 with pooling, residual block 64, conv-BN-ReLU 128, residual "
+                  "block 128, global average pooling, fc 128->10"),
+        *(ModelInfo(f"bnres-{variant}", partial(bn_study_net, batch_norm=bn, skip=skip), "cifar10",
+                    f"BatchNorm/residual study net, {what}: conv 16 stride 2, pool, 4 blocks of two 3x3 convs at "
+                    "width 16 on 8x8 maps, global average pooling, fc 16->10")
+          for variant, bn, skip, what in (("plain", False, False, "no BatchNorm, no skip connections"),
+                                          ("bn", True, False, "BatchNorm, no skip connections"),
+                                          ("skip", False, True, "skip connections, no BatchNorm"),
+                                          ("bn-skip", True, True, "BatchNorm and skip connections"))),
     )
 }
 

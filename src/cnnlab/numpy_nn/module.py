@@ -9,7 +9,13 @@ The contract (the same for every layer, so a naive and a fast layer can be swapp
   (nobody needs the gradient of the training data); every module has this one signature
   ``backward(grad_out, *, need_input_grad=True) -> dL/dx | None``;
 - parameters carry torch's names and shapes, so ``state_dict()`` / ``load_state_dict()`` move weights between
-  this engine and ``torch.nn`` in both directions (:func:`to_torch_state_dict`, :func:`to_numpy_state_dict`).
+  this engine and ``torch.nn`` in both directions (:func:`to_torch_state_dict`, :func:`to_numpy_state_dict`);
+- *buffers* are arrays that are state but not trained (BatchNorm's ``running_mean``, ``running_var``,
+  ``num_batches_tracked``): registered with :meth:`Module.register_buffer` and, unless ``persistent=False``, saved
+  in ``state_dict`` after the module's parameters, as torch does.
+
+Containers: :class:`Sequential` (a chain) and :class:`Residual` (a block plus a shortcut, summed: the skip
+connection of a ResNet).
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ class Module:
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_name", None)
         object.__setattr__(self, "training", True)
@@ -129,7 +137,13 @@ class Module:
         else:
             params = self.__dict__.get("_parameters")
             modules = self.__dict__.get("_modules")
-            if params is not None and name in params:
+            buffers = self.__dict__.get("_buffers")
+            if buffers is not None and name in buffers:
+                if value is not None and not isinstance(value, np.ndarray):
+                    raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (a NumPy array or None "
+                                    f"is required)")
+                buffers[name] = value
+            elif params is not None and name in params:
                 if value is not None:
                     raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
                                     f"(a Parameter or None is required)")
@@ -143,15 +157,16 @@ class Module:
                 object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: parameters and modules live in the registries.
-        for kind in ("_parameters", "_modules"):
+        # Only called when normal lookup fails: parameters, buffers and modules live in the registries.
+        for kind in ("_parameters", "_buffers", "_modules"):
             registry = self.__dict__.get(kind)
             if registry is not None and name in registry:
                 return registry[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
-        for kind in ("_parameters", "_modules"):
+        self.__dict__.get("_non_persistent_buffers", set()).discard(name)
+        for kind in ("_parameters", "_buffers", "_modules"):
             registry = self.__dict__.get(kind)
             if registry is not None and name in registry:
                 del registry[name]
@@ -167,7 +182,26 @@ class Module:
             raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} (Parameter or None)")
         self.__dict__.pop(name, None)
         self._registry("_modules").pop(name, None)
+        self._registry("_buffers").pop(name, None)
         params[name] = param
+
+    def register_buffer(self, name: str, tensor: np.ndarray | None, persistent: bool = True) -> None:
+        """Register the array ``tensor`` (or ``None``: declared but absent) as buffer ``name``: state that is not
+        trained. Persistent buffers are saved in ``state_dict`` under ``prefix.name`` (after the parameters);
+        ``persistent=False`` keeps one out of it. Assigning ``module.name = array`` later replaces it."""
+        buffers = self._registry("_buffers")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, np.ndarray):
+            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} (a NumPy array or None)")
+        self.__dict__.pop(name, None)
+        self._registry("_parameters").pop(name, None)
+        self._registry("_modules").pop(name, None)
+        buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register the sub-module ``module`` under ``name`` (its ``state_dict`` keys get the prefix ``name.``)."""
@@ -178,6 +212,7 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a cnnlab.numpy_nn Module (child {name!r})")
         self.__dict__.pop(name, None)
         self._registry("_parameters").pop(name, None)
+        self._registry("_buffers").pop(name, None)
         modules[name] = module
         if module is not None:
             object.__setattr__(module, "_name", name)
@@ -219,6 +254,18 @@ class Module:
         """All trainable parameters (each once), in registration order."""
         return [p for _, p in self.named_parameters(recurse=recurse)]
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` pairs of every buffer that is not ``None`` (persistent or not), with dotted names."""
+        modules = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
+        for module_prefix, module in modules:
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_prefix}.{name}" if module_prefix else name), buffer
+
+    def buffers(self, recurse: bool = True) -> list[np.ndarray]:
+        """All buffers that are not ``None``, in registration order."""
+        return [b for _, b in self.named_buffers(recurse=recurse)]
+
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """``(name, module)`` of the direct sub-modules."""
         for name, module in self._modules.items():
@@ -250,13 +297,14 @@ class Module:
     # ----------------------------------------------------------------------------------------------------------
     # state
     def train(self, mode: bool = True) -> Module:
-        """Training mode (dropout active) when ``mode`` is true, else evaluation mode; returns ``self``."""
+        """Training mode (dropout active, batch norm on batch statistics, updating its running ones) when ``mode``
+        is true, else evaluation mode; returns ``self``."""
         for module in self.modules():
             object.__setattr__(module, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
-        """Evaluation mode (dropout off); returns ``self``."""
+        """Evaluation mode (dropout off, batch norm on its running statistics); returns ``self``."""
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -265,12 +313,17 @@ class Module:
             param.zero_grad()
 
     def to(self, dtype: Any) -> Module:
-        """Convert every parameter (data and gradient) to floating ``dtype`` in place; returns ``self``."""
+        """Convert every parameter (data and gradient) and every floating-point buffer to floating ``dtype`` in
+        place (integer buffers such as ``num_batches_tracked`` stay as they are, as in torch); returns ``self``."""
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"{type(self).__name__}.to: dtype must be floating point, got {dtype}")
         for param in self.parameters():
             param.astype_(dtype)
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and np.issubdtype(buffer.dtype, np.floating):
+                    module._buffers[name] = buffer.astype(dtype, copy=False)
         return self
 
     def float(self) -> Module:
@@ -281,15 +334,25 @@ class Module:
         """Parameters to float64 (gradient checks)."""
         return self.to(np.float64)
 
-    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        return self.named_parameters(prefix=prefix, remove_duplicate=False)
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(key, array)`` of everything ``state_dict`` holds, in torch's order: module by module (depth first),
+        its parameters, then its persistent buffers. The arrays are the module's own (loading writes into them)."""
+        for module_prefix, module in self.named_modules(prefix=prefix):
+            dot = f"{module_prefix}." if module_prefix else ""
+            for name, param in module._parameters.items():
+                if param is not None:
+                    yield dot + name, param.data
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers:
+                    yield dot + name, buffer
 
     def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
-        """Copies of all parameters under torch's keys and shapes (``conv1.weight`` -> (out, in, kh, kw))."""
-        return OrderedDict((name, param.data.copy()) for name, param in self._state_items(prefix))
+        """Copies of all parameters and persistent buffers under torch's keys and shapes (``conv1.weight`` ->
+        (out, in, kh, kw), ``bn1.running_mean`` -> (C,), ``bn1.num_batches_tracked`` -> () int64)."""
+        return OrderedDict((name, array.copy()) for name, array in self._state_items(prefix))
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> _IncompatibleKeys:
-        """Copy values (NumPy arrays or torch tensors) into the parameters, converting to their dtype.
+        """Copy values (NumPy arrays or torch tensors) into the parameters and buffers, converting to their dtype.
 
         ``strict=True``: missing or unexpected keys raise ``RuntimeError`` listing them. A wrong shape raises
         ``RuntimeError`` naming the key, the expected and the received shape, whatever ``strict`` says. Nothing is
@@ -306,18 +369,18 @@ class Module:
         if strict and missing:
             errors.append("Missing key(s) in state_dict: " + ", ".join(repr(k) for k in missing) + ".")
         values = {}
-        for key, param in own.items():
+        for key, array in own.items():
             if key not in state_dict:
                 continue
             value = _to_numpy(state_dict[key], key)
-            if value.shape != param.data.shape:
+            if value.shape != array.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
-                              f"the shape in current model is {param.data.shape}.")
+                              f"the shape in current model is {array.shape}.")
             values[key] = value
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for key, value in values.items():
-            np.copyto(own[key].data, value, casting="unsafe")
+            np.copyto(own[key], value, casting="unsafe")
         return _IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -397,6 +460,58 @@ class Sequential(Module):
         if not -len(items) <= index < len(items):
             raise IndexError(f"index {index} is out of range for a Sequential of length {len(items)}")
         return items[index][1]
+
+
+class Residual(Module):
+    """A skip connection: ``y = block(x) + shortcut(x)``, with ``shortcut`` the identity when it is ``None``.
+
+    The two branches must give the same shape (a shortcut such as a strided 1x1 ``Conv2d`` adapts ``x`` where the
+    block changes channels or resolution). A ResNet basic block is
+    ``Sequential(Residual(Sequential(conv, bn, relu, conv, bn)), ReLU())``. The sub-modules are called ``block``
+    and ``shortcut`` (``state_dict`` keys ``block.0.weight``, ...), as in :class:`cnnlab.torch_nn.Residual`.
+
+    Backward: the sum passes dL/dy unchanged to both branches, and x receives the sum of what comes back,
+    ``dL/dx = block.backward(dL/dy) + shortcut.backward(dL/dy)`` (``+ dL/dy`` for the identity) -- the gradient
+    highway that lets deep networks train.
+    """
+
+    def __init__(self, block: Module, shortcut: Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(block, Module):
+            raise TypeError(f"Residual: block must be a cnnlab.numpy_nn Module, got {type(block).__name__}")
+        self.add_module("block", block)
+        self.add_module("shortcut", shortcut)
+        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def forward(self, x: Any) -> Any:
+        out = self.block(x)
+        skip = x if self.shortcut is None else self.shortcut(x)
+        out_shape, skip_shape = np.shape(out), np.shape(skip)
+        if out_shape != skip_shape:
+            what = "the input" if self.shortcut is None else "the shortcut's output"
+            raise ValueError(f"{self._label()}: the block's output {out_shape} and {what} {skip_shape} cannot be "
+                             f"summed; where the block changes channels or size, give a shortcut that does the same "
+                             f"(e.g. Sequential(Conv2d(in, out, 1, stride=s, bias=False), BatchNorm2d(out)))")
+        self._shapes = (np.shape(x), out_shape)
+        return out + skip
+
+    def backward(self, grad_out: Any, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dL/dy to both branches; returns the sum of their input gradients (``None`` if ``need_input_grad`` is
+        false: the branches still add their parameter gradients)."""
+        if self._shapes is None:
+            raise RuntimeError(f"{self._label()}: backward() called before forward(); run a forward pass first")
+        grad = np.asarray(grad_out)
+        if grad.shape != self._shapes[1]:
+            raise ValueError(f"{self._label()}: backward expected grad_out of shape {self._shapes[1]} (the shape of "
+                             f"the last forward output), got {grad.shape}")
+        through_block = self.block.backward(grad, need_input_grad=need_input_grad)
+        if self.shortcut is None:
+            through_shortcut = grad
+        else:
+            through_shortcut = self.shortcut.backward(grad, need_input_grad=need_input_grad)
+        if not need_input_grad:
+            return None
+        return through_block + through_shortcut
 
 
 def to_torch_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict[str, Any]:

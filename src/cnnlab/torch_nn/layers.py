@@ -1,4 +1,5 @@
-"""``Linear`` and ``Conv2d``: drop-in replacements for ``torch.nn.Linear`` / ``torch.nn.Conv2d``.
+"""``Linear`` and ``Conv2d``: drop-in replacements for ``torch.nn.Linear`` / ``torch.nn.Conv2d``; and
+``Residual``, the skip connection torch.nn lacks (the torch twin of :class:`cnnlab.numpy_nn.Residual`).
 
 **They subclass** ``nn.Linear`` / ``nn.Conv2d`` and override only the computation (``Linear.forward``,
 ``Conv2d._conv_forward``, the hook torch's own subclasses use), which becomes :mod:`cnnlab.torch_nn.functional`
@@ -108,3 +109,28 @@ class Conv2d(nn.Conv2d):
     def extra_repr(self) -> str:
         text = super().extra_repr()
         return text if self.algorithm == "im2col" else f"{text}, algorithm={self.algorithm}"
+
+
+class Residual(nn.Module):
+    """A skip connection: ``y = block(x) + shortcut(x)``, ``shortcut`` the identity when it is ``None``.
+
+    ``torch.nn`` has no such module (torchvision writes one per block class); this one makes a ResNet stage
+    expressible as a plain module tree, with the sub-modules ``block`` and ``shortcut`` named as in
+    :class:`cnnlab.numpy_nn.Residual`, so ``state_dict`` keys agree across engines. Autograd provides the backward
+    pass (the sum sends dL/dy to both branches).
+    """
+
+    def __init__(self, block: nn.Module, shortcut: nn.Module | None = None) -> None:
+        super().__init__()
+        self.block = block
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        skip = x if self.shortcut is None else self.shortcut(x)
+        if out.shape != skip.shape:
+            what = "the input" if self.shortcut is None else "the shortcut's output"
+            raise RuntimeError(f"Residual: the block's output {tuple(out.shape)} and {what} {tuple(skip.shape)} "
+                               f"cannot be summed; where the block changes channels or size, give a shortcut that "
+                               f"does the same (e.g. a strided 1x1 Conv2d and a BatchNorm2d)")
+        return out + skip

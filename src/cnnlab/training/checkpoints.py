@@ -54,7 +54,7 @@ def to_storable(value: Any) -> Any:
     if isinstance(value, torch.Tensor | str | bytes | bool | int | float) or value is None:
         return value
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value).copy())
+        return torch.from_numpy(np.array(value, order="C", copy=True))  # keeps 0-d buffers 0-d (num_batches_tracked)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Mapping):

@@ -1,4 +1,5 @@
-"""What defines a training run: :class:`TrainConfig` (validated before any data is loaded) and the named recipes.
+"""What defines a training run: :class:`TrainConfig` (validated before any data is loaded), the training kit it
+builds from any layer family (:func:`build_training_kit`: optimizer, loss, per-batch schedule) and the named recipes.
 
 The fields describe themselves (:func:`cnnlab.options.option`), so ``cnnlab train``'s options are generated from
 them and their choices come from the registries (models, layer families, conv algorithms).
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,10 @@ from cnnlab.data import NORMALIZATIONS, VAL_SOURCES, random_crop_flip
 from cnnlab.models import MODELS, all_conv_algorithms, get_family, get_model_info
 from cnnlab.options import Validated, cli_name, option
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("none", "onecycle")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("none", "onecycle", "cosine", "step")
+#: The linear warm-up (``warmup_epochs``) starts at this fraction of ``lr``.
+WARMUP_START_FACTOR = 0.01
 DEVICES = ("auto", "cpu", "cuda")
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -44,11 +48,18 @@ class TrainConfig(Validated):
                          choices=lambda: tuple(_families()))
     epochs: int = option(10, "Training epochs.", minimum=1)
     batch_size: int = option(50, "Images per mini-batch.", minimum=1)
-    optimizer: str = option("sgd", "Optimiser.", choices=OPTIMIZERS)
+    optimizer: str = option("sgd", "Optimiser (adamw: decoupled weight decay).", choices=OPTIMIZERS)
     lr: float = option(0.01, "Learning rate (the peak for onecycle).", minimum=0, min_open=True)
-    momentum: float = option(0.9, "SGD momentum.", minimum=0, maximum=1)
-    weight_decay: float = option(0.0, "L2 weight decay.", minimum=0)
-    schedule: str = option("none", "Learning-rate schedule.", choices=SCHEDULES)
+    momentum: float = option(0.9, "Momentum of sgd and rmsprop.", minimum=0, maximum=1)
+    nesterov: bool = option(False, "Nesterov momentum (sgd).")
+    weight_decay: float = option(0.0, "Weight decay (L2; decoupled for adamw).", minimum=0)
+    schedule: str = option("none", "Learning-rate schedule, stepped per batch: onecycle, cosine annealing to 0, or "
+                           "step (times --lr-gamma every --lr-step-epochs).", choices=SCHEDULES)
+    warmup_epochs: int = option(0, "Linear warm-up from lr/100 over this many epochs, then the schedule (not with "
+                                "onecycle, which warms up itself).", minimum=0)
+    lr_step_epochs: int = option(10, "Epochs between the lr drops of the step schedule.", minimum=1)
+    lr_gamma: float = option(0.1, "Factor of each lr drop of the step schedule.", minimum=0, min_open=True, maximum=1)
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy loss.", minimum=0, maximum=1)
     normalization: str = option("unit", "Pixels in [0, 1] (unit) or per-channel z-scores (standard).",
                                 choices=NORMALIZATIONS)
     augment: str = option("none", "Training augmentation: random crop + flip, or random shifts.",
@@ -60,6 +71,8 @@ class TrainConfig(Validated):
                              choices=VAL_SOURCES)
     seed: int = option(0, "Random seed (initial weights, shuffling, augmentation).", minimum=0, maximum=2**32 - 1)
     device: str = option("auto", "Where the torch engines run (auto: CUDA when available).", choices=DEVICES)
+    channels_last: bool = option(False, "Torch engines: keep the conv weights, hence the activations, channels-last "
+                                 "in memory (NHWC; about 20% faster convolutions and pooling on a CPU).")
     conv_algorithm: str | None = option(None, "The own Conv2d's algorithm (engines torch-own and numpy).",
                                         choices=all_conv_algorithms)
 
@@ -70,6 +83,15 @@ class TrainConfig(Validated):
     def check(self) -> None:
         """An algorithm or device the engine lacks is a ``ValueError`` naming the option."""
         get_family(self.engine).check(self.conv_algorithm, self.device)
+        if self.warmup_epochs and self.schedule == "onecycle":
+            raise ValueError("--warmup-epochs: the onecycle schedule warms up by itself; use it with cosine, step or "
+                             "none")
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"--warmup-epochs {self.warmup_epochs} must be fewer than --epochs {self.epochs}")
+        if self.channels_last and not get_family(self.engine).autograd:
+            raise ValueError(f"--channels-last applies to the torch engines; the {self.engine} engine keeps NCHW")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("--nesterov needs --optimizer sgd and a momentum above 0")
 
     def validate(self) -> None:
         """Raise ``ValueError`` when the run cannot happen here (``--device cuda`` without CUDA)."""
@@ -89,13 +111,19 @@ class TrainConfig(Validated):
 
     def describe(self) -> str:
         """The settings in words: ``"lenet on the torch engine, 25 epochs of batch 64, SGD lr 0.05, ..."``."""
-        optimizer = (f"SGD lr {self.lr:g}, momentum {self.momentum:g}" if self.optimizer == "sgd"
-                     else f"Adam lr {self.lr:g}")
+        optimizer = {"sgd": f"SGD lr {self.lr:g}, {'Nesterov ' if self.nesterov else ''}momentum {self.momentum:g}",
+                     "adam": f"Adam lr {self.lr:g}", "adamw": f"AdamW lr {self.lr:g}",
+                     "rmsprop": f"RMSprop lr {self.lr:g}, momentum {self.momentum:g}"}[self.optimizer]
+        schedule = {"onecycle": "one-cycle schedule (peak = lr)", "cosine": "cosine annealing to 0",
+                    "step": f"lr times {self.lr_gamma:g} every {self.lr_step_epochs} epochs",
+                    "none": "constant lr"}[self.schedule]
+        if self.warmup_epochs:
+            schedule = f"{self.warmup_epochs} warm-up epochs, then {schedule}"
         augment = {"none": None, "crop-flip": f"random crop (padding {self.augment_pixels}) and horizontal flip",
                    "shift": f"random shifts of up to ±{self.augment_pixels} px"}[self.augment]
         parts = [f"{self.model} on the {self.engine} engine", f"{self.epochs} epochs of batch {self.batch_size}",
-                 optimizer + (f", weight decay {self.weight_decay:g}" if self.weight_decay else ""),
-                 "one-cycle schedule (peak = lr)" if self.schedule == "onecycle" else "constant lr",
+                 optimizer + (f", weight decay {self.weight_decay:g}" if self.weight_decay else ""), schedule,
+                 *([f"label smoothing {self.label_smoothing:g}"] if self.label_smoothing else []),
                  "inputs standardised per channel" if self.normalization == "standard" else "pixels scaled to [0, 1]",
                  *([augment] if augment else []),
                  *([f"the first {self.max_datapoints} images of each split"] if self.max_datapoints else []),
@@ -133,6 +161,34 @@ def _typed(name: str, value: Any, annotation: Any) -> Any:
         return value
     expected = kind.__name__ + (" or null" if optional else "")
     raise ValueError(f"{cli_name(name)} must be {expected}, got {value!r}")
+
+
+def build_training_kit(config: TrainConfig, kit: SimpleNamespace, params: Iterable[Any],
+                       steps_total: int) -> tuple[Any, Any, Any]:
+    """``(optimizer, loss_fn, scheduler or None)`` for ``params`` from a layer family's training classes ``kit``
+    (torch's or the NumPy engine's: the same names and arguments), the scheduler stepped once per batch over
+    ``steps_total`` batches (``config.epochs`` epochs)."""
+    params = list(params)
+    common = {"lr": config.lr, "weight_decay": config.weight_decay}
+    optimizer = {
+        "sgd": lambda: kit.SGD(params, momentum=config.momentum, nesterov=config.nesterov, **common),
+        "adam": lambda: kit.Adam(params, **common),
+        "adamw": lambda: kit.AdamW(params, **common),
+        "rmsprop": lambda: kit.RMSprop(params, momentum=config.momentum, **common),
+    }[config.optimizer]()
+    per_epoch = max(1, steps_total // config.epochs)
+    warmup = config.warmup_epochs * per_epoch
+    scheduler: Any = None
+    if config.schedule == "onecycle":
+        scheduler = kit.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps_total)
+    elif config.schedule == "cosine":
+        scheduler = kit.CosineAnnealingLR(optimizer, T_max=max(1, steps_total - warmup))
+    elif config.schedule == "step":
+        scheduler = kit.StepLR(optimizer, step_size=config.lr_step_epochs * per_epoch, gamma=config.lr_gamma)
+    if warmup:
+        ramp = kit.LinearLR(optimizer, start_factor=WARMUP_START_FACTOR, total_iters=warmup)
+        scheduler = ramp if scheduler is None else kit.SequentialLR(optimizer, [ramp, scheduler], milestones=[warmup])
+    return optimizer, kit.CrossEntropyLoss(label_smoothing=config.label_smoothing), scheduler
 
 
 def _families() -> tuple[str, ...]:
@@ -182,6 +238,14 @@ RECIPES: dict[str, Recipe] = {
                                           normalization="standard", augment="crop-flip", augment_pixels=4),
                "seed 000: LeNet on CIFAR-10 with torch.nn, SGD momentum 0.9, one-cycle (peak 0.05), weight decay "
                "5e-4, batch 64, crop+flip augmentation, 25 epochs", {"epochs": 2, "max_datapoints": 8000}),
+        Recipe("cifar-resnet", TrainConfig(model="cifar-resnet", engine="torch", epochs=8, batch_size=256, lr=0.2,
+                                           momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",
+                                           normalization="standard", augment="crop-flip", augment_pixels=4,
+                                           label_smoothing=0.1, channels_last=True),
+               "the small ResNet (BatchNorm, residual blocks, global average pooling) on CIFAR-10 with torch.nn: "
+               "SGD Nesterov momentum 0.9, one-cycle (peak 0.2), weight decay 5e-4, label smoothing 0.1, batch 256, "
+               "crop+flip augmentation, 8 epochs, channels-last memory (about 82% test accuracy; minutes on a "
+               "2-core CPU)", {"epochs": 2, "max_datapoints": 4000}, expected_val_acc=0.8),
     )
 }
 
@@ -194,7 +258,13 @@ def get_recipe(name: str) -> Recipe:
 
 
 def recipe(name: str, *, quick: bool = False, **overrides: Any) -> TrainConfig:
-    """The named recipe's config, made small when ``quick``, with ``overrides`` applied (``None`` values ignored)."""
+    """The named recipe's config, made small when ``quick``, with ``overrides`` applied (``None`` values ignored).
+
+    A recipe's ``channels_last`` is a torch memory layout: moving the recipe to the NumPy engine drops it (unless
+    the override asks for it, which is then the usual error)."""
     entry = get_recipe(name)
     config = replace(entry.config, **entry.quick) if quick else entry.config
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "engine" in given and "channels_last" not in given and not get_family(given["engine"]).autograd:
+        given["channels_last"] = False
+    return replace(config, **given)

@@ -23,7 +23,6 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -35,7 +34,7 @@ from cnnlab.models import Model, build_model, count_parameters, get_family
 from cnnlab.numpy_nn import to_torch_state_dict
 from cnnlab.options import cli_name
 from cnnlab.training.checkpoints import CHECKPOINT_NAME, load_checkpoint, refused_object
-from cnnlab.training.config import TrainConfig
+from cnnlab.training.config import TrainConfig, build_training_kit
 from cnnlab.training.distributed import SINGLE, World, check_distributable
 from cnnlab.training.folders import CHECKPOINT_DIR, claim_folder
 from cnnlab.training.loop import Arrays, History, evaluate, fit
@@ -88,16 +87,9 @@ class TrainResult:
 
 
 def training_kit(config: TrainConfig, model: Model, steps_total: int) -> tuple[Any, Any, Any]:
-    """``(optimizer, loss_fn, scheduler or None)`` for ``model`` from its family's training classes."""
-    kit: SimpleNamespace = get_family(config.engine).classes()
-    params = model.parameters()
-    if config.optimizer == "sgd":
-        optimizer = kit.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    else:
-        optimizer = kit.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = (kit.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps_total)
-                 if config.schedule == "onecycle" else None)
-    return optimizer, kit.CrossEntropyLoss(), scheduler
+    """``(optimizer, loss_fn, scheduler or None)`` for ``model`` from its family's training classes (see
+    :func:`cnnlab.training.config.build_training_kit`)."""
+    return build_training_kit(config, get_family(config.engine).classes(), model.parameters(), steps_total)
 
 
 def load_data(config: TrainConfig, root: str | Path | None, progress: bool = False) -> dict[str, Arrays]:
@@ -179,6 +171,9 @@ def train_model(config: TrainConfig, out_dir: str | Path, *, root: str | Path | 
             splits = arrays if arrays is not None else load_data(config, root, progress and world.is_main)
         device: str | torch.device | None = None if not get_family(config.engine).autograd else config.device
         model = build_model(config.model, config.engine, conv_algorithm=config.conv_algorithm, seed=config.seed)
+        if config.channels_last:  # the weights' layout makes every convolution's output channels-last too
+            assert isinstance(model, torch.nn.Module), "check() allows channels_last for the torch engines only"
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (not in the stubs)
         steps_total = config.epochs * math.ceil(len(splits["train"][1]) / config.batch_size)
         optimizer, loss_fn, scheduler = training_kit(config, model, steps_total)
         history = fit(model, loss_fn, optimizer, splits["train"], splits["val"], epochs=config.epochs,

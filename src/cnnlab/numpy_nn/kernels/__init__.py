@@ -7,10 +7,12 @@
 - :mod:`~.conv_im2col` -- the textbook ``im2col`` algorithm (and the ``im2col`` / ``col2im`` helpers);
 - :mod:`~.conv_fast` -- ``fast``, the default: im2col reorganised for the CPU cache;
 - :mod:`~.conv` -- the registry of convolution algorithms and a functional ``conv2d``;
-- :mod:`~.pool` -- max and average pooling.
+- :mod:`~.pool` -- max and average pooling (also ``ceil_mode`` and adaptive bins);
+- :mod:`~.norm` -- normalisation over some axes (BatchNorm, LayerNorm, GroupNorm).
 
 Kernels take already padded inputs and return ``(output, cache)``; their backward functions take the cache. The
-layers of :mod:`cnnlab.numpy_nn.layers` validate, pad, choose the kernel and keep the cache.
+layers of :mod:`cnnlab.numpy_nn.layers` and :mod:`cnnlab.numpy_nn.normalization` validate, pad, choose the kernel
+and keep the cache.
 """
 
 from cnnlab.numpy_nn.kernels.conv import CONV_ALGORITHMS, CONV_KERNELS, DEFAULT_CONV_ALGORITHM, conv2d
