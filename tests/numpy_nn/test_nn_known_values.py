@@ -121,3 +121,12 @@ def test_output_size_formula_in_layers(size, kernel, stride, padding, expected):
     assert nn.conv_output_size(size, kernel, stride, padding) == expected
     y = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)(np.zeros((1, 1, size, size), np.float32))
     assert y.shape[-2:] == (expected, expected)
+
+
+def test_the_exercise_name_conv2d_is_the_engine_layer():
+    """Seed 004 calls the layer ``Conv2D``; it is the same class, so the exercise's code runs unchanged."""
+    layer = nn.Conv2D(1, 1, 2, stride=1, padding=0, bias=False)
+    assert nn.Conv2D is nn.Conv2d
+    layer.weight.data[...] = np.array([[[[1.0, 0.0], [0.0, -1.0]]]], dtype=np.float32)
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    np.testing.assert_array_equal(layer(x), np.full((1, 1, 2, 2), -4.0, dtype=np.float32))  # x[i,j] - x[i+1,j+1]

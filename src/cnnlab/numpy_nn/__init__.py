@@ -48,9 +48,12 @@ from cnnlab.numpy_nn.module import Module, Parameter, Residual, Sequential, to_n
 from cnnlab.numpy_nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from cnnlab.numpy_nn.optim import SGD, Adam, AdamW, Optimizer, RMSprop
 
+#: The exercise's name for the convolution layer (seed 004 task 4.2, ``lib/convolutions.py``): the same class.
+Conv2D = Conv2d
+
 __all__ = [
     "CONV_ALGORITHMS", "DEFAULT_CONV_ALGORITHM", "GELU", "SGD", "Adam", "AdamW", "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "CosineAnnealingLR",
+    "AdaptiveMaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2D", "Conv2d", "CosineAnnealingLR",
     "CrossEntropyLoss", "Dropout", "Flatten", "GradcheckError", "GroupNorm", "Identity", "LRScheduler", "LayerNorm",
     "LeakyReLU", "Linear", "LinearLR", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "NLLLoss", "OneCycleLR",
     "Optimizer", "Parameter", "RMSprop", "ReLU", "Residual", "Sequential", "SequentialLR", "Sigmoid", "Softmax",
