@@ -2,9 +2,10 @@
 learns CIFAR-10 quickly, and the NumPy engine classifies the test images exactly as torch does with the trained
 weights (BatchNorm in evaluation mode on the running statistics).
 
-Here the recipe runs for 2 epochs instead of 8 (the one-cycle schedule is compressed accordingly). The floor
-(65% test accuracy) proves fast learning with a margin; the full recipe's accuracy (about 82% after 8 epochs) is
-measured by ``cnnlab train --recipe cifar-resnet``, see the issue notes.
+Here the recipe runs on the first 5000 images of every split for 3 epochs at batch 128 on one thread (about a
+minute; the one-cycle schedule is compressed accordingly): measured 46% test accuracy, and the floor (35%, chance is
+10%) proves learning with a margin. The full recipe's accuracy (82.4% test after 8 epochs, 12 minutes on 2 threads)
+is measured by ``cnnlab train --recipe cifar-resnet``, see the README.
 """
 
 from __future__ import annotations
@@ -29,16 +30,14 @@ pytestmark = [
     pytest.mark.skipif(not (DATA / "cifar-10-batches-py").is_dir(), reason="needs CIFAR-10 under $CNNLAB_DATA"),
 ]
 
-EPOCHS, FLOOR, TWIN_IMAGES = 2, 0.65, 500
+EPOCHS, IMAGES, BATCH, FLOOR, TWIN_IMAGES = 3, 5000, 128, 0.35, 500
 
 
 def test_the_recipe_learns_fast_and_the_numpy_engine_agrees_on_the_trained_net(tmp_path):
-    config = recipe("cifar-resnet", epochs=EPOCHS, device="cpu")
-    with torch_threads(2):
+    config = recipe("cifar-resnet", epochs=EPOCHS, max_datapoints=IMAGES, batch_size=BATCH, device="cpu")
+    with torch_threads(1):  # beside the other test worker: two threads each would oversubscribe the two cores
         result = train_model(config, tmp_path, root=DATA, progress=False)
     assert result.history.val_acc[0] < result.history.val_acc[-1], result.history.val_acc
-    print(f"cifar-resnet, {EPOCHS} epochs: validation {result.history.val_acc}, test {result.test_acc:.4f}, "
-          f"{result.history.seconds:.0f} s of training")
     assert result.test_acc >= FLOOR, f"test accuracy {result.test_acc:.3f} after {EPOCHS} epochs"
 
     test = data.prepare(data.load_dataset("cifar10", "test", DATA, max_datapoints=TWIN_IMAGES), "standard")

@@ -205,6 +205,8 @@ def _click_option(field: dataclasses.Field[Any], annotation: Any, info: OptionIn
     click_type: Any
     if choices is not None:
         click_type = click.Choice(choices)
+    elif kind in (int, float) and info.minimum is None and info.maximum is None:
+        click_type = kind  # unbounded (a range without bounds would show "x<=None" in --help)
     elif kind is int:
         click_type = click.IntRange(min=info.minimum, max=info.maximum)  # type: ignore[arg-type]
     elif kind is float:

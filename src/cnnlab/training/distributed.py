@@ -12,8 +12,9 @@ processes into one group -- gloo on the CPU, nccl on CUDA with one GPU per local
   ``W * b_r / B`` (its share ``b_r`` of the batch), so the average is exactly the gradient of the mean loss over the
   whole global batch -- also when ``B`` does not divide by ``W`` and for the smaller last batch of an epoch (a rank
   whose share is empty contributes zeros). The result equals the single-process run up to float rounding (the
-  order of the gradient sums differs). Models with batch statistics (BatchNorm) would see per-rank statistics;
-  none of the zoo's networks has them.
+  order of the gradient sums differs). The exception are networks with BatchNorm (``cifar-resnet``, the ``bnres-*``
+  study nets): as with plain ``DistributedDataParallel``, each rank normalises with its share's statistics and keeps
+  its own running statistics (rank 0's are saved), so their runs match a single process only statistically.
 - **Augmentation**: every rank augments the whole global batch with the shared generator and keeps its share, so
   the random draws are those of the single-process run and an augmented run is the same run too (the augmentation
   is repeated on every rank; it is cheap next to a training step). torch's generator is seeded alike on every rank
