@@ -76,8 +76,9 @@ def test_bad_arguments_are_usage_errors_and_write_nothing(args, tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-#: The seeds' networks run with every conv algorithm; the others (BatchNorm, residual blocks: the same conv layers,
-#: many more multiply-adds) with each engine's default one -- the seven-loop reference would take minutes on them.
+#: The assignments' networks run with every conv algorithm; the others (BatchNorm, residual blocks: the same conv
+#: layers, many more multiply-adds) with each engine's default one -- the seven-loop reference would take minutes on
+#: them.
 SEED_MODELS = ("lenet", "mnist-cnn", "mnist-mlp")
 
 

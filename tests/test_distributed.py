@@ -22,7 +22,7 @@ from cnnlab.training.distributed import World, share_of_cores
 from cnnlab.training.loop import _TorchSteps
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
-#: The seed's CIFAR-10 recipe (crop+flip augmentation, one-cycle, momentum, weight decay) on 50 training images in
+#: The assignment's CIFAR-10 recipe (crop+flip augmentation, one-cycle, momentum, weight decay) on 50 training images in
 #: batches of 21 (21, 21, 8: shares of 10/11 and 4/4 images), validated on 101 (shares 50/51) and tested on 60.
 TRAIN = ["train", "--recipe", "cifar-lenet", "--max-datapoints", "101", "--batch-size", "21", "--no-progress"]
 TORCHRUN_LIMIT_S = 300

@@ -15,8 +15,8 @@ from cnnlab.geometry import Conv2dSpec, channel_hint, check_image_batch, conv_ou
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((28, 4, 2, 1), 14),  # seed 004's conv1: (28 + 2 - 4) // 2 + 1
-        ((14, 4, 2, 1), 7),  # seed 004's conv2
+        ((28, 4, 2, 1), 14),  # assignment 004's conv1: (28 + 2 - 4) // 2 + 1
+        ((14, 4, 2, 1), 7),  # assignment 004's conv2
         ((32, 5), 28),  # LeNet conv1
         ((14, 5), 10),  # LeNet conv2
         ((7, 3, 1, 0, 2), 3),  # dilation 2: effective kernel 5

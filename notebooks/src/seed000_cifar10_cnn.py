@@ -1,11 +1,11 @@
-"""Source of notebooks/seed000_cifar10_cnn.ipynb (seed 000: convolutional networks on CIFAR-10).
+"""Source of notebooks/seed000_cifar10_cnn.ipynb (assignment 000: convolutional networks on CIFAR-10).
 
 Percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell (its lines start with ``# ``).
 Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the notebook.
 """
 
 # %% [markdown]
-# # Seed 000 — Convolutional networks on CIFAR-10, told with cnnlab
+# # Assignment 000 — Convolutional networks on CIFAR-10, told with cnnlab
 #
 # The assignment in four steps:
 #
@@ -17,7 +17,7 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 #    layers with the trained weights loaded, accuracy and inference time of both.
 # 4. **Feature maps** (task 3.3): what the trained network computes after each convolution and pooling layer.
 #
-# Each idea is shown once from scratch, in a few lines that follow the seed's equation, and once with the library
+# Each idea is shown once from scratch, in a few lines that follow the assignment's equation, and once with the library
 # layer (`cnnlab.torch_nn`) next to PyTorch's.
 #
 # The steps run as cnnlab's experiments do: each experiment takes its settings and a `Context` (where the data
@@ -26,8 +26,8 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 # ones `cnnlab run` puts into its report).
 #
 # **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (a few hundred training images, one
-# epoch, shorter timings); otherwise it uses the seed's full data and cnnlab's `cifar-lenet` recipe. Data come from
-# `$CNNLAB_DATA` (torchvision's layout; `cnnlab data download cifar10` fetches them), figures and the trained
+# epoch, shorter timings); otherwise it uses the assignment's full data and cnnlab's `cifar-lenet` recipe. Data come
+# from `$CNNLAB_DATA` (torchvision's layout; `cnnlab data download cifar10` fetches them), figures and the trained
 # network go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`), never into the repository.
 
 # %%

@@ -1,11 +1,11 @@
-"""Source of notebooks/seed004_mnist_conv.ipynb (seed 004: convolutions from scratch, MNIST, equivariance).
+"""Source of notebooks/seed004_mnist_conv.ipynb (assignment 004: convolutions from scratch, MNIST, equivariance).
 
 Percent format: ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell (its lines start with ``# ``).
 Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the notebook.
 """
 
 # %% [markdown]
-# # Seed 004 — Convolutions from scratch on MNIST, told with cnnlab
+# # Assignment 004 — Convolutions from scratch on MNIST, told with cnnlab
 #
 # 1. **Pen and paper**: a 1-D cross-correlation, forward, loss, backward, one SGD step, forward again.
 # 2. **Image dataset**: MNIST as images `(N, 1, 28, 28)`.
@@ -13,9 +13,9 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 # 4. **Own convolution layer**: the warm-up from one window's scalar product to all windows of all images with all
 #    filters, then the NumPy engine's `Conv2d` with stride and padding, checked against PyTorch and by finite
 #    differences.
-# 5. **Experiments**: the seed's CNN trained with the NumPy engine (hand-written backward), with the seed's
+# 5. **Experiments**: the assignment's CNN trained with the NumPy engine (hand-written backward), with the assignment's
 #    settings and with a better recipe.
-# 6. **Equivariance**: the MLP and the CNN on shifted validation images, and the seed's three questions answered
+# 6. **Equivariance**: the MLP and the CNN on shifted validation images, and the assignment's three questions answered
 #    with the measured numbers.
 #
 # Everything runs on `cnnlab.numpy_nn`, the NumPy engine whose forward and backward passes are written by hand;
@@ -27,9 +27,9 @@ Edit this file, then run ``python notebooks/build_notebooks.py`` to rewrite the 
 # (the same ones `cnnlab run` puts into its report).
 #
 # **Settings.** With `CNNLAB_NOTEBOOK_QUICK=1` the notebook runs a smoke test (the recipes' quick settings: 2 epochs
-# on at most 3,000 training images; the shift experiment on 2,000 validation images); otherwise the seed's settings
-# (10 epochs on 10,000 training images). Data come from `$CNNLAB_DATA` (`cnnlab data download mnist` fetches them),
-# figures and trained networks go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`).
+# on at most 3,000 training images; the shift experiment on 2,000 validation images); otherwise the assignment's
+# settings (10 epochs on 10,000 training images). Data come from `$CNNLAB_DATA` (`cnnlab data download mnist` fetches
+# them), figures and trained networks go to a temporary folder (or `$CNNLAB_NOTEBOOK_OUT`).
 
 # %%
 import os
@@ -63,7 +63,7 @@ print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 #
 # x = [1, 2, 3, 4], w = [2, 1, 3], b = 1, stride 1, no padding, target y = [2, 4], L = ½‖y − ŷ‖², learning rate
 # 0.01. Cross-correlation slides the kernel over the input without flipping it: ŷᵢ = Σₖ wₖ·x₍ᵢ₊ₖ₋₁₎ + b.
-# The experiment `cnnlab.experiments.xcorr1d` (the seed's numbers are its default settings) computes every step
+# The experiment `cnnlab.experiments.xcorr1d` (the assignment's numbers are its default settings) computes every step
 # from its formula and checks all of them against PyTorch's `conv1d` and autograd.
 
 # %%
@@ -83,7 +83,7 @@ display(Image(xcorr_plots.figures(worked, OUT)["windows"]))
 # ## 2. The image dataset
 #
 # With convolutions the images stay images: `context.dataset("mnist", split)` gives uint8 arrays `(N, 1, 28, 28)`
-# — one grey channel. The seed's split: the first 50,000 training images for training, the last 10,000 for
+# — one grey channel. The assignment's split: the first 50,000 training images for training, the last 10,000 for
 # validation, the 10,000 `t10k` images for testing. The dataset-overview experiment summarises the splits.
 
 # %%
@@ -103,10 +103,10 @@ display(Image(overview_plots.figures(overview, OUT)["samples"]))
 # ## 3. The output size of a convolution
 #
 # Per spatial dimension, with input size I, kernel size K, stride S, padding P on each side and dilation D
-# (1 for an ordinary kernel): **O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1**. With D = 1 this is the seed's
+# (1 for an ordinary kernel): **O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1**. With D = 1 this is the assignment's
 # ⌊(I − K + 2P) / S⌋ + 1. `cnnlab.geometry.conv_output_size` is the one place the formula lives; every layer of both
 # engines calls it. The conv-output experiment (`cnnlab conv-output` on the command line) works a geometry of
-# your choice through the formula (here the rectangular one) and adds a table of examples: the seeds' layers,
+# your choice through the formula (here the rectangular one) and adds a table of examples: the assignments' layers,
 # padding, stride, dilation, 'same' and impossible cases, each with its arithmetic.
 
 # %%
@@ -167,7 +167,7 @@ print("all images, all filters: max |difference|",
 
 # %% [markdown]
 # Looping step 4 over all output positions gives the whole convolution: two loops, everything else broadcast —
-# within the seed's limit of two nested loops.
+# within the assignment's limit of two nested loops.
 
 # %%
 out_h, out_w = conv_output_size((28, 28), 4, stride=stride, padding=padding)
@@ -268,8 +268,8 @@ for algorithm in numpy_nn.CONV_ALGORITHMS:
 # %% [markdown]
 # ## 5. Experiments: training the CNN with the NumPy engine
 #
-# The seed's network: conv 1→5 (kernel 4, stride 2, padding 1) → 5×14×14, ReLU, conv 5→10 (same) → 10×7×7, ReLU,
-# flatten, linear 490→10. The seed's settings (recipe `mnist-seed`): SGD with learning rate 0.01 and momentum 0.9,
+# The assignment's network: conv 1→5 (kernel 4, stride 2, padding 1) → 5×14×14, ReLU, conv 5→10 (same) → 10×7×7, ReLU,
+# flatten, linear 490→10. The assignment's settings (recipe `mnist-seed`): SGD with learning rate 0.01 and momentum 0.9,
 # batch 50, 10 epochs, the first 10,000 training images, pixels in [0, 1]; the seed expects about 96% validation
 # accuracy after the tenth epoch. The better recipe (`mnist-better`): the same network and data, standardised
 # inputs and a one-cycle learning-rate schedule peaking at 0.05. The training experiment trains both through the
@@ -294,12 +294,12 @@ display(Image(curves))
 # ## 6. Equivariance
 #
 # A convolution is translation *equivariant*: shifting the input shifts its feature maps by the same amount
-# (divided by the stride). An MLP has no such structure: every pixel has its own weights. The seed's experiment:
+# (divided by the stride). An MLP has no such structure: every pixel has its own weights. The assignment's experiment:
 # evaluate the MLP and the CNN on the validation set as it is and shifted 2 px right and 2 px down. The
 # equivariance experiment (`cnnlab.experiments.equivariance`) does that and more: accuracy against shifts of 0 to
 # 6 px, an MLP trained with random shifts (augmentation, recipe `mlp-shift`) as a third model, and a direct
 # per-layer measurement of ‖f(shift(x)) − shift(f(x))‖ / ‖f(x)‖ with the border separated (the "interior" crop).
-# The CNN is the one trained with the seed's settings above, which the context hands over; the MLPs are trained
+# The CNN is the one trained with the assignment's settings above, which the context hands over; the MLPs are trained
 # here with the same settings (recipes `mlp-seed` and `mlp-shift`).
 
 # %%
@@ -319,7 +319,7 @@ accuracy_table, curves_table, *layer_tables = section.tables
 print(text_table(accuracy_table.columns, accuracy_table.rows))
 print()
 print(text_table(curves_table.columns, curves_table.rows))
-display(Image(figures["samples"]))  # the seed's picture: validation digits above their shifted copies
+display(Image(figures["samples"]))  # the assignment's picture: validation digits above their shifted copies
 display(Image(figures["curves"]))
 
 # %% [markdown]
@@ -334,7 +334,7 @@ display(Image(figures["layers"]))
 display(Image(figures["example"]))
 
 # %% [markdown]
-# ### The seed's three questions, answered from the numbers above
+# ### The assignment's three questions, answered from the numbers above
 
 # %%
 if QUICK:

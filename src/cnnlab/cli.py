@@ -651,7 +651,7 @@ def data_verify(ctx: click.Context, dataset: str) -> None:
 @out_option
 @click.pass_context
 def data_show(ctx: click.Context, dataset: str, split: str, count: int, out: Path | None) -> None:
-    """A grid of the first N images with their class names (the seed's plot_mnist)."""
+    """A grid of the first N images with their class names (the assignment's plot_mnist)."""
     from cnnlab.data import load_dataset
     from cnnlab.plots.samples import plot_samples
 

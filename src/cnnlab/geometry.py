@@ -110,7 +110,7 @@ def conv_output_size(
 
 def calculate_conv_output(input_shape: Sequence[int], kernel_size: Sequence[int], stride: Sequence[int],
                           padding: Sequence[int]) -> list[int]:
-    """The exercise's name and signature (seed 004 task 3, ``lib/convolutions.py``): one entry per dimension in
+    """The exercise's name and signature (assignment 004 task 3, ``lib/convolutions.py``): one entry per dimension in
     every argument, a list back. An alias of :func:`conv_output_size` (which also takes dilation and ints).
 
     >>> calculate_conv_output([7, 7], [3, 3], [1, 1], [2, 2])

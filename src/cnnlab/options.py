@@ -48,7 +48,7 @@ def option(default: T, help: str, *, choices: Choices | None = None, minimum: fl
 
     ``choices`` may be a callable so registries are read when the option is used, not when the module is imported.
     ``min_open``: the value must be strictly above ``minimum``. ``cli=False`` keeps a field out of the generated
-    command line (it stays a library setting); ``aliases`` are further spellings of the option (e.g. the seed's
+    command line (it stays a library setting); ``aliases`` are further spellings of the option (e.g. the assignment's
     ``--max_datapoints``).
     """
     info = OptionInfo(help, choices, minimum, maximum, min_open, cli, metavar, aliases)

@@ -1,4 +1,4 @@
-"""The own-vs-library comparison (seed 000 tasks 2.1, 3.1, 3.2) on tiny synthetic inputs and a random LeNet; the
+"""The own-vs-library comparison (assignment 000 tasks 2.1, 3.1, 3.2) on tiny synthetic inputs and a random LeNet; the
 experiment end to end on the tiny CIFAR-10 files."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Seed 004 task 3: the output-size table and the worked formula, checked against torch's own layers."""
+"""Assignment 004 task 3: the output-size table and the worked formula, checked against torch's own layers."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def test_examples_match_torch_and_cover_the_seed_layers():
 
 def test_seed_network_chain():
     by_name = {case.name: case.output_size for case in example_table()}
-    assert by_name["MNIST CNN conv1 (seed 004)"] == [14, 14]
-    assert by_name["MNIST CNN conv2 (seed 004)"] == [7, 7]
-    lenet = [by_name[n] for n in ("LeNet conv1 (seed 000, CIFAR-10)", "LeNet pool1: 2 x 2 max-pool", "LeNet conv2",
-                                  "LeNet pool2: 2 x 2 max-pool")]
+    assert by_name["MNIST CNN conv1 (assignment 004)"] == [14, 14]
+    assert by_name["MNIST CNN conv2 (assignment 004)"] == [7, 7]
+    lenet = [by_name[n] for n in ("LeNet conv1 (assignment 000, CIFAR-10)", "LeNet pool1: 2 x 2 max-pool",
+                                  "LeNet conv2", "LeNet pool2: 2 x 2 max-pool")]
     assert lenet == [[28, 28], [14, 14], [10, 10], [5, 5]]
 
 
@@ -138,5 +138,5 @@ def test_to_dict_and_section(tmp_path):
     rectangular = by_case["rectangular input, per-dimension settings"]
     assert rectangular[1:7] == ["28 x 32", "3 x 5", "1 x 2", "1 x 2", "1", "28 x 16"]
     assert rectangular[7].startswith("H: ") and "\nW: " in rectangular[7]
-    assert by_case["MNIST CNN conv1 (seed 004)"][7] == "⌊(28 + 2·1 − 1·(4 − 1) − 1) / 2⌋ + 1 = ⌊26/2⌋ + 1 = 14"
+    assert by_case["MNIST CNN conv1 (assignment 004)"][7] == "⌊(28 + 2·1 − 1·(4 − 1) − 1) / 2⌋ + 1 = ⌊26/2⌋ + 1 = 14"
     assert "impossible" in render_text(plain)

@@ -1,6 +1,6 @@
-"""The equivariance experiment (seed 004 task 6): the per-layer measurement on hand-built cases with known answers,
-the shift augmentation, the seed's questions answered from hand-built results (every judgement by its named
-threshold), and the experiment end to end on the tiny MNIST files."""
+"""The equivariance experiment (assignment 004 task 6): the per-layer measurement on hand-built cases with known
+answers, the shift augmentation, the assignment's questions answered from hand-built results (every judgement by its
+named threshold), and the experiment end to end on the tiny MNIST files."""
 
 from __future__ import annotations
 
@@ -246,7 +246,7 @@ def test_the_augmented_mlp_recipe_trains_on_random_shifts():
     assert TrainConfig(augment="shift", augment_pixels=1).augmentation().__name__.endswith("flip=False)")
 
 
-# --- the seed's questions answered from hand-built results ---------------------------------------------------------
+# --- the assignment's questions answered from hand-built results -----------------------------------------------------
 
 SHIFTS = list(range(7))
 
@@ -485,7 +485,7 @@ def test_tiny_run_has_every_part(tiny_result):
     assert not r.examples[1].whole
     assert r.n_train == 100 and r.n_val == 32 and r.trained == dict.fromkeys(r.accuracy, True)
     assert r.samples.shape == (4, 1, 28, 28) and r.samples.dtype == np.uint8 and len(r.sample_labels) == 4
-    np.testing.assert_array_equal(r.shifted_samples, shift_images(r.samples, 2, 2))  # the seed's 4 + 4 digits
+    np.testing.assert_array_equal(r.shifted_samples, shift_images(r.samples, 2, 2))  # the assignment's 4 + 4 digits
     assert set(r.histories) == {"mlp", "cnn", "mlp_augmented"}
     assert all(len(h["val_acc"]) == 2 for h in r.histories.values())  # the recipes' quick 2 epochs
     assert set(r.seconds) == {"networks", "accuracy_curves", "equivariance", "total"} and r.seconds["total"] > 0

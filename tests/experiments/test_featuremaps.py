@@ -1,4 +1,4 @@
-"""Feature maps (seed 000 task 3.3) on hand-built models whose activations are known, for both engines; the
+"""Feature maps (assignment 000 task 3.3) on hand-built models whose activations are known, for both engines; the
 model introspection they rest on; the experiment end to end on the tiny CIFAR-10 files."""
 
 from __future__ import annotations

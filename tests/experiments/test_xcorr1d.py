@@ -1,4 +1,4 @@
-"""Seed 004's pen-and-paper task: the numbers derived by hand here, other settings against torch, bad input."""
+"""Assignment 004's pen-and-paper task: the numbers derived by hand here, other settings against torch, bad input."""
 
 from __future__ import annotations
 

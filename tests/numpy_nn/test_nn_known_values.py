@@ -1,4 +1,4 @@
-"""Fixed values derived by hand: the seed's pen-and-paper task, small convolutions, pooling, losses, warm-up."""
+"""Fixed values derived by hand: the assignment's pen-and-paper task, small convolutions, pooling, losses, warm-up."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cnnlab.numpy_nn import warmup
 
 @pytest.mark.parametrize("algorithm", nn.CONV_ALGORITHMS)
 def test_seed_pen_and_paper_cross_correlation(algorithm):
-    """Seed 004 task 1: x = (1, 2, 3, 4), w = (2, 1, 3), b = 1, target y = (2, 4), L = 1/2 ||y - y_hat||^2.
+    """Assignment 004 task 1: x = (1, 2, 3, 4), w = (2, 1, 3), b = 1, target y = (2, 4), L = 1/2 ||y - y_hat||^2.
 
     Forward: y_hat_1 = 1*2 + 2*1 + 3*3 + 1 = 14, y_hat_2 = 2*2 + 3*1 + 4*3 + 1 = 20; L = (12^2 + 16^2) / 2 = 200.
     Backward: dL/dy_hat = (12, 16); dL/dw_k = sum_i dL/dy_hat_i x_{i+k} = (1*12 + 2*16, 2*12 + 3*16, 3*12 + 4*16)
@@ -124,7 +124,7 @@ def test_output_size_formula_in_layers(size, kernel, stride, padding, expected):
 
 
 def test_the_exercise_name_conv2d_is_the_engine_layer():
-    """Seed 004 calls the layer ``Conv2D``; it is the same class, so the exercise's code runs unchanged."""
+    """Assignment 004 calls the layer ``Conv2D``; it is the same class, so the exercise's code runs unchanged."""
     layer = nn.Conv2D(1, 1, 2, stride=1, padding=0, bias=False)
     assert nn.Conv2D is nn.Conv2d
     layer.weight.data[...] = np.array([[[[1.0, 0.0], [0.0, -1.0]]]], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""The layers added with issue 12 fail like the seeds' layers do: backward before forward, a gradient of the wrong
+"""The layers added with issue 12 fail like the assignments' layers do: backward before forward, a gradient of the wrong
 shape, torch tensors and uint8 images -- each with a message naming the layer and what to do."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Real data: the seed's LeNet learns CIFAR-10 in a few epochs of the ``cifar-lenet`` recipe, and the own-layer
+"""Real data: the assignment's LeNet learns CIFAR-10 in a few epochs of the ``cifar-lenet`` recipe, and the own-layer
 twin loaded from the run's folder scores the same.
 
-Seed 000 task 1.2: conv 8@5x5, pool, conv 16@5x5, pool, fc 128, fc 64, fc 10 (model ``lenet``), trained on the 45000
-training images (5000 held out for validation), tested on the official 10000 test images. Here: the recipe's SGD
+Assignment 000 task 1.2: conv 8@5x5, pool, conv 16@5x5, pool, fc 128, fc 64, fc 10 (model ``lenet``), trained on the
+45000 training images (5000 held out for validation), tested on the official 10000 test images. Here: the recipe's SGD
 (momentum 0.9, weight decay 5e-4) with a one-cycle schedule peaking at lr 0.05, batch 64, standardised inputs, for
 3 epochs and without augmentation (it slows learning in so few epochs). Measured (seed 0): validation 41.8 / 51.5 /
 60.3% after epochs 1 / 2 / 3, test 60.6%; about 7 s per epoch on an idle 2-core CPU. The floor (50% test accuracy)

@@ -211,7 +211,7 @@ def test_second_derivatives_of_the_hand_written_backward(kwargs):
 
 
 def test_float32_small_inputs_agree_within_1e6():
-    """The seed's check: mean absolute difference ~1e-8, max below 1e-6 on LeNet's first layer."""
+    """The assignment's check: mean absolute difference ~1e-8, max below 1e-6 on LeNet's first layer."""
     library, own = twins({"in_channels": 3, "out_channels": 8, "kernel_size": 5}, torch.float32)
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():

@@ -3,7 +3,7 @@
 Files (``<root>/MNIST/raw/``, each ``.gz`` or un-gzipped): ``train-images-idx3-ubyte`` + ``train-labels-idx1-ubyte``
 (60000 training images), ``t10k-images-idx3-ubyte`` + ``t10k-labels-idx1-ubyte`` (10000 test images). Missing files
 are downloaded one by one. Splits (:class:`~cnnlab.data.splits.TailHoldout`): ``train`` = the first
-``60000 - val_size`` training images (default: the first 50000, the seed's x_train), ``val`` = the last
+``60000 - val_size`` training images (default: the first 50000, the assignment's x_train), ``val`` = the last
 ``val_size`` (default 10000), ``test`` = the t10k images; with ``val_source="test"``, ``train`` is all 60000 and
 ``val`` the test set.
 

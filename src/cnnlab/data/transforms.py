@@ -103,9 +103,9 @@ def shift_images(images: np.ndarray, dx: int, dy: int, fill: float = 0, mode: st
 
 
 def shift_data(images: np.ndarray, dx: int = 2, dy: int = 2) -> np.ndarray:
-    """The exercise's name (seed 004 task 6, ``lib/experiments.py``): the validation images moved ``dx`` pixels
-    right and ``dy`` pixels down (by default the seed's 2 and 2), vacated pixels 0. An alias of
-    :func:`shift_images` with the seed's defaults."""
+    """The exercise's name (assignment 004 task 6, ``lib/experiments.py``): the validation images moved ``dx`` pixels
+    right and ``dy`` pixels down (by default the assignment's 2 and 2), vacated pixels 0. An alias of
+    :func:`shift_images` with the assignment's defaults."""
     return shift_images(images, dx, dy)
 
 

@@ -38,7 +38,7 @@ R = TypeVar("R", bound=Result)
 @dataclass(frozen=True)
 class Experiment(Generic[S, R]):
     """One experiment: ``name`` (its command and part key), ``title`` (its report heading), a one-line ``summary``
-    (its ``--help``), the settings type (its defaults are the seeds' settings) and ``run``."""
+    (its ``--help``), the settings type (its defaults are the assignments' settings) and ``run``."""
 
     name: str
     title: str

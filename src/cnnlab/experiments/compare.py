@@ -1,4 +1,4 @@
-"""Seed 000, tasks 2.1, 3.1 and 3.2: own ``Linear`` / ``Conv2d`` against ``torch.nn``, alone and in the LeNet.
+"""Assignment 000, tasks 2.1, 3.1 and 3.2: own ``Linear`` / ``Conv2d`` against ``torch.nn``, alone and in the LeNet.
 
 - **Linear** (task 2.1): ``torch_nn.Linear(8, 16)`` and ``nn.Linear(8, 16)`` on the same random input, mean absolute
   difference of the outputs before (independent initialisation) and after copying the parameters with
@@ -6,7 +6,7 @@
 - **Conv2d** (task 3.1): the same for the LeNet's first layer ``Conv2d(3, 8, 5)``, on randomly chosen real images,
   for every own algorithm.
 - **Networks** (task 3.2): a trained library LeNet's ``state_dict`` loaded into the twin built from the own layers;
-  accuracy of both on the first ``n_first`` test images (the seed's 20) and on the full test set passed in, and
+  accuracy of both on the first ``n_first`` test images (the assignment's 20) and on the full test set passed in, and
   their inference time (forward under ``no_grad``, the same input batch and thread count, warm-up, repeats, median;
   CUDA synchronised) with the ratio own / library per algorithm and batch size.
 
@@ -96,7 +96,7 @@ class InferenceTiming:
 
     @property
     def mean_ratio(self) -> float:
-        """own / library of the means (the seed's "average time for inference")."""
+        """own / library of the means (the assignment's "average time for inference")."""
         return self.own.mean_s / self.library.mean_s
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,12 +212,12 @@ def run_compare(
     device: str | torch.device | None = "cpu",
     seed: int = 0,
 ) -> CompareResult:
-    """Compare the own layers and the own LeNet with torch's (seed 000 tasks 2.1, 3.1, 3.2).
+    """Compare the own layers and the own LeNet with torch's (assignment 000 tasks 2.1, 3.1, 3.2).
 
     ``state_dict``: a trained library LeNet's weights (``build_model("lenet", "torch").state_dict()`` keys).
     ``test_x`` float32 ``(N, 3, 32, 32)`` (prepared as for training) and ``test_y`` int64 ``(N,)``: the full test set;
-    the first ``n_first`` images are the seed's short evaluation. ``conv_images``: images for task 3.1 (default: 32
-    test images picked at random with ``seed``). ``algorithms``: own conv algorithms to include (``naive`` is slow:
+    the first ``n_first`` images are the assignment's short evaluation. ``conv_images``: images for task 3.1 (default:
+    32 test images picked at random with ``seed``). ``algorithms``: own conv algorithms to include (``naive`` is slow:
     it is evaluated on the full test set only if listed in ``full_test_algorithms``, and timed only at batch sizes up
     to ``slow_max_batch`` if listed in ``slow_algorithms``). Timing: ``rounds`` alternations of ``warmup`` +
     ``repeats`` forwards per network; the thread count is torch's current one, the same for both networks.
@@ -288,7 +288,7 @@ class CompareSettings(Validated):
 
     weights: Path | None = option(None, "Folder of a 'cnnlab train --recipe cifar-lenet' run [default: the run's "
                                   "own LeNet, or --train].", metavar="RUN_DIR")
-    n_first: int = option(20, "Test images of the seed's short accuracy check.", minimum=1)
+    n_first: int = option(20, "Test images of the assignment's short accuracy check.", minimum=1)
     naive: bool = option(True, "Include the slow reference algorithm (timed on batches of at most 20).")
     full_test: bool = option(True, "Evaluate on the whole test set (else its first 1000 images).")
     device: str = option("auto", "Where to run (auto: CUDA when available).", choices=("auto", "cpu", "cuda"))
@@ -302,7 +302,7 @@ class CompareSettings(Validated):
 
 
 def run(settings: CompareSettings, context: Context) -> CompareResult:
-    """Seed 000 tasks 2.1-3.2 on the trained LeNet (``cifar-lenet``) and the CIFAR-10 test set."""
+    """Assignment 000 tasks 2.1-3.2 on the trained LeNet (``cifar-lenet``) and the CIFAR-10 test set."""
     network = context.network("cifar-lenet", settings.weights, model="lenet", purpose="compare")
     test = context.dataset(network.config.dataset, "test")
     x, y = data.prepare(test, network.config.normalization)
@@ -314,6 +314,6 @@ def run(settings: CompareSettings, context: Context) -> CompareResult:
                        algorithms=algorithms, repeats=settings.repeats, device=settings.device)
 
 
-EXPERIMENT = Experiment("compare", "Own layers vs torch.nn (seed 000, tasks 2.1, 3.1, 3.2)",
-                        "Seed 000 tasks 2.1-3.2: own Linear/Conv2d and LeNet vs torch.nn: differences, accuracy, "
+EXPERIMENT = Experiment("compare", "Own layers vs torch.nn (assignment 000, tasks 2.1, 3.1, 3.2)",
+                        "Assignment 000 tasks 2.1-3.2: own Linear/Conv2d and LeNet vs torch.nn: differences, accuracy, "
                         "inference time.", CompareSettings, run, uses_networks=True)

@@ -1,5 +1,5 @@
-"""Seed 004 task 3: the output size of a convolution (or pooling window), worked per dimension, and a table of
-examples — the seeds' own layers, the padding/stride/dilation variants, a 'same' case and impossible cases.
+"""Assignment 004 task 3: the output size of a convolution (or pooling window), worked per dimension, and a table of
+examples — the assignments' own layers, the padding/stride/dilation variants, a 'same' case and impossible cases.
 
     O = ⌊(I + 2P − D·(K − 1) − 1) / S⌋ + 1        (I input, K kernel, S stride, P padding per side, D dilation)
 
@@ -102,9 +102,9 @@ def conv_output(input_size: IntOrSeq, kernel_size: IntOrSeq, stride: IntOrSeq = 
 EXAMPLES: tuple[tuple[str, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, str], ...] = (
     ("the exercise's example (show_conv_output_dims)", (7, 7), 3, 1, 2, 1,
      "padding 2 > (K − 1)/2 = 1: the output grows"),
-    ("MNIST CNN conv1 (seed 004)", (28, 28), 4, 2, 1, 1, "halves the image"),
-    ("MNIST CNN conv2 (seed 004)", (14, 14), 4, 2, 1, 1, "7 x 7 x 10 = 490 features for the linear layer"),
-    ("LeNet conv1 (seed 000, CIFAR-10)", (32, 32), 5, 1, 0, 1, "no padding: loses K − 1 = 4 pixels"),
+    ("MNIST CNN conv1 (assignment 004)", (28, 28), 4, 2, 1, 1, "halves the image"),
+    ("MNIST CNN conv2 (assignment 004)", (14, 14), 4, 2, 1, 1, "7 x 7 x 10 = 490 features for the linear layer"),
+    ("LeNet conv1 (assignment 000, CIFAR-10)", (32, 32), 5, 1, 0, 1, "no padding: loses K − 1 = 4 pixels"),
     ("LeNet pool1: 2 x 2 max-pool", (28, 28), 2, 2, 0, 1, "pooling windows follow the same formula"),
     ("LeNet conv2", (14, 14), 5, 1, 0, 1, ""),
     ("LeNet pool2: 2 x 2 max-pool", (10, 10), 2, 2, 0, 1, "16 x 5 x 5 = 400 features for fc1"),
@@ -123,7 +123,7 @@ EXAMPLES: tuple[tuple[str, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, IntOrSeq, str
 
 
 def example_table() -> list[ConvCase]:
-    """The seed's table of examples (see :data:`EXAMPLES`), each worked out."""
+    """The assignment's table of examples (see :data:`EXAMPLES`), each worked out."""
     return [conv_output(i, k, s, p, d, name=name, note=note) for name, i, k, s, p, d, note in EXAMPLES]
 
 
@@ -175,6 +175,6 @@ def run(settings: ConvOutputSettings, context: Context) -> ConvOutputResult:
     return ConvOutputResult(FORMULA, query, example_table())
 
 
-EXPERIMENT = Experiment("conv-output", "Convolution output size (seed 004, task 3)",
+EXPERIMENT = Experiment("conv-output", "Convolution output size (assignment 004, task 3)",
                         "Output size of a convolution, O = floor((I + 2P - D(K-1) - 1)/S) + 1, worked, and a table "
                         "of examples.", ConvOutputSettings, run)

@@ -1,5 +1,5 @@
-"""A first look at a dataset (seed 004 task 2, seed 000 task 1.0): every split's size, image shape, class balance,
-mean pixel and load time, and the first training images for a grid of samples."""
+"""A first look at a dataset (assignment 004 task 2, assignment 000 task 1.0): every split's size, image shape, class
+balance, mean pixel and load time, and the first training images for a grid of samples."""
 
 from __future__ import annotations
 

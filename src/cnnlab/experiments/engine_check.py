@@ -1,6 +1,6 @@
-"""Seed 004 task 4: the NumPy engine's Conv2d against PyTorch — same numbers, and how fast each algorithm is.
+"""Assignment 004 task 4: the NumPy engine's Conv2d against PyTorch — same numbers, and how fast each algorithm is.
 
-For a set of layer geometries (the seeds' own layers and the options beyond them: stride, padding modes,
+For a set of layer geometries (the assignments' own layers and the options beyond them: stride, padding modes,
 dilation, groups) the NumPy ``Conv2d`` runs forward and backward with each algorithm (``naive`` seven loops,
 ``loops2`` two loops, ``im2col`` the textbook matrix product, ``fast`` the chunked default) on the same random
 float32 input as ``torch.nn.Conv2d`` with the same weights; the result holds the largest absolute differences of
@@ -50,10 +50,10 @@ class LayerCase:
 
 
 CASES = (
-    LayerCase("MNIST CNN conv1 (seed 004)", (4, 1, 28, 28), 5, 4, stride=2, padding=1),
-    LayerCase("MNIST CNN conv2 (seed 004)", (4, 5, 14, 14), 10, 4, stride=2, padding=1),
-    LayerCase("LeNet conv1 (seed 000)", (4, 3, 32, 32), 8, 5),
-    LayerCase("LeNet conv2 (seed 000)", (4, 8, 14, 14), 16, 5),
+    LayerCase("MNIST CNN conv1 (assignment 004)", (4, 1, 28, 28), 5, 4, stride=2, padding=1),
+    LayerCase("MNIST CNN conv2 (assignment 004)", (4, 5, 14, 14), 10, 4, stride=2, padding=1),
+    LayerCase("LeNet conv1 (assignment 000)", (4, 3, 32, 32), 8, 5),
+    LayerCase("LeNet conv2 (assignment 000)", (4, 8, 14, 14), 16, 5),
     LayerCase("stride (2, 3), 'reflect' padding", (4, 3, 17, 19), 6, (3, 4), stride=(2, 3), padding=2,
               padding_mode="reflect"),
     LayerCase("'same' padding, dilation 2, even kernel", (4, 4, 15, 12), 4, 4, padding="same", dilation=2),
@@ -182,6 +182,6 @@ def run(settings: EngineCheckSettings, context: Context) -> EngineCheckResult:
     return EngineCheckResult(cases, warm, worst, recorder.conditions)
 
 
-EXPERIMENT = Experiment("engine-check", "NumPy engine Conv2d vs PyTorch (seed 004, task 4)",
+EXPERIMENT = Experiment("engine-check", "NumPy engine Conv2d vs PyTorch (assignment 004, task 4)",
                         "The NumPy engine's Conv2d against torch.nn.Conv2d: forward and gradients of every algorithm "
-                        "on the seeds' layers and beyond, and their speed.", EngineCheckSettings, run)
+                        "on the assignments' layers and beyond, and their speed.", EngineCheckSettings, run)

@@ -1,4 +1,4 @@
-"""Seed 000, task 3.3: intermediate feature maps and first-layer filters of a trained network.
+"""Assignment 000, task 3.3: intermediate feature maps and first-layer filters of a trained network.
 
 For a few images, the activations after every convolution and every pooling layer (optionally every ReLU) are
 collected, the first ``n_channels`` channels of each kept, and every map min-max normalised to [0, 1] on its own
@@ -263,7 +263,7 @@ class FeatureMapsRun:
 
 
 def run(settings: FeatureMapsSettings, context: Context) -> FeatureMapsRun:
-    """Seed 000 task 3.3 on a trained CNN (default: the ``cifar-lenet`` recipe's) and test images of distinct
+    """Assignment 000 task 3.3 on a trained CNN (default: the ``cifar-lenet`` recipe's) and test images of distinct
     classes."""
     network = context.network("cifar-lenet", settings.weights, purpose="featuremaps")
     model = network.load()
@@ -279,6 +279,6 @@ def run(settings: FeatureMapsSettings, context: Context) -> FeatureMapsRun:
     return FeatureMapsRun(maps, network.folder)
 
 
-EXPERIMENT = Experiment("featuremaps", "Feature maps and filters (seed 000, task 3.3)",
-                        "Seed 000 task 3.3: feature maps after every conv and pooling layer, and the learned "
+EXPERIMENT = Experiment("featuremaps", "Feature maps and filters (assignment 000, task 3.3)",
+                        "Assignment 000 task 3.3: feature maps after every conv and pooling layer, and the learned "
                         "first-layer filters.", FeatureMapsSettings, run, uses_networks=True)

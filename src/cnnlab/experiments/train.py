@@ -1,5 +1,5 @@
-"""The seeds' training runs as a report part (seed 000 task 1.2: LeNet on CIFAR-10; seed 004 task 5: the CNN on
-MNIST): train one or more named recipes through the run's context, so later parts reuse the trained networks.
+"""The assignments' training runs as a report part (assignment 000 task 1.2: LeNet on CIFAR-10; assignment 004 task 5:
+the CNN on MNIST): train one or more named recipes through the run's context, so later parts reuse the trained networks.
 
 With ``seeds`` (``cnnlab run --seeds 0,1,2``) every recipe is trained once per seed and the part reports each
 accuracy's mean ± sample std over them (:mod:`cnnlab.training.seeds`); the run of the context's seed (the first of
@@ -78,5 +78,5 @@ def _result(result: TrainResult | None) -> TrainResult:
     return result
 
 
-EXPERIMENT = Experiment("training", "Training", "Train the seeds' recipes and record their curves and test "
+EXPERIMENT = Experiment("training", "Training", "Train the assignments' recipes and record their curves and test "
                         "accuracy.", TrainingSettings, run)

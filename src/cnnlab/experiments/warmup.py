@@ -1,5 +1,5 @@
-"""Seed 004 task 4.1, the convolution warm-up, with the exercise's own example arrays: zero padding, one window's
-dot product at a top-left index, the same for a batch, for many filters -- and then the whole layer, the seed's
+"""Assignment 004 task 4.1, the convolution warm-up, with the exercise's own example arrays: zero padding, one window's
+dot product at a top-left index, the same for a batch, for many filters -- and then the whole layer, the assignment's
 ``run_simple_conv`` demo (``x`` of shape (10, 1, 5, 5) through ``Conv2d(1, 3, (3, 3))`` gives (10, 3, 3, 3)).
 
 Every number comes from :mod:`cnnlab.numpy_nn.warmup` and is cross-checked against
@@ -143,6 +143,6 @@ def run(settings: WarmupSettings, context: Context) -> WarmupResult:
                         tuple(y.shape), float(np.max(np.abs(y - expected))), simple["x"], simple["f"])
 
 
-EXPERIMENT = Experiment("warmup", "The convolution warm-up (seed 004, task 4.1)",
-                        "Seed 004 task 4.1: zero padding, one window's dot product, for a batch, for many filters, "
-                        "with the exercise's example arrays; then the simple-conv demo.", WarmupSettings, run)
+EXPERIMENT = Experiment("warmup", "The convolution warm-up (assignment 004, task 4.1)",
+                        "Assignment 004 task 4.1: zero padding, one window's dot product, for a batch, for many "
+                        "filters, with the exercise's example arrays; then the simple-conv demo.", WarmupSettings, run)

@@ -1,4 +1,4 @@
-"""Seed 004's pen-and-paper task worked in full: a 1-D cross-correlation, one forward pass, its loss, the backward
+"""Assignment 004's pen-and-paper task worked in full: a 1-D cross-correlation, one forward pass, its loss, the backward
 pass, one SGD step and the second forward pass — every step with its formula and its numbers.
 
 The numbers are computed by the NumPy engine's :class:`~cnnlab.numpy_nn.Conv1d` (float64): its forward pass, its
@@ -248,8 +248,8 @@ def worked_example(
     lr: float = DEFAULTS["lr"],
     stride: int = DEFAULTS["stride"],
 ) -> Xcorr1dResult:
-    """Work seed 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
-    ``stride`` (no padding). Defaults: the seed's numbers.
+    """Work assignment 004's task for input ``x``, kernel ``w``, bias ``b``, targets ``y``, learning rate ``lr`` and
+    ``stride`` (no padding). Defaults: the assignment's numbers.
 
     Raises ``ValueError`` for bad input (see :func:`_checked`) and ``RuntimeError`` should the engine's Conv1d
     ever disagree with the formulas or with torch autograd.
@@ -317,7 +317,7 @@ def _steps(r: Xcorr1dResult, idx: np.ndarray) -> list[Step]:
 
 @dataclass(frozen=True)
 class Xcorr1dSettings(Validated):
-    """The pen-and-paper task's numbers (the seed's by default), checked on construction."""
+    """The pen-and-paper task's numbers (the assignment's by default), checked on construction."""
 
     x: tuple[float, ...] = option(DEFAULTS["x"], "Input vector.", metavar="X1,X2,...")
     w: tuple[float, ...] = option(DEFAULTS["w"], "Kernel (not flipped: cross-correlation).", metavar="W1,W2,...")
@@ -335,6 +335,6 @@ def run(settings: Xcorr1dSettings, context: Context) -> Xcorr1dResult:
     return worked_example(settings.x, settings.w, settings.b, settings.y, settings.lr, settings.stride)
 
 
-EXPERIMENT = Experiment("xcorr1d", "Worked example: 1-D cross-correlation forward and backward (seed 004, pen and "
-                        "paper)", "Seed 004's pen-and-paper task: 1-D cross-correlation forward, loss, backward, "
-                        "update, second forward.", Xcorr1dSettings, run)
+EXPERIMENT = Experiment("xcorr1d", "Worked example: 1-D cross-correlation forward and backward (assignment 004, "
+                        "pen and paper)", "Assignment 004's pen-and-paper task: 1-D cross-correlation forward, loss, "
+                        "backward, update, second forward.", Xcorr1dSettings, run)

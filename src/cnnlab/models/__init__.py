@@ -1,4 +1,4 @@
-"""Models: layer families (torch.nn, own torch layers, NumPy engine), the seeds' networks defined once, and
+"""Models: layer families (torch.nn, own torch layers, NumPy engine), the assignments' networks defined once, and
 engine-neutral introspection.
 
     from cnnlab.models import build_model

@@ -1,4 +1,4 @@
-"""The networks, each defined once and built from any layer family (:mod:`cnnlab.models.families`): the seeds'
+"""The networks, each defined once and built from any layer family (:mod:`cnnlab.models.families`): the assignments'
 (LeNet, the MNIST CNN and MLP), a small modern CIFAR-10 ResNet, and the four nets of the BatchNorm/residual study.
 
 Every definition names its layers (``conv1``, ``relu1``, ``pool1``, ..., ``fc3``), so ``state_dict`` keys are
@@ -21,7 +21,7 @@ from cnnlab.models.protocol import Model
 
 
 def lenet(nn: SimpleNamespace) -> Model:
-    """Seed 000's LeNet-style CIFAR-10 net: (N, 3, 32, 32) -> (N, 10) logits, 64,058 parameters.
+    """Assignment 000's LeNet-style CIFAR-10 net: (N, 3, 32, 32) -> (N, 10) logits, 64,058 parameters.
 
     conv 8@5x5, ReLU, maxpool 2 -> (8, 14, 14); conv 16@5x5, ReLU, maxpool 2 -> (16, 5, 5);
     fc 400->128, ReLU, fc 128->64, ReLU, fc 64->10.
@@ -37,7 +37,7 @@ def lenet(nn: SimpleNamespace) -> Model:
 
 
 def mnist_cnn(nn: SimpleNamespace) -> Model:
-    """Seed 004's MNIST CNN: (N, 1, 28, 28) -> (N, 10) logits, 5,805 parameters.
+    """Assignment 004's MNIST CNN: (N, 1, 28, 28) -> (N, 10) logits, 5,805 parameters.
 
     conv 1->5 (k4, s2, p1) -> (5, 14, 14), ReLU; conv 5->10 (k4, s2, p1) -> (10, 7, 7), ReLU; fc 490->10.
     """
@@ -50,7 +50,7 @@ def mnist_cnn(nn: SimpleNamespace) -> Model:
 
 
 def mnist_mlp(nn: SimpleNamespace) -> Model:
-    """The MLP baseline of seed 004's equivariance experiment, as the exercise defines it: (N, 1, 28, 28) ->
+    """The MLP baseline of assignment 004's equivariance experiment, as the exercise defines it: (N, 1, 28, 28) ->
     (N, 10), 23,860 parameters.
 
     flatten 784, fc 784->30, ReLU, fc 30->10. No convolution, hence no built-in translation equivariance.
@@ -144,9 +144,9 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {
     info.name: info
     for info in (
-        ModelInfo("lenet", lenet, "cifar10", "seed 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
-        ModelInfo("mnist-cnn", mnist_cnn, "mnist", "seed 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
-                ModelInfo("mnist-mlp", mnist_mlp, "mnist", "seed 004 MLP baseline: fc 784->30->10"),
+        ModelInfo("lenet", lenet, "cifar10", "assignment 000 LeNet: conv8-pool-conv16-pool-fc128-fc64-fc10"),
+        ModelInfo("mnist-cnn", mnist_cnn, "mnist", "assignment 004 CNN: conv5 s2, conv10 s2, fc 490->10"),
+                ModelInfo("mnist-mlp", mnist_mlp, "mnist", "assignment 004 MLP baseline: fc 784->30->10"),
         ModelInfo("cifar-resnet", cifar_resnet, "cifar10",
                   "small ResNet: conv-BN-ReLU 32-64 with pooling, residual block 64, conv-BN-ReLU 128, residual "
                   "block 128, global average pooling, fc 128->10"),

@@ -14,7 +14,7 @@ The API follows PyTorch so that people, tests and weights move freely between th
     optimizer.step()
 
 ``model.state_dict()`` has torch's keys and shapes (parameters and buffers such as BatchNorm's running statistics);
-``load_state_dict`` takes NumPy arrays or torch tensors. Beyond the seeds' layers: ``Conv1d``, the normalisation
+``load_state_dict`` takes NumPy arrays or torch tensors. Beyond the assignments' layers: ``Conv1d``, the normalisation
 layers (``BatchNorm1d/2d``, ``LayerNorm``, ``GroupNorm``), adaptive and ``ceil_mode`` pooling, more activations,
 ``Residual`` (skip connections), ``NLLLoss`` and class weights / ``ignore_index`` / label smoothing, the optimizers
 ``AdamW`` and ``RMSprop`` with parameter groups, and torch's ``StepLR``, ``CosineAnnealingLR``, ``LinearLR`` (warm-up)
@@ -48,7 +48,7 @@ from cnnlab.numpy_nn.module import Module, Parameter, Residual, Sequential, to_n
 from cnnlab.numpy_nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from cnnlab.numpy_nn.optim import SGD, Adam, AdamW, Optimizer, RMSprop
 
-#: The exercise's name for the convolution layer (seed 004 task 4.2, ``lib/convolutions.py``): the same class.
+#: The exercise's name for the convolution layer (assignment 004 task 4.2, ``lib/convolutions.py``): the same class.
 Conv2D = Conv2d
 
 __all__ = [

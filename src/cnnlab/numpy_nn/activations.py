@@ -1,4 +1,4 @@
-r"""Activation modules beyond the seeds' ``ReLU`` (which lives with the seeds' layers in
+r"""Activation modules beyond the assignments' ``ReLU`` (which lives with the assignments' layers in
 :mod:`cnnlab.numpy_nn.layers`), with torch's names, arguments and gradients:
 
 =============  ==========================================  ===============================================

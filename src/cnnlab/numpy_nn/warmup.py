@@ -1,4 +1,4 @@
-"""The convolution warm-up of seed 004, as small documented building blocks.
+"""The convolution warm-up of assignment 004, as small documented building blocks.
 
 From one scalar product to a whole convolution, one step at a time (all NCHW, cross-correlation):
 

@@ -1,4 +1,4 @@
-"""Training curves as in the seeds: loss and accuracy per epoch, training and validation, one or several runs.
+"""Training curves as in the assignments: loss and accuracy per epoch, training and validation, one or several runs.
 
 A *history* is anything with per-epoch lists ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` — as
 attributes (:class:`cnnlab.training.History`) or as keys of a mapping (e.g. a results JSON read back). Validation

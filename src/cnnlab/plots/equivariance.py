@@ -1,4 +1,4 @@
-"""Figures of the equivariance experiment (seed 004 task 6).
+"""Figures of the equivariance experiment (assignment 004 task 6).
 
 - :func:`curves_figure`: validation accuracy against shift (right, down, diagonal) for every model;
 - :func:`layers_figure`: per CNN layer, the equivariance error on the full map and on the interior, and the

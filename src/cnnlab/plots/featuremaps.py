@@ -1,4 +1,4 @@
-"""Figures of the feature-map experiment (seed 000 task 3.3): the feature-map grid and the first-layer filters.
+"""Figures of the feature-map experiment (assignment 000 task 3.3): the feature-map grid and the first-layer filters.
 
 ``*_figure`` functions return a :class:`matplotlib.figure.Figure` (for notebooks); ``plot_*`` save it as a PNG
 and return the path; :func:`save_figures` writes both into a folder.
@@ -54,7 +54,7 @@ def _blank(ax: Any) -> None:
 
 def layer_figure(result: FeatureMapsResult, index: int, *, cell: float = 1.45) -> Figure:
     """One layer's maps: a row per image (its input first, labelled with the class and the prediction), a column
-    per channel; every map normalised to [0, 1] on its own (the seed's Figure 1 layout, large enough to read)."""
+    per channel; every map normalised to [0, 1] on its own (the assignment's Figure 1 layout, large enough to read)."""
     layer = result.layers[index]
     n_images, n_channels = result.images.shape[0], len(layer.channels)
     label_width = 1.35

@@ -1,4 +1,4 @@
-"""A grid of sample images with their class names (seed 004's ``plot_mnist``, for MNIST and CIFAR-10 alike)."""
+"""A grid of sample images with their class names (assignment 004's ``plot_mnist``, for MNIST and CIFAR-10 alike)."""
 
 from __future__ import annotations
 

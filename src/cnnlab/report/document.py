@@ -73,5 +73,5 @@ class Section:
     settings: dict = field(default_factory=dict)
     seconds: float | None = None
     skipped: str | None = None
-    #: Questions with their answers as short points (the seeds' questions), shown after the paragraphs.
+    #: Questions with their answers as short points (the assignments' questions), shown after the paragraphs.
     qa: list[tuple[str, list[str]]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""The reference convolution, straight from the seed's equation 4, one output position at a time.
+"""The reference convolution, straight from the assignment's equation 4, one output position at a time.
 
     y[s, d, i, j] = sum_{c, n, m} x[s, c, i*S + n*D, j*S + m*D] * W[d, c, n, m] + b[d]
 

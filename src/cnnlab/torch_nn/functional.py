@@ -15,7 +15,7 @@ What a drop-in needs besides the numbers, done here once for both algorithms:
 - everything called from a module's forward is TorchScript-compatible.
 
 Convolution algorithms (the same numbers up to float rounding): ``"im2col"`` (default, :mod:`.conv_im2col`) and
-``"naive"`` (the seed's equation 4, one output position at a time, :mod:`.conv_naive`).
+``"naive"`` (the assignment's equation 4, one output position at a time, :mod:`.conv_naive`).
 """
 
 from __future__ import annotations

@@ -218,8 +218,8 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe("mnist-seed", TrainConfig(model="mnist-cnn", engine="numpy", epochs=10, batch_size=50, lr=0.01,
                                          momentum=0.9, max_datapoints=10_000),
-               "seed 004 task 5: MNIST CNN, NumPy engine, SGD lr 0.01 momentum 0.9, batch 50, 10 epochs, the first "
-               "10000 images of each split (all of MNIST's val and test), pixels in [0, 1]", _MNIST_QUICK,
+               "assignment 004 task 5: MNIST CNN, NumPy engine, SGD lr 0.01 momentum 0.9, batch 50, 10 epochs, the "
+               "first 10000 images of each split (all of MNIST's val and test), pixels in [0, 1]", _MNIST_QUICK,
                expected_val_acc=0.96),
         Recipe("mnist-better", TrainConfig(model="mnist-cnn", engine="numpy", epochs=10, batch_size=50, lr=0.05,
                                            momentum=0.9, schedule="onecycle", normalization="standard",
@@ -227,8 +227,9 @@ RECIPES: dict[str, Recipe] = {
                "the same net and data, standardised inputs, one-cycle schedule (peak lr 0.05)", _MNIST_QUICK),
         Recipe("mlp-seed", TrainConfig(model="mnist-mlp", engine="numpy", epochs=10, batch_size=50, lr=0.05,
                                        momentum=0.9, max_datapoints=10_000),
-               "seed 004 task 6: the exercise's MLP baseline (784→30→10, ReLU), NumPy engine, SGD lr 0.05 momentum "
-               "0.9, batch 50, 10 epochs, the first 10000 images of each split, pixels in [0, 1]", _MNIST_QUICK),
+               "assignment 004 task 6: the exercise's MLP baseline (784→30→10, ReLU), NumPy engine, SGD lr 0.05 "
+               "momentum 0.9, batch 50, 10 epochs, the first 10000 images of each split, pixels in [0, 1]",
+               _MNIST_QUICK),
         Recipe("mlp-shift", TrainConfig(model="mnist-mlp", engine="numpy", epochs=10, batch_size=50, lr=0.05,
                                         momentum=0.9, max_datapoints=10_000, augment="shift", augment_pixels=3),
                "the MLP baseline trained on digits shifted at random by up to ±3 px (the equivariance remedy)",
@@ -236,7 +237,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("cifar-lenet", TrainConfig(model="lenet", engine="torch", epochs=25, batch_size=64, lr=0.05,
                                           momentum=0.9, weight_decay=5e-4, schedule="onecycle",
                                           normalization="standard", augment="crop-flip", augment_pixels=4),
-               "seed 000: LeNet on CIFAR-10 with torch.nn, SGD momentum 0.9, one-cycle (peak 0.05), weight decay "
+               "assignment 000: LeNet on CIFAR-10 with torch.nn, SGD momentum 0.9, one-cycle (peak 0.05), weight decay "
                "5e-4, batch 64, crop+flip augmentation, 25 epochs", {"epochs": 2, "max_datapoints": 8000}),
         Recipe("cifar-resnet", TrainConfig(model="cifar-resnet", engine="torch", epochs=8, batch_size=256, lr=0.2,
                                            momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle",

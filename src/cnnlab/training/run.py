@@ -95,7 +95,7 @@ def training_kit(config: TrainConfig, model: Model, steps_total: int) -> tuple[A
 def load_data(config: TrainConfig, root: str | Path | None, progress: bool = False) -> dict[str, Arrays]:
     """Train / val / test arrays ``(x float32 (N, C, H, W), y int64)`` for ``config`` (may raise DataError).
 
-    ``max_datapoints`` keeps the first N images of every split (as the seed's ``--max_datapoints`` limits what is
+    ``max_datapoints`` keeps the first N images of every split (as the assignment's ``--max_datapoints`` limits what is
     trained and validated on); the CIFAR-10 holdout is the fixed default one (seed 0), so runs with different
     training seeds validate on the same images.
     """

@@ -1,5 +1,5 @@
-"""Seed 004 task 6 -- translation equivariance, MLP against CNN -- in three concerns: the per-layer measurement
-(:mod:`.measure`), the experiment (:mod:`.experiment`) and the seed's questions answered from the numbers
+"""Assignment 004 task 6 -- translation equivariance, MLP against CNN -- in three concerns: the per-layer measurement
+(:mod:`.measure`), the experiment (:mod:`.experiment`) and the assignment's questions answered from the numbers
 (:mod:`.answers`)."""
 
 from cnnlab.experiments.equivariance.answers import QUESTIONS

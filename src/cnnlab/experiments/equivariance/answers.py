@@ -1,4 +1,4 @@
-"""The seed's three questions about the shift experiment, answered with the measured numbers.
+"""The assignment's three questions about the shift experiment, answered with the measured numbers.
 
 Every judgement in the text ("about the same", "exactly up to rounding", "matters little") comes from one of the
 named thresholds below, so the words can never contradict the numbers they sit next to.
@@ -229,5 +229,5 @@ def cnn_gap(result: EquivarianceResult) -> list[str]:
 
 
 def answers(result: EquivarianceResult) -> list[tuple[str, list[str]]]:
-    """The seed's three questions, each answered in short points with the measured numbers of ``result``."""
+    """The assignment's three questions, each answered in short points with the measured numbers of ``result``."""
     return list(zip(QUESTIONS, (observation(result), mlp_remedy(result), cnn_gap(result)), strict=True))

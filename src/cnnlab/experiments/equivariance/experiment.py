@@ -1,9 +1,9 @@
-"""Seed 004, task 6: translation equivariance of a CNN against an MLP on MNIST, measured.
+"""Assignment 004, task 6: translation equivariance of a CNN against an MLP on MNIST, measured.
 
-The seed's experiment: the MLP and the CNN (the one trained in task 5, recipe ``mnist-seed``) evaluated on the
+The assignment's experiment: the MLP and the CNN (the one trained in task 5, recipe ``mnist-seed``) evaluated on the
 validation set as is and shifted 2 px right and 2 px down (four accuracies). Beyond the seed: accuracy against
 shift (0..``max_shift`` px; right, down and diagonal) for the MLP, the CNN and an MLP trained with random shifts
-(recipe ``mlp-shift``); the per-layer measurement of :mod:`.measure`; the seed's three questions answered from the
+(recipe ``mlp-shift``); the per-layer measurement of :mod:`.measure`; the assignment's three questions answered from the
 numbers (:mod:`.answers`).
 """
 
@@ -39,9 +39,9 @@ DIRECTIONS: dict[str, tuple[int, int]] = {"right": (1, 0), "down": (0, 1), "diag
 
 @dataclass(frozen=True)
 class EquivarianceSettings(Validated):
-    """The seed's shift (2 px right, 2 px down) and what is measured beyond it.
+    """The assignment's shift (2 px right, 2 px down) and what is measured beyond it.
 
-    The networks come from recipes (``mlp-seed``, ``mnist-seed``, ``mlp-shift``: the seed's training settings);
+    The networks come from recipes (``mlp-seed``, ``mnist-seed``, ``mlp-shift``: the assignment's training settings);
     ``weights`` points at a finished ``cnnlab train --recipe mnist-seed`` run to reuse its CNN.
     """
 
@@ -49,7 +49,7 @@ class EquivarianceSettings(Validated):
                                   "[default: the run's own, or --train].", metavar="RUN_DIR")
     engine: str | None = option(None, "Layer family of the networks trained here [default: the recipes' numpy].",
                                 choices=lambda: tuple(FAMILIES))
-    shift: tuple[int, int] = option((2, 2), "The seed's shift (dx right, dy down) in pixels.", metavar="DX,DY")
+    shift: tuple[int, int] = option((2, 2), "The assignment's shift (dx right, dy down) in pixels.", metavar="DX,DY")
     max_shift: int = option(6, "Largest shift of the accuracy curves, in pixels.", minimum=0, maximum=14)
     augmented_mlp: bool = option(True, "Also train an MLP with random shifts.")
     augment_shift: int = option(3, "Largest random shift (px) of the augmented MLP's training.", minimum=0)
@@ -104,7 +104,7 @@ class EquivarianceResult:
     sample_labels: list[int] = field(default_factory=list)
     shifted_samples: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 28, 28), np.uint8), repr=False)
     trained: dict[str, bool] = field(default_factory=dict)
-    #: The seed's three questions with answers generated from the numbers (:func:`.answers.answers`).
+    #: The assignment's three questions with answers generated from the numbers (:func:`.answers.answers`).
     answers: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
@@ -214,6 +214,6 @@ def run(settings: EquivarianceSettings, context: Context) -> EquivarianceResult:
     return result
 
 
-EXPERIMENT = Experiment("equivariance", "Translation equivariance: MLP vs CNN (seed 004, task 6)",
-                        "Seed 004 task 6: MLP vs CNN on MNIST digits shifted 2 px right and down, and how "
+EXPERIMENT = Experiment("equivariance", "Translation equivariance: MLP vs CNN (assignment 004, task 6)",
+                        "Assignment 004 task 6: MLP vs CNN on MNIST digits shifted 2 px right and down, and how "
                         "equivariant each layer is.", EquivarianceSettings, run, uses_networks=True)

@@ -1,4 +1,4 @@
-"""From feature maps to evidence (seed 000 task 3.3 made rigorous), one module per concern: the statistics
+"""From feature maps to evidence (assignment 000 task 3.3 made rigorous), one module per concern: the statistics
 (:mod:`.stats`), the evaluation views (:mod:`.evaluation`), running a model layer by layer (:mod:`.walk`), the
 streaming pass over the test set (:mod:`.scan`), what drives each channel (:mod:`.channels`), channel ablation
 (:mod:`.ablation`), occlusion (:mod:`.occlusion`) and saliency (:mod:`.saliency`) maps, the generated claim

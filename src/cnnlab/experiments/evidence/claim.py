@@ -1,4 +1,4 @@
-"""The "objective statement" seed 000 asks for, generated from the numbers: the strongest per-class selectivity
+"""The "objective statement" assignment 000 asks for, generated from the numbers: the strongest per-class selectivity
 claim the data support, with its effect size, interval, test and the ablation result -- or, when no channel's
 preference survives the test, a statement that none does.
 

@@ -1,8 +1,8 @@
 """From feature maps to evidence: what a trained network learned, measured on the whole test set.
 
-Seed 000 (task 3.3) warns that feature maps of a few images invite over-generalisation, "in order to make objective
-statements about the learned features we need more rigorous testing". This experiment does the testing, for one
-trained network (the CIFAR-10 LeNet by default, the seed MNIST CNN with ``--network mnist-seed``, or any
+Assignment 000 (task 3.3) warns that feature maps of a few images invite over-generalisation, "in order to make
+objective statements about the learned features we need more rigorous testing". This experiment does the testing, for
+one trained network (the CIFAR-10 LeNet by default, the seed MNIST CNN with ``--network mnist-seed``, or any
 ``--weights`` run):
 
 1. **evaluation**: confusion matrix, per-class accuracy with Wilson intervals, the most frequent confusions and the
@@ -310,7 +310,7 @@ def run(settings: EvidenceSettings, context: Context) -> EvidenceResult:
 
 
 EXPERIMENT = Experiment("evidence", "From feature maps to evidence: what the CIFAR-10 LeNet learned",
-                        "Seed 000 task 3.3 made rigorous: confusion, per-class accuracy with intervals, what drives "
-                        "each conv channel (top images, bootstrap class means, selectivity tests), occlusion and "
-                        "saliency, channel ablation with paired tests, and the claim the numbers support.",
+                        "Assignment 000 task 3.3 made rigorous: confusion, per-class accuracy with intervals, what "
+                        "drives each conv channel (top images, bootstrap class means, selectivity tests), occlusion "
+                        "and saliency, channel ablation with paired tests, and the claim the numbers support.",
                         EvidenceSettings, run, uses_networks=True)

@@ -86,7 +86,7 @@ const CnnEngine = (() => {
   // --- convolution --------------------------------------------------------------------------------------------
 
   /**
-   * One output value of a convolution, with every term of its equation (seed 000, equation 4, with stride S,
+   * One output value of a convolution, with every term of its equation (assignment 000, equation 4, with stride S,
    * padding P and dilation D):
    *
    *   y[o, i, j] = b[o] + sum_c sum_n sum_m x[c, i*S - P + n*D, j*S - P + m*D] * W[o, c, n, m]

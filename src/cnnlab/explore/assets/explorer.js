@@ -571,8 +571,8 @@
       parts.push(el("p", { class: "explain", text:
         `x is ${source}, W the ${layer.kernel[0]}×${layer.kernel[1]} kernel of output channel ${o} ` +
         `for each of the ${inC} input channel${inC > 1 ? "s" : ""}; x outside the map is 0 (zero padding). The window reads rows ` +
-        `${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]} of ${from}. ${fieldText} (seed 000, equation 4; ` +
-        "seed 004's warm-up: one window times one filter is one output value.)" }));
+        `${windowRows[0]}–${windowRows[1]}, columns ${windowCols[0]}–${windowCols[1]} of ${from}. ${fieldText} (assignment 000, equation 4; ` +
+        "assignment 004's warm-up: one window times one filter is one output value.)" }));
       if (inC > 1) {
         const picker = el("div", { class: "channels", role: "group", "aria-label": "input channel of the products shown" });
         cell.channelSums.forEach((s, c) => {

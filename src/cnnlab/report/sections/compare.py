@@ -1,4 +1,5 @@
-"""Report section of the own-vs-library comparison (seed 000 tasks 2.1, 3.1, 3.2): differences, accuracy, speed."""
+"""Report section of the own-vs-library comparison (assignment 000 tasks 2.1, 3.1, 3.2): differences, accuracy,
+speed."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def section(result: CompareResult, figures: dict[str, Path]) -> Section:
                "the parameters the layers differ only by their random initialisation; after load_state_dict they "
                "agree to float32 rounding, and the LeNet twin built from them reproduces the trained network."),
         paragraphs=[f"Inference time own / torch.nn (median of alternating runs on {result.device}): {speed}. The "
-                    "naive algorithm loops over output positions straight from the seed's equation 4, which is why "
-                    "it is far slower.",
+                    "naive algorithm loops over output positions straight from the assignment's equation 4, which is "
+                    "why it is far slower.",
                     f"Timed with {conditions.describe()}."
                     + "".join(f"\nCaution: {w}." for w in warnings)],
         tables=[

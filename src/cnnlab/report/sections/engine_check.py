@@ -15,7 +15,7 @@ ALGORITHM_NOTES = {
     "naive": "naive is the reference straight from the equation: seven nested loops (batch, output channel, output "
              "row, output column, input channel, kernel row, kernel column)",
     "loops2": "loops2 loops over the output positions (i, j) only and broadcasts each window over batch, channels "
-              "and filters (the seed's two-loop limit)",
+              "and filters (the assignment's two-loop limit)",
     "im2col": "im2col is the textbook algorithm: every window of the whole batch copied into a column matrix, one "
               "matrix product per group, col2im for the backward pass",
     "fast": "fast is the default: the same idea on chunks of images small enough to stay in the CPU cache, with "

@@ -1,5 +1,5 @@
-"""Report section of the equivariance experiment (seed 004 task 6): the four accuracies, the curves, the
-per-layer measurement and the seed's questions answered from the numbers."""
+"""Report section of the equivariance experiment (assignment 004 task 6): the four accuracies, the curves, the
+per-layer measurement and the assignment's questions answered from the numbers."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from cnnlab.experiments.equivariance import EquivarianceResult
 
 CAPTIONS = {
-    "samples": "The first validation digits (top) and the same digits moved by the seed's shift (bottom): the digit "
-               "is the same, only its position changed.",
+    "samples": "The first validation digits (top) and the same digits moved by the assignment's shift (bottom): the "
+               "digit is the same, only its position changed.",
     "curves": "Validation accuracy against the shift of the images (px), right, down and diagonal.",
     "layers": "Equivariance error per CNN layer: ||f(shifted x) - shift(f(x))|| / ||shift(f(x))|| on the full map "
               "and on the interior (away from padding and vacated pixels; the vacated cells of shift(f(x)) hold the "
@@ -30,7 +30,7 @@ CAPTIONS = {
 
 
 def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
-    """The seed's four accuracies, the accuracy-vs-shift table, the per-layer table, the answers, the figures."""
+    """The assignment's four accuracies, the accuracy-vs-shift table, the per-layer table, the answers, the figures."""
     s = result.settings
     labels = result.labels
     shift_label = f"shifted {s.shift[0]},{s.shift[1]} px"
@@ -39,7 +39,7 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
         rows=[[labels[k], result.trained.get(k, True), percent(v["original"]), percent(v["shifted"]),
                points(v["original"] - v["shifted"])] for k, v in result.accuracy.items()],
         caption=f"Validation accuracy ({result.n_val} images), as is and shifted {s.shift[0]} px right and "
-                f"{s.shift[1]} px down (the seed's four numbers are the MLP and CNN rows).",
+                f"{s.shift[1]} px down (the assignment's four numbers are the MLP and CNN rows).",
     )
     curve_rows = [[labels[c.model], c.direction, *(percent(a) for a in c.accuracy)] for c in result.curves]
     curves_table = Table(columns=["model", "direction", *[f"{v} px" for v in result.curves[0].shifts]],
@@ -74,7 +74,7 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
                     "only how much the output changes is measured",
         ))
     training = ", ".join(f"{labels[k]} {v['seconds']:.1f} s" for k, v in result.histories.items())
-    intro = (f"Seed 004 task 6: the MLP and the CNN trained on MNIST ({result.n_train or 'pre-trained'} training "
+    intro = (f"Assignment 004 task 6: the MLP and the CNN trained on MNIST ({result.n_train or 'pre-trained'} training "
              f"images), evaluated on the validation set as is and shifted; beyond the seed, accuracy against shift, "
              f"an MLP trained with random shifts of up to ±{s.augment_shift} px, and a per-layer measurement of "
              "equivariance with the border effect separated.")

@@ -130,7 +130,7 @@ def section(result: EvidenceResult, figures: dict[str, Path]) -> Section:
     captions = _captions(result)
     timing = ", ".join(f"{key} {format_seconds(value)}" for key, value in result.seconds.items())
     return Section(
-        intro=(f"Seed 000 warns that feature maps of a few images invite easy generalisation: 'in order to make "
+        intro=(f"Assignment 000 warns that feature maps of a few images invite easy generalisation: 'in order to make "
                f"objective statements about the learned features we need more rigorous testing'. Here is the "
                f"testing, on all {result.n_test} test images, for the trained network: "
                f"{result.network.description}. Test accuracy "

@@ -27,8 +27,8 @@ def section(result: ExploreResult, figures: dict[str, Path]) -> Section:
         "it works offline, mailed to a student or put on a course page). It runs the trained networks itself, in a "
         "small JavaScript engine written from the equations and tested equal to the NumPy engine and PyTorch, and "
         "shows every layer's maps and the class probabilities for the chosen input.",
-        "Try: pick a test image and shift it with the arrow keys (the seed's shift experiment, live: on the MNIST "
-        "page the MLP's prediction breaks while the CNN's maps move with the digit); draw a digit (MNIST); click "
+        "Try: pick a test image and shift it with the arrow keys (the assignment's shift experiment, live: on the "
+        "MNIST page the MLP's prediction breaks while the CNN's maps move with the digit); draw a digit (MNIST); click "
         "a cell of a convolution or pooling map to see its window, the kernel, the products and their sum plus "
         "bias, or which input won the max.",
     ]

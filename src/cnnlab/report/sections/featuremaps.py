@@ -1,4 +1,4 @@
-"""Report section of the feature maps (seed 000 task 3.3): what was shown, the activations' scale, the figures."""
+"""Report section of the feature maps (assignment 000 task 3.3): what was shown, the activations' scale, the figures."""
 
 from __future__ import annotations
 

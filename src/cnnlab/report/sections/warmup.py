@@ -1,4 +1,5 @@
-"""Report section of the convolution warm-up (seed 004 task 4.1): each step with the exercise's arrays and values."""
+"""Report section of the convolution warm-up (assignment 004 task 4.1): each step with the exercise's arrays and
+values."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def section(result: WarmupResult, figures: dict[str, Path]) -> Section:
         paragraphs=[
             f"Padding: the (1, 2, 3, 3) array 0..17 padded by {ph} rows and {pw} columns of zeros becomes "
             f"{tuple(result.padded.shape)}; its first channel:\n{padded_rows}",
-            f"The whole layer (the seed's run_simple_conv): x of shape {result.simple_conv_input} through "
+            f"The whole layer (the assignment's run_simple_conv): x of shape {result.simple_conv_input} through "
             f"{result.simple_conv_layer} gives {result.simple_conv_output}; torch.nn.Conv2d with the same weights "
             f"agrees to {result.simple_conv_max_abs_diff:.1e}.",
         ],
