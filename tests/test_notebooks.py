@@ -50,6 +50,23 @@ def test_committed_notebook_matches_its_source_and_has_no_outputs(name: str) -> 
     assert "QUICK = os.environ.get(\"CNNLAB_NOTEBOOK_QUICK\") == \"1\"" in code[0].source
 
 
+
+@pytest.mark.parametrize("name", BUILDER.NOTEBOOKS)
+def test_the_published_executed_copy_ran_from_the_current_source_without_errors(name: str) -> None:
+    """``notebooks/executed/`` holds each notebook run on the real data (``build_notebooks.py --execute``): from the
+    source as it is now (else it must be executed again), in full mode, every code cell run, no error output."""
+    path = BUILDER.EXECUTED / f"{name}.ipynb"
+    assert path.is_file(), f"{path} is missing: run python notebooks/build_notebooks.py --execute"
+    nb = nbformat.read(path, as_version=4)
+    record = nb.metadata["cnnlab"]
+    assert record["source_sha256"] == BUILDER.source_sha256(name), \
+        f"{path.name} was executed from an older source: run python notebooks/build_notebooks.py --execute"
+    assert record["quick"] is False
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count is not None for cell in code)
+    assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]
+    assert path.stat().st_size < 2_000_000  # figures embedded, but small enough to publish
+
 def test_parse_cells_splits_markdown_and_code() -> None:
     text = "\"\"\"not in the notebook\"\"\"\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n# %%\nprint(x)\n"
     cells = BUILDER.parse_cells(text)
