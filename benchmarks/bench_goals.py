@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +32,9 @@ from cnnlab.models import build_model
 from cnnlab.threads import blas_threads, engine_workers, thread_summary, torch_threads
 from cnnlab.timing import measure
 from cnnlab.training import fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks folder is not a package
+from bench_numpy_engine import lenet_steps
 
 
 def _threads(n: int) -> AbstractContextManager[None]:
@@ -53,27 +58,8 @@ def _alternating_ms(ours: Callable[[], object], theirs: Callable[[], object], re
 
 def lenet_training(repeats: int, rounds: int, batch: int = 128) -> tuple[float, float]:
     """ms per LeNet training step (forward, loss, backward without dL/dx of the data, SGD momentum): ours, torch's."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, batch)
-    ours = build_model("lenet", engine="numpy", seed=0)
-    theirs = build_model("lenet", engine="torch", seed=0)
-    criterion, optimizer = nn.CrossEntropyLoss(), nn.SGD(ours.parameters(), lr=0.01, momentum=0.9)
-    torch_optimizer = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def ours_step() -> None:
-        optimizer.zero_grad()
-        criterion(ours(x), y)
-        ours.backward(criterion.backward(), need_input_grad=False)
-        optimizer.step()
-
-    def torch_step() -> None:
-        torch_optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(theirs(xt), yt).backward()
-        torch_optimizer.step()
-
-    return _alternating_ms(ours_step, torch_step, repeats, rounds)
+    ours_step, torch_step = lenet_steps(batch)
+    return _alternating_ms(lambda: ours_step(False), torch_step, repeats, rounds)
 
 
 def mnist_seed_training_s() -> float:

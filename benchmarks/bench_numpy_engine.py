@@ -94,9 +94,9 @@ def conv_rows(case: ConvCase, repeats: int) -> list[tuple[str, float, float]]:
     return rows
 
 
-def training_step_ms(repeats: int, batch: int = 128) -> dict[str, float]:
-    """Milliseconds per training step of LeNet (batch ``batch``): torch; ours as ``fit`` runs it (no gradient of
-    the input data, as torch); ours also computing dL/dx of the data (what a naive engine does)."""
+def lenet_steps(batch: int = 128) -> tuple[Callable[[bool], None], Callable[[], None]]:
+    """One LeNet training step (batch ``batch``: forward, loss, backward, SGD momentum step) on random images:
+    ``ours(need_input_grad)`` on the NumPy engine and ``torch_step()`` on torch.nn, from the same initial weights."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, batch)
@@ -118,6 +118,13 @@ def training_step_ms(repeats: int, batch: int = 128) -> dict[str, float]:
         torch.nn.functional.cross_entropy(theirs(xt), yt).backward()
         torch_optimizer.step()
 
+    return ours_step, torch_step
+
+
+def training_step_ms(repeats: int, batch: int = 128) -> dict[str, float]:
+    """Milliseconds per training step of LeNet (batch ``batch``): torch; ours as ``fit`` runs it (no gradient of
+    the input data, as torch); ours also computing dL/dx of the data (what a naive engine does)."""
+    ours_step, torch_step = lenet_steps(batch)
     return {"torch": _ms(torch_step, repeats), "ours (as fit runs it)": _ms(lambda: ours_step(False), repeats),
             "ours, also dL/dx of the data": _ms(lambda: ours_step(True), repeats)}
 
