@@ -66,7 +66,7 @@ print(f"quick={QUICK}, data root={DATA_ROOT or './data'}, figures in {OUT}")
 # ### Task 1.0 — the data
 #
 # `context.dataset` (`cnnlab.data.load_dataset` underneath) reads the standard CIFAR-10 files once and returns each
-# split as uint8 arrays in `(N, C, H, W)` layout. The seed trains on the training files and tests on `test_batch`;
+# split as uint8 arrays in `(N, C, H, W)` layout. The assignment trains on the training files and tests on `test_batch`;
 # to follow the validation accuracy during training without touching the test set, cnnlab holds out 5,000 training
 # images (a fixed, seeded choice) as the validation split. The dataset-overview experiment summarises the splits
 # (size, class balance, mean pixel) and draws the first training images.
@@ -141,7 +141,7 @@ model = trained.load("torch").eval()  # the trained network, from its folder
 #
 # ## 2. A fully connected layer (task 2.1)
 #
-# For a batch of inputs `x` of shape `(B, c_in)`, equation 3 of the seed reads
+# For a batch of inputs `x` of shape `(B, c_in)`, equation 3 of the assignment reads
 # `y[s, d] = Σ_c W[d, c] · x[s, c] + b[d]`. From scratch that is one `einsum` (the sum over `c` for every sample
 # `s` and neuron `d`); `cnnlab.torch_nn.Linear` is the same computation packaged as an `nn.Module` with
 # `nn.Linear`'s parameter names, shapes and initialisation, so `load_state_dict` works between them.
@@ -289,6 +289,6 @@ display(Image(figures["filters"]))
 # %% [markdown]
 # **Reading the maps.** Each map is scaled on its own, so a bright spot means "the strongest response of this
 # channel for this image", not a large value in absolute terms. The conv maps keep the shape of the object
-# (edges and colour blobs); after pooling the maps are half the size and coarser. As the seed warns, a channel
+# (edges and colour blobs); after pooling the maps are half the size and coarser. As the assignment warns, a channel
 # that seems to light up on eyes or edges in 3 images is a hypothesis, not a finding: testing it needs many images
 # and a measurement.

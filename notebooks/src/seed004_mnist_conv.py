@@ -270,7 +270,7 @@ for algorithm in numpy_nn.CONV_ALGORITHMS:
 #
 # The assignment's network: conv 1→5 (kernel 4, stride 2, padding 1) → 5×14×14, ReLU, conv 5→10 (same) → 10×7×7, ReLU,
 # flatten, linear 490→10. The assignment's settings (recipe `mnist-seed`): SGD with learning rate 0.01 and momentum 0.9,
-# batch 50, 10 epochs, the first 10,000 training images, pixels in [0, 1]; the seed expects about 96% validation
+# batch 50, 10 epochs, the first 10,000 training images, pixels in [0, 1]; the assignment expects about 96% validation
 # accuracy after the tenth epoch. The better recipe (`mnist-better`): the same network and data, standardised
 # inputs and a one-cycle learning-rate schedule peaking at 0.05. The training experiment trains both through the
 # context, which keeps them (in `OUT / <recipe>`) for the experiments that come after.

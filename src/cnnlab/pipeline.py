@@ -2,9 +2,9 @@
 ``report.html``.
 
 Parts run through one shared :class:`~cnnlab.experiments.base.Context`, so datasets are read once and trained
-networks are reused (the seed MNIST CNN feeds the equivariance experiment, the CIFAR-10 LeNet the comparison and the
-feature maps; a part that needs a network nobody trained yet trains it). A part whose dataset is missing is skipped
-(the report says so and how to get it); a part that fails is reported with its error and the rest still run.
+networks are reused (the assignment's MNIST CNN feeds the equivariance experiment, the CIFAR-10 LeNet the comparison
+and the feature maps; a part that needs a network nobody trained yet trains it). A part whose dataset is missing is
+skipped (the report says so and how to get it); a part that fails is reported with its error and the rest still run.
 """
 
 from __future__ import annotations

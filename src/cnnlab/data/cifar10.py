@@ -5,7 +5,7 @@ Files (``<root>/cifar-10-batches-py/``): ``data_batch_1`` .. ``data_batch_5`` (5
 the archive ``<root>/cifar-10-python.tar.gz``, which is downloaded when files are missing and extracted on first
 use. Splits (:class:`~cnnlab.data.splits.SeededHoldout`): ``val`` = a holdout of ``val_size`` (default 5000)
 training images, ``np.random.default_rng(seed).permutation(50000)[:val_size]`` kept in file order, ``train`` = the
-other 45000 in file order, ``test`` = ``test_batch``; with ``val_source="test"`` (the seed notebook's setup),
+other 45000 in file order, ``test`` = ``test_batch``; with ``val_source="test"`` (the assignment notebook's setup),
 ``train`` is all 50000 and ``val`` the test set.
 
 Channel statistics: the published statistics of the 50000 official training images (pixel mean/std over all

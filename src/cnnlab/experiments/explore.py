@@ -2,7 +2,7 @@
 
 With ``--weights RUN_DIR`` the page shows that run's network (an MNIST CNN or MLP, or the CIFAR-10 LeNet), with
 ``--beside RUN_DIR`` a second network of the same dataset next to it on the same input. Without ``--weights``
-(and in ``cnnlab run``) it shows the run's own networks: the seed MNIST CNN (recipe ``mnist-seed``) with the MLP
+(and in ``cnnlab run``) it shows the run's own networks: the assignment's MNIST CNN (recipe ``mnist-seed``) with the MLP
 (``mlp-seed``) beside it, and the CIFAR-10 LeNet (``cifar-lenet``). Each page is ``explorer-<dataset>.html`` in the
 output folder; a page whose dataset is missing is left out (and said so) while the others are still written.
 """

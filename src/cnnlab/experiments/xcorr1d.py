@@ -4,7 +4,7 @@ pass, one SGD step and the second forward pass — every step with its formula a
 The numbers are computed by the NumPy engine's :class:`~cnnlab.numpy_nn.Conv1d` (float64): its forward pass, its
 hand-written backward pass and one :class:`~cnnlab.numpy_nn.SGD` step -- the layer's code implements exactly the
 formulas below -- and they are cross-checked against the formulas written out in NumPy and against torch autograd
-(``conv1d``) inside :func:`worked_example`; a disagreement raises. Indices are 1-based as in the seed:
+(``conv1d``) inside :func:`worked_example`; a disagreement raises. Indices are 1-based as in the assignment:
 
     ŷ_i      = Σ_k w_k · x_((i−1)·s + k) + b                     (cross-correlation: the kernel is not flipped)
     L        = ½ Σ_i (y_i − ŷ_i)²

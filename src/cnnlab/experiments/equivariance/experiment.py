@@ -1,7 +1,7 @@
 """Assignment 004, task 6: translation equivariance of a CNN against an MLP on MNIST, measured.
 
 The assignment's experiment: the MLP and the CNN (the one trained in task 5, recipe ``mnist-seed``) evaluated on the
-validation set as is and shifted 2 px right and 2 px down (four accuracies). Beyond the seed: accuracy against
+validation set as is and shifted 2 px right and 2 px down (four accuracies). Beyond the assignment: accuracy against
 shift (0..``max_shift`` px; right, down and diagonal) for the MLP, the CNN and an MLP trained with random shifts
 (recipe ``mlp-shift``); the per-layer measurement of :mod:`.measure`; the assignment's three questions answered from the
 numbers (:mod:`.answers`).

@@ -1,4 +1,4 @@
-"""Measuring translation equivariance layer by layer (the core of assignment 004 task 6, beyond the seed).
+"""Measuring translation equivariance layer by layer (the core of assignment 004 task 6, beyond the assignment).
 
 For every convolution / ReLU / pooling layer, the relative distance ``||f(T_d x) - T_k f(x)|| / ||f(x)||``, where
 ``T_d`` shifts the input by ``d`` pixels and ``T_k`` the feature map by ``k = d / stride`` (the layer's cumulative

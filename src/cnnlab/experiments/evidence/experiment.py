@@ -2,7 +2,7 @@
 
 Assignment 000 (task 3.3) warns that feature maps of a few images invite over-generalisation, "in order to make
 objective statements about the learned features we need more rigorous testing". This experiment does the testing, for
-one trained network (the CIFAR-10 LeNet by default, the seed MNIST CNN with ``--network mnist-seed``, or any
+one trained network (the CIFAR-10 LeNet by default, the assignment's MNIST CNN with ``--network mnist-seed``, or any
 ``--weights`` run):
 
 1. **evaluation**: confusion matrix, per-class accuracy with Wilson intervals, the most frequent confusions and the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlab.formatting import percent
+from cnnlab.formatting import Percent, percent
 from cnnlab.report.document import Figure, Section, Table
 
 if TYPE_CHECKING:
@@ -21,6 +21,11 @@ def _accuracy(value: float | None) -> str:
     return "diverged" if value is None else percent(value, 1)
 
 
+def _fraction(value: float | None) -> Percent | None:
+    """An accuracy for the per-epoch table (a percentage), ``None`` (an empty cell) after divergence."""
+    return None if value is None else Percent(value)
+
+
 def section(result: BnResidualResult, figures: dict[str, Path]) -> Section:
     """A table of final test accuracy (variant x learning rate), the per-epoch numbers, and what they show."""
     from cnnlab.experiments.bn_residual import VARIANTS
@@ -28,8 +33,8 @@ def section(result: BnResidualResult, figures: dict[str, Path]) -> Section:
     lrs = list(dict.fromkeys(r.lr for r in result.runs))
     rows = [[VARIANTS[v][2], result.parameters[v], *[_accuracy(result.run_for(v, lr).final_test_acc) for lr in lrs]]
             for v in VARIANTS]
-    epoch_rows = [[VARIANTS[r.variant][2], f"{r.lr:g}", epoch + 1, r.train_loss[epoch], r.train_acc[epoch],
-                   r.test_acc[epoch] if epoch < len(r.test_acc) else None]
+    epoch_rows = [[VARIANTS[r.variant][2], f"{r.lr:g}", epoch + 1, r.train_loss[epoch], _fraction(r.train_acc[epoch]),
+                   _fraction(r.test_acc[epoch]) if epoch < len(r.test_acc) else None]
                   for r in result.runs for epoch in range(len(r.train_loss))]
     best = {v: result.best(v) for v in VARIANTS}
     spread = {v: max((r.final_test_acc or 0.0) for r in result.runs if r.variant == v)

@@ -50,7 +50,8 @@ def section(result: CompareResult, figures: dict[str, Path]) -> Section:
                   caption="LeNet with the trained weights ('—' = not evaluated)"),
             Table(["algorithm", "batch", "torch.nn ms (mean ± sd)", "own ms (mean ± sd)", "torch.nn ms (median)",
                    "own ms (median)", "own / torch.nn (means)", "own / torch.nn (medians)", "timed calls"], timing,
-                  caption="Inference time per batch (the seed asks for the average; the median resists outliers)"),
+                  caption="Inference time per batch (the assignment asks for the average; the median resists "
+                          "outliers)"),
         ],
         settings=dict(result.settings),
     )

@@ -75,8 +75,8 @@ def section(result: EquivarianceResult, figures: dict[str, Path]) -> Section:
         ))
     training = ", ".join(f"{labels[k]} {v['seconds']:.1f} s" for k, v in result.histories.items())
     intro = (f"Assignment 004 task 6: the MLP and the CNN trained on MNIST ({result.n_train or 'pre-trained'} training "
-             f"images), evaluated on the validation set as is and shifted; beyond the seed, accuracy against shift, "
-             f"an MLP trained with random shifts of up to ±{s.augment_shift} px, and a per-layer measurement of "
+             f"images), evaluated on the validation set as is and shifted; beyond the assignment, accuracy against "
+             f"shift, an MLP trained with random shifts of up to ±{s.augment_shift} px, and a per-layer measurement of "
              "equivariance with the border effect separated.")
     if training:
         intro += f" Training time: {training}."

@@ -41,7 +41,7 @@ def section(run: FeatureMapsRun, figures: dict[str, Path]) -> Section:
         f"{w.shape[3]}, weights between {float(w.min()):.3g} and {float(w.max()):.3g}.",
         "Reading the maps: each map is scaled on its own, so a bright spot means 'strongest response of this "
         "channel for this image', not a large value in absolute terms; the raw range in the table gives the scale. "
-        "As the seed warns, patterns seen in a few maps (a channel that lights up on edges, or on eyes) are "
+        "As the assignment warns, patterns seen in a few maps (a channel that lights up on edges, or on eyes) are "
         "hypotheses, not findings: testing them needs many images and a measurement.",
     ]
     zero_layers = [layer for layer in result.layers if float(layer.zero_fraction.mean()) > 0.5]
