@@ -3,11 +3,14 @@ exception, also when nested), ``None`` leaves them alone, and the report says wh
 
 from __future__ import annotations
 
+import os
+
 import numpy  # noqa: F401 - loads NumPy's BLAS, so that threadpoolctl sees it
 import pytest
 import torch
 from threadpoolctl import threadpool_info
 
+from cnnlab import threads
 from cnnlab.threads import blas_threads, thread_report, thread_summary, torch_threads
 
 
@@ -105,3 +108,39 @@ def test_parallel_map_keeps_the_order_and_runs_on_the_workers():
     assert [i for i, _ in names] == list(range(8))
     assert all(name.startswith("cnnlab-engine") for _, name in names)
     assert parallel_map(lambda i: threading.current_thread().name, [1, 2]) == [threading.main_thread().name] * 2
+
+
+def _stat_line(user: int, system: int, idle: int) -> str:
+    return f"cpu  {user} 0 {system} {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
+
+
+def test_busy_cores_reads_the_share_of_non_idle_time_between_two_looks(tmp_path, monkeypatch):
+    """Between the two reads the machine spent 150 of 200 ticks busy: on 2 CPUs that is 1.5 busy cores."""
+    stat = tmp_path / "stat"
+    stat.write_text(_stat_line(1000, 500, 8000))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads.os, "times", lambda: (0.0, 0.0, 0.0, 0.0, 0.0))  # this process: no CPU time
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: stat.write_text(_stat_line(1100, 550, 8050)))
+    assert threads.busy_cores(0.2, stat) == pytest.approx(1.5)
+
+
+def test_busy_cores_leaves_out_this_process_and_missing_counters(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    stat.write_text(_stat_line(1000, 0, 1000))
+    own = iter([(1.0, 0.0, 0, 0, 0), (1.1, 0.1, 0, 0, 0)])  # 0.2 s of our own CPU time in 0.2 s: one core
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads.os, "times", lambda: next(own))
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: stat.write_text(_stat_line(1100, 0, 1100)))
+    assert threads.busy_cores(0.2, stat) == pytest.approx(0.0)  # half of 2 CPUs busy, all of it ours
+    assert threads.busy_cores(0.2, tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(("cpus", "load", "expected"), [(2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 1.6, 1),
+                                                        (2, 7.0, 1), (8, 2.2, 6), (1, 0.0, 1)])
+def test_auto_threads_takes_the_cores_others_leave_free(cpus, load, expected):
+    assert threads.auto_threads(cpus, load) == expected
+
+
+def test_auto_threads_looks_at_the_machine_now():
+    n = threads.auto_threads()
+    assert 1 <= n <= (os.cpu_count() or 1)

@@ -347,9 +347,9 @@ class _LabGroup(click.Group):
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CNNLAB_DATA",
               help="Data root holding MNIST/raw and cifar-10-batches-py [default: $CNNLAB_DATA, else ./data].")
 @click.option("--threads", default="auto", show_default=True, envvar="CNNLAB_THREADS", metavar="N|auto",
-              help="CPU threads for torch and NumPy's BLAS. auto: the cores the load average leaves free (a thread "
-                   "pool on a core that another process uses slows everything down many times over). "
-                   "[env: CNNLAB_THREADS]")
+              help="CPU threads for torch, NumPy's BLAS and the NumPy engine. auto: the cores other processes "
+                   "leave free right now (a thread pool on a core that another process uses slows everything down "
+                   "many times over). [env: CNNLAB_THREADS]")
 @click.option("--debug", is_flag=True, envvar="CNNLAB_DEBUG",
               help="Show the full traceback of a failure (for bug reports) [also: $CNNLAB_DEBUG=1].")
 @click.pass_context

@@ -19,9 +19,11 @@ much faster there. That is a decision for the entry point, not for every layer::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -29,8 +31,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["THREADS_ENV", "auto_threads", "blas_threads", "engine_workers", "parallel_map", "resolve_threads",
-           "thread_report", "thread_summary", "torch_threads", "use_threads"]
+__all__ = ["THREADS_ENV", "auto_threads", "blas_threads", "busy_cores", "engine_workers", "parallel_map",
+           "resolve_threads", "thread_report", "thread_summary", "torch_threads", "use_threads"]
 
 #: Environment variable with the default of the CLI's ``--threads`` (a number or ``auto``).
 THREADS_ENV = "CNNLAB_THREADS"
@@ -106,15 +108,51 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(_pool[0].map(fn, items))
 
 
+#: Where Linux keeps the machine's CPU time counters (the first line sums every CPU).
+PROC_STAT = Path("/proc/stat")
+#: How long :func:`busy_cores` watches the counters, in seconds.
+BUSY_SAMPLE_S = 0.1
+
+
+def _cpu_ticks(stat: Path) -> tuple[int, int]:
+    """``(busy, total)`` CPU ticks since boot from the ``cpu`` line of ``/proc/stat``: ``user nice system idle
+    iowait irq softirq steal ...``; idle and iowait are the idle time."""
+    fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(interval: float = BUSY_SAMPLE_S, stat: Path = PROC_STAT) -> float | None:
+    """How many cores other processes keep busy *now*: the machine's non-idle share of CPU time over ``interval``
+    seconds, times the CPU count, minus this process's own CPU time in that interval. ``None`` where there is no
+    ``/proc/stat`` (not Linux)."""
+    try:
+        busy_0, total_0 = _cpu_ticks(stat)
+        own_0 = sum(os.times()[:2])
+        time.sleep(interval)
+        busy_1, total_1 = _cpu_ticks(stat)
+        own_1 = sum(os.times()[:2])
+    except (OSError, ValueError, IndexError):
+        return None
+    if total_1 <= total_0:
+        return 0.0
+    cpus = os.cpu_count() or 1
+    return max(0.0, (busy_1 - busy_0) / (total_1 - total_0) * cpus - (own_1 - own_0) / interval)
+
+
 def auto_threads(cpus: int | None = None, load: float | None = None) -> int:
-    """Threads that will not collapse: the CPUs not already busy, at least 1.
+    """Threads that will not collapse: the CPUs not already busy, at least 1: ``max(1, cpus - round(load))``.
 
     Thread pools that wait at every parallel region for all their threads slow down many times over when another
     process takes a core (a descheduled thread holds everyone up): measured on a 2-core machine, a CIFAR-10 epoch of
     torch with its default 2 threads took several times longer beside one busy process than with 1 thread. So
-    ``auto`` counts the cores the 1-minute load average leaves free: ``max(1, cpus - round(load))``.
+    ``auto`` counts the cores other processes keep busy now (``load``; default :func:`busy_cores`, a 0.1 s look at
+    the CPU counters). The 1-minute load average is the fallback where there are no counters: it lags, so right
+    after a job (a ``pip install``, a test run) it would still report a busy core on an idle machine.
     """
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    if load is None:
+        load = busy_cores()
     if load is None:
         try:
             load = os.getloadavg()[0]
