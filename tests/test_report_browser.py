@@ -3,22 +3,14 @@ enough to read and enlarged on a click, the banner, no console errors, nothing f
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from headless import CHROMIUM, CHROMIUM_ARGS, sync_api  # skips without Playwright/Chromium
 from matplotlib.figure import Figure as MplFigure
 
 from cnnlab.report import Figure, Section, Table, write_report
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-CHROMIUM = os.environ.get("CNNLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("no Chromium binary found (apt-get install chromium, or set CNNLAB_CHROMIUM)", allow_module_level=True)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")

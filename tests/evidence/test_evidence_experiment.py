@@ -65,7 +65,8 @@ def test_the_experiment_on_a_cnn(cnn_run):
     d = result.to_dict()
     text = json.dumps(d)
     assert len(text) < 300_000 and d["network"]["model"] == "mnist-cnn" and d["statement"] == result.statement
-    assert set(result.seconds) >= {"scan", "statistics", "where", "total"}
+    phases = result.seconds  # which phases were timed (their durations depend on the machine and are not checked)
+    assert set(phases) >= {"scan", "statistics", "where", "total"}
 
 
 @pytest.mark.e2e

@@ -488,7 +488,9 @@ def test_tiny_run_has_every_part(tiny_result):
     np.testing.assert_array_equal(r.shifted_samples, shift_images(r.samples, 2, 2))  # the assignment's 4 + 4 digits
     assert set(r.histories) == {"mlp", "cnn", "mlp_augmented"}
     assert all(len(h["val_acc"]) == 2 for h in r.histories.values())  # the recipes' quick 2 epochs
-    assert set(r.seconds) == {"networks", "accuracy_curves", "equivariance", "total"} and r.seconds["total"] > 0
+    phases = r.seconds  # which phases were timed (their durations depend on the machine and are not checked)
+    assert set(phases) == {"networks", "accuracy_curves", "equivariance", "total"}
+    assert all(isinstance(value, float) for value in phases.values())
 
 
 @pytest.mark.e2e

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +25,12 @@ from explore.explorefixtures import (
     synthetic_samples,
     write_run,
 )
+from headless import CHROMIUM, CHROMIUM_ARGS, sync_api  # skips without Playwright/Chromium
 
 from cnnlab.data import shift_images, to_float
 from cnnlab.explore import Samples, export_network, export_trained, load_run, with_reference, write_page
 from cnnlab.models.introspect import layer_activations
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-CHROMIUM = os.environ.get("CNNLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("no Chromium binary found (apt-get install chromium, or set CNNLAB_CHROMIUM)", allow_module_level=True)
-
-#: Chromium's flags for a quiet headless run in a container: no sandbox, no GPU, nothing fetched in the background.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 #: Where to save screenshots (for a person to look at), when set.
 SCREENSHOTS = os.environ.get("CNNLAB_SCREENSHOTS")
 

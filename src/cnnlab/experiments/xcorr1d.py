@@ -215,8 +215,9 @@ def _cross_check(ours: dict[str, Any], reference: dict[str, Any], what: str) -> 
 
 
 def _checked(x: Any, w: Any, b: Any, y: Any, lr: Any,
-             stride: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int, np.ndarray]:
-    """The inputs as float64 arrays and numbers, and the window index ``idx`` -- or ``ValueError`` naming the
+             stride: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, int, np.ndarray, dict[str, Any]]:
+    """The inputs as float64 arrays and numbers, the window index ``idx`` and every quantity of the worked example
+    from the written-out formulas (:func:`_formulas`) -- or ``ValueError`` naming the
     problem (empty or non-numeric vectors, a kernel longer than the input, a stride below 1, a ``y`` whose length
     is not the number of outputs, a learning rate that is not positive, numbers so large that a quantity of the
     worked example overflows float64)."""
@@ -236,8 +237,9 @@ def _checked(x: Any, w: Any, b: Any, y: Any, lr: Any,
         raise ValueError(f"xcorr1d: y must have one target per output: input {xv.size}, kernel {wv.size}, stride "
                          f"{stride} give floor(({xv.size} − {wv.size}) / {stride}) + 1 = {n_out} outputs, "
                          f"got y of length {yv.size}")
-    _check_finite(_formulas(xv, wv, b, yv, lr, idx))
-    return xv, wv, yv, b, lr, stride, idx
+    formulas = _formulas(xv, wv, b, yv, lr, idx)
+    _check_finite(formulas)
+    return xv, wv, yv, b, lr, stride, idx, formulas
 
 
 def worked_example(
@@ -254,9 +256,9 @@ def worked_example(
     Raises ``ValueError`` for bad input (see :func:`_checked`) and ``RuntimeError`` should the engine's Conv1d
     ever disagree with the formulas or with torch autograd.
     """
-    xv, wv, yv, b, lr, stride, idx = _checked(x, w, b, y, lr, stride)
+    xv, wv, yv, b, lr, stride, idx, formulas = _checked(x, w, b, y, lr, stride)
     ours = _engine(xv, wv, b, yv, lr, stride)
-    _cross_check(ours, _formulas(xv, wv, b, yv, lr, idx), "the formulas")
+    _cross_check(ours, formulas, "the formulas")
     diff = _cross_check(ours, _torch_reference(xv, wv, b, yv, lr, stride), "torch autograd")
     result = Xcorr1dResult(
         x=xv.tolist(), w=wv.tolist(), b=b, y=yv.tolist(), lr=lr, stride=stride, y_hat=ours["y_hat"].tolist(),
