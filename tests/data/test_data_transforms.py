@@ -169,3 +169,19 @@ def test_random_crop_flip_options():
         random_crop_flip(padding=-1)
     with pytest.raises(ValueError, match=r"expected a batch \(N, C, H, W\)"):
         random_crop_flip()(np.zeros((1, 1, 1, 4, 4)), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_random_crop_flip_known_answer(dtype):
+    """Image i is the window of the padded image at the offsets drawn for it (rows, then columns), mirrored where
+    the flip draw that follows says so: pins the draw order, so runs stay reproducible across versions."""
+    x = (np.arange(5 * 2 * 6 * 7) % 250 + 1).astype(dtype).reshape(5, 2, 6, 7)
+    out = random_crop_flip(padding=3, fill=7)(x, np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    oy, ox = rng.integers(0, 7, size=5), rng.integers(0, 7, size=5)
+    flips = rng.random(5) < 0.5
+    padded = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)), constant_values=7)
+    assert out.dtype == dtype and out.shape == x.shape
+    for i in range(5):
+        want = padded[i, :, oy[i]:oy[i] + 6, ox[i]:ox[i] + 7]
+        np.testing.assert_array_equal(out[i], want[..., ::-1] if flips[i] else want)
