@@ -160,6 +160,19 @@ def test_batch_chunks_give_the_same_result(monkeypatch, kwargs):
     check_against(library, own, torch.randn(5, kwargs["in_channels"], 11, 12, dtype=torch.float64), 1e-12)
 
 
+@pytest.mark.parametrize("size", [(3, 4), (12, 11)], ids=["few positions: batch-last", "many: per image"])
+@pytest.mark.parametrize("chunk_bytes", [1, 4 * 2**20], ids=["image chunks", "one chunk"])
+def test_both_forward_layouts_match_torch(monkeypatch, size, chunk_bytes):
+    """The eager forward's two ways of multiplying (one long product over the chunk's batch-last columns for maps
+    with few output positions, one product per image otherwise) both give torch's output and gradients."""
+    kwargs = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "padding": 1, "groups": 2}
+    positions = size[0] * size[1]
+    assert (positions < conv_im2col.BATCH_LAST_BELOW) == (size == (3, 4))  # each case takes the path it names
+    library, own = twins(kwargs, torch.float64)
+    monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", chunk_bytes)
+    check_against(library, own, torch.randn(5, 4, *size, dtype=torch.float64), 1e-12)
+
+
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True)])
 def test_backward_computes_only_the_gradients_asked_for(needs):
     """An input that needs no gradient (the first layer's images) gets none, and the others stay right."""

@@ -13,10 +13,12 @@ Two ways of running it, both with the same numbers up to float rounding:
 - **eager** (:class:`Im2colConv2d`, a ``torch.autograd.Function``): the batch is cut into chunks whose column matrix
   stays small (a few MB, so it is still in cache when the matrix product reads it and allocations stay below
   glibc's mmap threshold, which would cost a page fault per 4 KiB page on every call); every chunk writes its part
-  of one preallocated output. The backward is written by hand from the same matrices -- ``dW[g] = sum_s dy[s, g]
-  @ cols[s, g]^T``, ``dcols[s, g] = W[g]^T @ dy[s, g]``, then col2im adds every column back onto the window it came
-  from -- and recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the
-  chunk's images sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
+  of one preallocated output. Maps with few output positions (under :data:`BATCH_LAST_BELOW`) put the chunk's
+  images side by side in the columns instead, so that the chunk is one long product rather than many thin ones.
+  The backward is written by hand from the same matrices -- ``dW[g] = sum_s dy[s, g] @ cols[s, g]^T``,
+  ``dcols[s, g] = W[g]^T @ dy[s, g]``, then col2im adds every column back onto the window it came from -- and
+  recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the chunk's
+  images always sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
   kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache.
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
@@ -43,6 +45,11 @@ import torch
 #: algorithm; ``None`` = the whole batch at once (GPUs: launches cost more than memory there).
 IM2COL_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
 DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 2 * 2**20, "cuda": None}
+#: With fewer output positions per image than this, the eager forward multiplies the chunk's batch-last columns
+#: ``(G, C/G * kh * kw, m * P)`` in one product and moves the result into NCHW order, instead of ``m`` products with
+#: ``P`` columns each: deep layers on small maps (ResNet's last stage at 2x2: 6x faster; measured break-even near
+#: ``P`` = 100 on the CPU, ``benchmarks/bench_torch_engine.py``).
+BATCH_LAST_BELOW = 100
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -183,13 +190,18 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
                 part.add_(bias.view(1, out_channels, 1, 1))
         return out
     filters = _filters(weight, groups)
-    cols_per_image = x.shape[1] * kh * kw * out_h * out_w
-    step = _chunk(IM2COL_CHUNK_BYTES, x, cols_per_image * x.element_size())
-    out_groups = out.view(n, groups, out_channels // groups, out_h * out_w)
+    positions = out_h * out_w
+    step = _chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * positions * x.element_size())
+    out_groups = out.view(n, groups, out_channels // groups, positions)
     for start in range(0, n, step):
         part = out_groups[start:start + step]
-        torch.matmul(filters, columns(x[start:start + step], [kh, kw], list(stride), list(dilation), groups),
-                     out=part)
+        if positions < BATCH_LAST_BELOW:  # one long product for the chunk, then its output moved into NCHW order
+            cols = columns_batch_last(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
+            product = torch.bmm(filters[0], cols).view(groups, out_channels // groups, part.shape[0], positions)
+            part.copy_(product.permute(2, 0, 1, 3))
+        else:  # one product per image, written straight into the output
+            torch.matmul(filters, columns(x[start:start + step], [kh, kw], list(stride), list(dilation), groups),
+                         out=part)
         if bias is not None:
             part.add_(bias.view(1, groups, out_channels // groups, 1))
     return out
