@@ -173,6 +173,36 @@ def test_both_forward_layouts_match_torch(monkeypatch, size, chunk_bytes):
     check_against(library, own, torch.randn(5, 4, *size, dtype=torch.float64), 1e-12)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
+       st.integers(1, 3), st.integers(1, 12), st.integers(1, 12), st.integers(0, 14), st.integers(0, 14))
+def test_taps_that_read_only_padding_are_skipped_exactly(h, w, kh, kw, sh, sw, dh, dw, ph, pw):
+    """Large dilations with zero padding: the convolution without the kernel taps that read only padding gives
+    torch's output and gradients (the skipped taps' weight gradient is zero, as in torch)."""
+    if h + 2 * ph - dh * (kh - 1) - 1 < 0 or w + 2 * pw - dw * (kw - 1) - 1 < 0:
+        return  # the kernel does not fit: the usual error, tested elsewhere
+    x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 3, kh, kw, dtype=torch.float64, requires_grad=True)
+    expected = F.conv2d(x, weight, None, (sh, sw), (ph, pw), (dh, dw))
+    got = own_functional.conv2d(x, weight, None, (sh, sw), (ph, pw), (dh, dw))
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn_like(expected)
+    for mine, theirs in zip(torch.autograd.grad(got, (x, weight), upstream),
+                            torch.autograd.grad(expected, (x, weight), upstream), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-10)
+
+
+def test_aspp_rate_36_on_an_8x8_map_is_a_1x1_convolution():
+    """DeepLab's ASPP branch at rate 36 on an 8x8 map: only the centre tap reads pixels, so the convolution runs
+    as a 1x1 one on the unpadded map (no 80x80 padding, a ninth of the columns)."""
+    x, weight = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3)
+    xs, ws, padding = own_functional.skip_padding_only_taps(x, weight, [36, 36, 36, 36], [1, 1], [36, 36])
+    assert xs.shape == x.shape and padding == [0, 0, 0, 0]
+    assert torch.equal(ws, weight[:, :, 1:2, 1:2])
+    assert own_functional.skip_padding_only_taps(x, weight, [1, 1, 1, 1], [1, 1], [1, 1])[2] == [1, 1, 1, 1]
+
+
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True)])
 def test_backward_computes_only_the_gradients_asked_for(needs):
     """An input that needs no gradient (the first layer's images) gets none, and the others stay right."""

@@ -111,6 +111,8 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     channels_last = not tracing and (suggests_channels_last(x) or suggests_channels_last(weight))
     if isinstance(padding, str):
         padding = padding_sides(padding, [weight.shape[2], weight.shape[3]], dilation)
+    if padding_mode == "zeros" and algorithm == "im2col" and not tracing:
+        x, weight, padding = skip_padding_only_taps(x, weight, padding, stride, dilation)
     if padding[0] > 0 or padding[1] > 0 or padding[2] > 0 or padding[3] > 0:
         mode = "constant"
         if padding_mode != "zeros":
@@ -129,6 +131,49 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     if channels_last:
         out = out.clone(memory_format=torch.channels_last)  # (clone: the strides torch gives 1 x 1 maps too)
     return out.squeeze(0) if unbatched else out
+
+
+def _live_taps(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> list[int]:
+    """Along one axis of ``size`` pixels zero-padded by ``before``/``after``: ``[first, last, before', after']``,
+    the kernel taps that read at least one real pixel for some output and the padding (negative: a crop) that the
+    kernel cut to those taps needs for the same outputs. Tap ``p`` reads pixels ``p*D - before + i*S``,
+    ``0 <= i < out``; one whose every read lies in the padding only ever multiplies zeros."""
+    out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+    first, last = 0, kernel - 1
+    while first < last and first * dilation - before + (out - 1) * stride < 0:
+        first += 1
+    while last > first and last * dilation - before > size - 1:
+        last -= 1
+    if first * dilation - before + (out - 1) * stride < 0 or last * dilation - before > size - 1:
+        return [0, kernel - 1, before, after]  # no tap reads a pixel (every output is the bias): nothing to cut
+    new_before = before - first * dilation
+    extent = (out - 1) * stride + (last - first) * dilation + 1
+    return [first, last, new_before, extent - size - new_before]
+
+
+def skip_padding_only_taps(x: torch.Tensor, weight: torch.Tensor, padding: list[int], stride: list[int],
+                           dilation: list[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The same zero-padded convolution with the kernel taps that read only padding left out.
+
+    A large dilation on a small map -- DeepLab's ASPP at rates 12-36 on an 8x8 map, padding = rate -- reads mostly
+    zeros: at rate 36 only the centre tap of the 3x3 kernel ever sees a pixel, so the convolution is a 1x1 one, and
+    padding the map to 80x80 and building columns for all nine taps costs 5x torch's time. The taps left out
+    contribute zero to every output and get zero gradient (autograd through the weight slice), as in torch.
+    ``padding`` is ``[left, right, top, bottom]``; returns ``(x, weight, padding)`` unchanged when every tap reads
+    pixels or the kernel does not fit (the caller's checks then raise as usual)."""
+    height, width = x.shape[2], x.shape[3]
+    kh, kw = weight.shape[2], weight.shape[3]
+    if (height + padding[2] + padding[3] - dilation[0] * (kh - 1) - 1 < 0
+            or width + padding[0] + padding[1] - dilation[1] * (kw - 1) - 1 < 0):
+        return x, weight, padding
+    rows = _live_taps(height, padding[2], padding[3], kh, stride[0], dilation[0])
+    cols = _live_taps(width, padding[0], padding[1], kw, stride[1], dilation[1])
+    if rows[0] == 0 and rows[1] == kh - 1 and cols[0] == 0 and cols[1] == kw - 1:
+        return x, weight, padding
+    weight = weight[:, :, rows[0]:rows[1] + 1, cols[0]:cols[1] + 1]
+    top, bottom, left, right = rows[2], rows[3], cols[2], cols[3]
+    x = x[:, :, max(0, -top):height - max(0, -bottom), max(0, -left):width - max(0, -right)]  # the crops
+    return x, weight, [max(0, left), max(0, right), max(0, top), max(0, bottom)]
 
 
 def padding_sides(padding: str | tuple[int, int], kernel: list[int], dilation: list[int]) -> list[int]:
