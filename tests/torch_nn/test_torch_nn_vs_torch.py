@@ -138,11 +138,31 @@ DEPTHWISE = [
 ]
 
 
+@pytest.mark.parametrize("size", [(9, 11), (40, 37)], ids=["small map: channels-last taps", "large map: NCHW taps"])
 @pytest.mark.parametrize("kwargs", DEPTHWISE)
-def test_depthwise_layers_take_the_tap_path_and_match_torch(kwargs):
+def test_depthwise_layers_take_the_tap_path_and_match_torch(kwargs, size):
     library, own = twins(kwargs, torch.float64)
     assert conv_im2col._is_depthwise(own.weight, own.groups)
-    check_against(library, own, torch.randn(3, kwargs["in_channels"], 9, 11, dtype=torch.float64), 1e-12)
+    x = torch.randn(3, kwargs["in_channels"], *size, dtype=torch.float64)
+    positions = library(x).shape[2] * library(x).shape[3]
+    assert (positions <= conv_im2col.DEPTHWISE_CHANNELS_LAST_UP_TO) == (size == (9, 11))  # the path it names
+    check_against(library, own, x, 1e-12)
+
+
+def test_depthwise_without_some_gradients_and_on_an_empty_batch():
+    """The channels-last depthwise backward computes only what is asked for, and an empty batch gives zeros."""
+    library, own = twins(DEPTHWISE[0], torch.float64)
+    x = torch.randn(2, 6, 5, 4, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 6, 5, 4, dtype=torch.float64)
+    dx, dw = conv_im2col._depthwise_backward_channels_last(upstream, F.pad(x.detach(), (1, 1, 1, 1)),
+                                                           own.weight.detach(), (1, 1), (1, 1), need_x=True,
+                                                           need_w=False)
+    assert dw is None and dx is not None and dx.shape == (2, 6, 7, 6)  # the gradient of the padded input
+    (expected,) = torch.autograd.grad(library(x), x, upstream)
+    assert_close(dx[..., 1:-1, 1:-1], expected, "dx", 1e-12)
+    empty = torch.zeros(0, 6, 5, 4, dtype=torch.float64, requires_grad=True)
+    own(empty).sum().backward()
+    assert own.weight.grad is not None and not own.weight.grad.any()
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -20,7 +20,9 @@ Two ways of running it, both with the same numbers up to float rounding:
   recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the chunk's
   images always sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
-  kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache.
+  kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache; on small maps
+  (MobileNet's last stages, 4x4 to 16x16) the same sum runs on a channels-last copy, where every tap is a run of
+  contiguous channels rather than rows of a few pixels.
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
   ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
   slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
@@ -32,7 +34,8 @@ derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the
 ``setup_context`` form of the autograd function (its ``apply`` binds arguments: ~40 us a call), ``index_add_`` /
 ``scatter_add_`` / ``unfold_backward`` col2im, a channels-last column matrix (needs a transposed copy of the output
 for NCHW), full-width rows of the flattened image as columns (fewer, longer copies but more products), an unchunked
-column matrix (page faults), and for depthwise layers channels-last taps or a per-channel product of the columns.
+column matrix (page faults), and for depthwise layers channels-last taps on large maps (2x slower at 32x32 and up)
+or a per-channel product of the columns.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 2 * 2**20, "cuda": None}
 #: ``P`` columns each: deep layers on small maps (ResNet's last stage at 2x2: 6x faster; measured break-even near
 #: ``P`` = 100 on the CPU, ``benchmarks/bench_torch_engine.py``).
 BATCH_LAST_BELOW = 100
+#: Depthwise layers with at most this many output positions per image run their taps channels-last (see
+#: :func:`_depthwise_channels_last`); larger maps keep the NCHW taps, whose rows are long enough to vectorise
+#: (measured: 4x4 maps of 960 channels 4.5x faster channels-last, 32x32 maps of 144 channels 2x slower).
+DEPTHWISE_CHANNELS_LAST_UP_TO = 256
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -173,6 +180,8 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     out_channels, _, kh, kw = weight.shape
     out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
     out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
+    if _is_depthwise(weight, groups) and out_h * out_w <= DEPTHWISE_CHANNELS_LAST_UP_TO:
+        return _depthwise_channels_last(x, weight, bias, stride, dilation, (out_h, out_w))
     out = x.new_empty((n, out_channels, out_h, out_w))
     if _is_depthwise(weight, groups):
         taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
@@ -207,6 +216,60 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     return out
 
 
+def _nhwc_tap(x_nhwc: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int],
+              dilation: tuple[int, int]) -> torch.Tensor:
+    """:func:`_tap` of a channels-last ``(N, H, W, C)`` tensor: ``(N, H_out, W_out, C)``."""
+    (sh, sw), (dh, dw), (out_h, out_w) = stride, dilation, out_hw
+    return x_nhwc[:, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
+
+
+def _depthwise_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                             stride: tuple[int, int], dilation: tuple[int, int],
+                             out_hw: tuple[int, int]) -> torch.Tensor:
+    """Depthwise forward on a small map: ``y[s, c] = sum_taps W[c, 0, i, j] * x[s, c, tap]`` computed on an
+    ``(N, H, W, C)`` copy of ``x``, so each tap's multiply-add runs along contiguous channels (in NCHW the tap views
+    of a 4x4 map are rows of 4 pixels, 5-8x slower per element); the result is copied back to NCHW."""
+    n, channels = x.shape[0], x.shape[1]
+    kh, kw = weight.shape[2], weight.shape[3]
+    x_nhwc = x.permute(0, 2, 3, 1).contiguous()
+    taps = weight.reshape(channels, kh * kw).t().contiguous()  # (kh*kw, C): tap k's weight for every channel
+    out = x.new_empty((n, out_hw[0], out_hw[1], channels))
+    for i in range(kh):
+        for j in range(kw):
+            tap = _nhwc_tap(x_nhwc, i, j, out_hw, stride, dilation)
+            if i == 0 and j == 0:
+                torch.mul(tap, taps[0], out=out)
+            else:
+                out.addcmul_(tap, taps[i * kw + j])
+    if bias is not None:
+        out.add_(bias)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def _depthwise_backward_channels_last(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+                                      stride: tuple[int, int], dilation: tuple[int, int], need_x: bool,
+                                      need_w: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Backward of :func:`_depthwise_channels_last`: ``dx[tap] += dy * W[c, tap]`` and ``dW[c, tap] = sum dy *
+    x[tap]`` on channels-last copies; ``(dx, dW)`` (NCHW and ``(C, 1, kh, kw)``), each only if asked for."""
+    n, channels = x.shape[0], x.shape[1]
+    kh, kw = weight.shape[2], weight.shape[3]
+    out_hw = (grad.shape[2], grad.shape[3])
+    grad_nhwc = grad.permute(0, 2, 3, 1).contiguous()
+    taps = weight.reshape(channels, kh * kw).t().contiguous()
+    dx_nhwc = x.new_zeros((n, x.shape[2], x.shape[3], channels)) if need_x else None
+    x_nhwc = x.permute(0, 2, 3, 1).contiguous() if need_w else None
+    tap_sums: list[torch.Tensor] = []
+    for i in range(kh):
+        for j in range(kw):
+            if dx_nhwc is not None:  # add_ of a product, as the NCHW path (add_ has a vmap rule)
+                _nhwc_tap(dx_nhwc, i, j, out_hw, stride, dilation).add_(grad_nhwc * taps[i * kw + j])
+            if x_nhwc is not None:
+                tap_sums.append((grad_nhwc * _nhwc_tap(x_nhwc, i, j, out_hw, stride, dilation)).sum(dim=(0, 1, 2)))
+    dx = None if dx_nhwc is None else dx_nhwc.permute(0, 3, 1, 2).contiguous()
+    dw = torch.stack(tap_sums).t().reshape(channels, 1, kh, kw) if tap_sums else None
+    return dx, dw
+
+
 def _add_columns(dx: torch.Tensor, dcols: torch.Tensor, kernel: tuple[int, int], out_hw: tuple[int, int],
                  stride: tuple[int, int], dilation: tuple[int, int]) -> None:
     """col2im: add every column of ``dcols`` ``(G, C/G * kh * kw, m * P)`` (batch-last columns) back onto its window
@@ -234,6 +297,9 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
     dx = torch.zeros_like(x) if need_x else None
     dw: torch.Tensor | None = None
     db = grad.sum(dim=(0, 2, 3)) if need_b else None
+    if _is_depthwise(weight, groups) and out_h * out_w <= DEPTHWISE_CHANNELS_LAST_UP_TO:
+        dx, dw = _depthwise_backward_channels_last(grad, x, weight, stride, dilation, need_x, need_w)
+        return dx, dw, db
     if _is_depthwise(weight, groups):
         taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
         tap_sums: list[torch.Tensor] = []
