@@ -54,3 +54,15 @@ def assert_same(ours: dict, theirs: dict, rtol: float = RTOL, atol: float = ATOL
     assert set(ours) == set(theirs), (set(ours), set(theirs))
     for key in theirs:
         assert_close(ours[key], theirs[key], rtol, atol, what=f"{key} {context}")
+
+
+def step_side_by_side(ours: nn.Module, theirs: torch.nn.Module, opt, opt_t, x: np.ndarray, y: np.ndarray) -> None:
+    """One cross-entropy optimizer step on ``(x, y)`` of the NumPy net ``ours`` and of its torch twin ``theirs``."""
+    opt.zero_grad()
+    crit = nn.CrossEntropyLoss()
+    crit(ours(x), y)
+    ours.backward(crit.backward())
+    opt.step()
+    opt_t.zero_grad()
+    torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+    opt_t.step()

@@ -13,7 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nnhelpers import assert_close
+from nnhelpers import assert_close, step_side_by_side
 
 from cnnlab import numpy_nn as nn
 from cnnlab.models import build_model
@@ -40,16 +40,8 @@ def _groups(model, lib_params):
 
 
 def _train_both(ours, theirs, opt, opt_t, steps=5, scheduler=None, scheduler_t=None):
-    crit, crit_t = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     for step in range(steps):
-        x, y = _batch(step)
-        opt.zero_grad()
-        crit(ours(x), y)
-        ours.backward(crit.backward())
-        opt.step()
-        opt_t.zero_grad()
-        crit_t(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
-        opt_t.step()
+        step_side_by_side(ours, theirs, opt, opt_t, *_batch(step))
         if scheduler is not None:
             scheduler.step()
             scheduler_t.step()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nnhelpers import assert_close
+from nnhelpers import assert_close, step_side_by_side
 
 from cnnlab import numpy_nn as nn
 from cnnlab.models import MODELS, build_model
@@ -59,16 +59,8 @@ def test_optimizer_steps_stay_identical_to_torch(optimizer, kwargs):
     ours, theirs = _twins("mnist-cnn", seed=1)
     opt = getattr(nn, optimizer)(ours.parameters(), **kwargs)
     opt_t = getattr(torch.optim, optimizer)(theirs.parameters(), **kwargs)
-    crit, crit_t = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     for step in range(5):
-        x, y = _batch("mnist-cnn", n=16, seed=step)
-        opt.zero_grad()
-        crit(ours(x), y)
-        ours.backward(crit.backward())
-        opt.step()
-        opt_t.zero_grad()
-        crit_t(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
-        opt_t.step()
+        step_side_by_side(ours, theirs, opt, opt_t, *_batch("mnist-cnn", n=16, seed=step))
     theirs_sd = theirs.state_dict()
     for key, value in ours.state_dict().items():
         assert_close(value, theirs_sd[key], rtol=1e-4, atol=2e-6, what=f"{key} after 5 steps")

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from cnnlab.geometry import IntOrSeq, resolve_padding, to_pair
 from cnnlab.torch_nn._checks import check_conv_input, check_kernel_fits, check_linear_input
-from cnnlab.torch_nn.conv_im2col import conv2d_im2col
+from cnnlab.torch_nn.conv_im2col import conv2d_im2col, output_size
 from cnnlab.torch_nn.conv_naive import conv2d_naive
 
 CONV_ALGORITHMS = ("im2col", "naive")
@@ -138,7 +138,7 @@ def _live_taps(size: int, before: int, after: int, kernel: int, stride: int, dil
     the kernel taps that read at least one real pixel for some output and the padding (negative: a crop) that the
     kernel cut to those taps needs for the same outputs. Tap ``p`` reads pixels ``p*D - before + i*S``,
     ``0 <= i < out``; one whose every read lies in the padding only ever multiplies zeros."""
-    out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+    out = output_size(size + before + after, kernel, stride, dilation)
     first, last = 0, kernel - 1
     while first < last and first * dilation - before + (out - 1) * stride < 0:
         first += 1
@@ -160,11 +160,11 @@ def skip_padding_only_taps(x: torch.Tensor, weight: torch.Tensor, padding: list[
     padding the map to 80x80 and building columns for all nine taps costs 5x torch's time. The taps left out
     contribute zero to every output and get zero gradient (autograd through the weight slice), as in torch.
     ``padding`` is ``[left, right, top, bottom]``; returns ``(x, weight, padding)`` unchanged when every tap reads
-    pixels or the kernel does not fit (the caller's checks then raise as usual)."""
+    pixels (always without padding) or the kernel does not fit (the caller's checks then raise as usual)."""
     height, width = x.shape[2], x.shape[3]
     kh, kw = weight.shape[2], weight.shape[3]
-    if (height + padding[2] + padding[3] - dilation[0] * (kh - 1) - 1 < 0
-            or width + padding[0] + padding[1] - dilation[1] * (kw - 1) - 1 < 0):
+    if (max(padding) == 0 or output_size(height + padding[2] + padding[3], kh, stride[0], dilation[0]) < 1
+            or output_size(width + padding[0] + padding[1], kw, stride[1], dilation[1]) < 1):
         return x, weight, padding
     rows = _live_taps(height, padding[2], padding[3], kh, stride[0], dilation[0])
     cols = _live_taps(width, padding[0], padding[1], kw, stride[1], dilation[1])
