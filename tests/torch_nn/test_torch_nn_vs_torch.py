@@ -20,7 +20,7 @@ import cnnlab.torch_nn.functional as own_functional
 from cnnlab import torch_nn
 from cnnlab.geometry import resolve_padding
 from cnnlab.models import build_model, count_parameters
-from cnnlab.torch_nn import conv_im2col
+from cnnlab.torch_nn import conv_depthwise, conv_im2col
 
 #: Absolute tolerance per dtype for values of order 1 (sums of up to ~100 products in float32).
 ATOL = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -138,31 +138,59 @@ DEPTHWISE = [
 ]
 
 
-@pytest.mark.parametrize("size", [(9, 11), (40, 37)], ids=["small map: channels-last taps", "large map: NCHW taps"])
+@pytest.mark.parametrize("size", [(5, 6), (40, 37)], ids=["small map: channels-last taps", "large map: flat runs"])
 @pytest.mark.parametrize("kwargs", DEPTHWISE)
-def test_depthwise_layers_take_the_tap_path_and_match_torch(kwargs, size):
+def test_depthwise_layers_take_the_tap_path_they_name_and_match_torch(monkeypatch, kwargs, size):
+    calls: list[str] = []
+    channels_last = conv_depthwise._forward_channels_last
+    monkeypatch.setattr(conv_depthwise, "_forward_channels_last", lambda *a: calls.append("cl") or channels_last(*a))
     library, own = twins(kwargs, torch.float64)
-    assert conv_im2col._is_depthwise(own.weight, own.groups)
-    x = torch.randn(3, kwargs["in_channels"], *size, dtype=torch.float64)
-    positions = library(x).shape[2] * library(x).shape[3]
-    assert (positions <= conv_im2col.DEPTHWISE_CHANNELS_LAST_UP_TO) == (size == (9, 11))  # the path it names
-    check_against(library, own, x, 1e-12)
+    assert conv_depthwise.is_depthwise(own.weight, own.groups)
+    check_against(library, own, torch.randn(3, kwargs["in_channels"], *size, dtype=torch.float64), 1e-12)
+    assert bool(calls) == (size == (5, 6))  # the path it names
 
 
-def test_depthwise_without_some_gradients_and_on_an_empty_batch():
-    """The channels-last depthwise backward computes only what is asked for, and an empty batch gives zeros."""
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 13), st.integers(1, 13), st.integers(1, 4), st.integers(1, 4),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(0, 3),
+       st.sampled_from(["flat runs", "channels-last"]), st.booleans())
+def test_depthwise_paths_match_torch_on_any_geometry(channels, h, w, kh, kw, stride, dh, dw, ph, pw, path, chunked):
+    """Both depthwise layouts (forced either way), with the input padded chunk by chunk (one image per chunk or the
+    whole batch), against torch for any stride, dilation and padding: output and all gradients, float64."""
+    if h + 2 * ph < dh * (kh - 1) + 1 or w + 2 * pw < dw * (kw - 1) + 1:
+        return  # no output position
+    kwargs = {"in_channels": channels, "out_channels": channels, "kernel_size": (kh, kw), "stride": stride,
+              "dilation": (dh, dw), "padding": (ph, pw), "groups": channels}
+    library, own = twins(kwargs, torch.float64)
+    with patch.object(conv_depthwise, "FLAT_RUNS_FROM", 0 if path == "flat runs" else 10**9), \
+            patch.dict(conv_depthwise.DEPTHWISE_CHUNK_BYTES, {"cpu": 1 if chunked else 2**30}):
+        check_against(library, own, torch.randn(3, channels, h, w, dtype=torch.float64), 1e-12)
+
+
+@pytest.mark.parametrize("size", [(5, 4), (30, 31)], ids=["channels-last taps", "flat runs"])
+def test_depthwise_without_some_gradients_and_on_an_empty_batch(size):
+    """The depthwise backward computes only what is asked for (the gradient of the unpadded input), and an empty
+    batch gives zeros."""
     library, own = twins(DEPTHWISE[0], torch.float64)
-    x = torch.randn(2, 6, 5, 4, dtype=torch.float64, requires_grad=True)
-    upstream = torch.randn(2, 6, 5, 4, dtype=torch.float64)
-    dx, dw = conv_im2col._depthwise_backward_channels_last(upstream, F.pad(x.detach(), (1, 1, 1, 1)),
-                                                           own.weight.detach(), (1, 1), (1, 1), need_x=True,
-                                                           need_w=False)
-    assert dw is None and dx is not None and dx.shape == (2, 6, 7, 6)  # the gradient of the padded input
+    x = torch.randn(2, 6, *size, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 6, *size, dtype=torch.float64)
+    dx, dw = conv_depthwise.depthwise_backward(upstream, x.detach(), own.weight.detach(), (1, 1), [1, 1, 1, 1],
+                                               (1, 1), need_x=True, need_w=False)
+    assert dw is None and dx is not None
     (expected,) = torch.autograd.grad(library(x), x, upstream)
-    assert_close(dx[..., 1:-1, 1:-1], expected, "dx", 1e-12)
-    empty = torch.zeros(0, 6, 5, 4, dtype=torch.float64, requires_grad=True)
+    assert_close(dx, expected, "dx", 1e-12)
+    empty = torch.zeros(0, 6, *size, dtype=torch.float64, requires_grad=True)
     own(empty).sum().backward()
     assert own.weight.grad is not None and not own.weight.grad.any()
+
+
+def test_phase_slices_place_the_input_in_the_padded_phases():
+    """Known answers: 5 pixels after 2 zeros (padded positions 2..6) in stride-2 phases of 4 entries; phase 0 holds
+    padded positions 0, 2, 4, 6 -> entries 1..3 are pixels 0, 2, 4; phase 1 holds 1, 3, 5, 7 -> entries 1..2 are
+    pixels 1, 3."""
+    assert conv_depthwise._phase_slices(5, 2, 2, 0, 4) == (slice(1, 4), slice(0, 5, 2))
+    assert conv_depthwise._phase_slices(5, 2, 2, 1, 4) == (slice(1, 3), slice(1, 4, 2))
+    assert conv_depthwise._phase_slices(3, 0, 1, 0, 3) == (slice(0, 3), slice(0, 3, 1))  # stride 1, no padding
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -170,13 +198,14 @@ def test_depthwise_without_some_gradients_and_on_an_empty_batch():
     {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": (2, 3), "padding": 1, "groups": 2},
     {"in_channels": 2, "out_channels": 4, "kernel_size": 4, "padding": "same", "dilation": 2,
      "padding_mode": "reflect", "bias": False},
+    DEPTHWISE[0],
     DEPTHWISE[1],
 ])
 def test_batch_chunks_give_the_same_result(monkeypatch, kwargs):
     """A tiny chunk budget (one image per column matrix or depthwise chunk) changes nothing, gradients included."""
     library, own = twins(kwargs, torch.float64)
     monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", 1)
-    monkeypatch.setitem(conv_im2col.DEPTHWISE_CHUNK_BYTES, "cpu", 1)
+    monkeypatch.setitem(conv_depthwise.DEPTHWISE_CHUNK_BYTES, "cpu", 1)
     check_against(library, own, torch.randn(5, kwargs["in_channels"], 11, 12, dtype=torch.float64), 1e-12)
 
 

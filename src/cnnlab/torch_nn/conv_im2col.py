@@ -20,9 +20,7 @@ Two ways of running it, both with the same numbers up to float rounding:
   recomputes ``cols`` per chunk instead of keeping them (only the input is saved, as in torch). There the chunk's
   images always sit side by side (``(G, C/G * kh * kw, m * P)``), so each product is one long matrix product.
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
-  kernel taps of shifted input views times one weight per channel, chunked so that it runs in cache; on small maps
-  (MobileNet's last stages, 4x4 to 16x16) the same sum runs on a channels-last copy, where every tap is a run of
-  contiguous channels rather than rows of a few pixels.
+  kernel taps of shifted input views times one weight per channel (:mod:`cnnlab.torch_nn.conv_depthwise`).
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
   ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
   slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
@@ -34,8 +32,8 @@ derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the
 ``setup_context`` form of the autograd function (its ``apply`` binds arguments: ~40 us a call), ``index_add_`` /
 ``scatter_add_`` / ``unfold_backward`` col2im, a channels-last column matrix (needs a transposed copy of the output
 for NCHW), full-width rows of the flattened image as columns (fewer, longer copies but more products), an unchunked
-column matrix (page faults), and for depthwise layers channels-last taps on large maps (2x slower at 32x32 and up)
-or a per-channel product of the columns.
+column matrix (page faults), and for depthwise layers a per-channel product of the columns (2-30x slower than the
+taps).
 """
 
 from __future__ import annotations
@@ -44,19 +42,17 @@ from typing import Any
 
 import torch
 
-#: Upper bound of one column matrix (and of one depthwise chunk's input) in bytes, per device type, in the eager
-#: algorithm; ``None`` = the whole batch at once (GPUs: launches cost more than memory there).
+from cnnlab.torch_nn.chunks import images_per_chunk
+from cnnlab.torch_nn.conv_depthwise import depthwise_backward, depthwise_forward, is_depthwise
+
+#: Upper bound of one column matrix in bytes, per device type, in the eager algorithm; ``None`` = the whole batch
+#: at once (GPUs: launches cost more than memory there).
 IM2COL_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
-DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 2 * 2**20, "cuda": None}
 #: With fewer output positions per image than this, the eager forward multiplies the chunk's batch-last columns
 #: ``(G, C/G * kh * kw, m * P)`` in one product and moves the result into NCHW order, instead of ``m`` products with
 #: ``P`` columns each: deep layers on small maps (ResNet's last stage at 2x2: 6x faster; measured break-even near
 #: ``P`` = 100 on the CPU, ``benchmarks/bench_torch_engine.py``).
 BATCH_LAST_BELOW = 100
-#: Depthwise layers with at most this many output positions per image run their taps channels-last (see
-#: :func:`_depthwise_channels_last`); larger maps keep the NCHW taps, whose rows are long enough to vectorise
-#: (measured: 4x4 maps of 960 channels 4.5x faster channels-last, 32x32 maps of 144 channels 2x slower).
-DEPTHWISE_CHANNELS_LAST_UP_TO = 256
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -137,13 +133,19 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     :func:`conv2d_graph`."""
     if torch.jit.is_scripting():
         return conv2d_graph(x, weight, bias, stride, dilation, groups)
-    if torch.jit.is_tracing() or torch.compiler.is_compiling() or _functorch_transform_active():
+    if not runs_eagerly():
         return conv2d_graph(x, weight, bias, stride, dilation, groups)
     geometry = (stride[0], stride[1]), (dilation[0], dilation[1])
     needs_grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     if torch.is_grad_enabled() and needs_grad:
         return Im2colConv2d.apply(x, weight, bias, *geometry, groups)
     return _forward(x, weight, bias, *geometry, groups)  # nothing to differentiate: no autograd node
+
+
+def runs_eagerly() -> bool:
+    """Whether the eager algorithm may run (called outside TorchScript): not when tracing, compiling or inside a
+    ``torch.func`` transform, which get the plain graph."""
+    return not (torch.jit.is_tracing() or torch.compiler.is_compiling() or _functorch_transform_active())
 
 
 def _functorch_transform_active() -> bool:
@@ -154,19 +156,6 @@ def _functorch_transform_active() -> bool:
 
 
 # ------------------------------------------------------------------------------------------- the eager algorithm
-def _chunk(limits: dict[str, int | None], x: torch.Tensor, bytes_per_image: int) -> int:
-    """Images per chunk so that a chunk's buffer stays within the device's limit (at least one)."""
-    limit = limits.get(x.device.type)
-    if limit is None:
-        return max(1, x.shape[0])
-    return max(1, limit // max(1, bytes_per_image))
-
-
-def _is_depthwise(weight: torch.Tensor, groups: int) -> bool:
-    """One input and one output channel per group (MobileNet's depthwise layers)."""
-    return groups > 1 and weight.shape[0] == groups and weight.shape[1] == 1
-
-
 def _tap(x: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int],
          dilation: tuple[int, int]) -> torch.Tensor:
     """The input pixels that kernel tap ``(i, j)`` multiplies, for every output position: ``(N, C, H_out, W_out)``."""
@@ -180,27 +169,12 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     out_channels, _, kh, kw = weight.shape
     out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
     out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
-    if _is_depthwise(weight, groups) and out_h * out_w <= DEPTHWISE_CHANNELS_LAST_UP_TO:
-        return _depthwise_channels_last(x, weight, bias, stride, dilation, (out_h, out_w))
+    if is_depthwise(weight, groups):  # (padded by F.pad for the non-zero padding modes)
+        return depthwise_forward(x, weight, bias, stride, [0, 0, 0, 0], dilation)
     out = x.new_empty((n, out_channels, out_h, out_w))
-    if _is_depthwise(weight, groups):
-        taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
-        step = _chunk(DEPTHWISE_CHUNK_BYTES, x, x[0].numel() * x.element_size())
-        for start in range(0, n, step):
-            chunk, part = x[start:start + step], out[start:start + step]
-            for i in range(kh):
-                for j in range(kw):
-                    tap = _tap(chunk, i, j, (out_h, out_w), stride, dilation)
-                    if i == 0 and j == 0:
-                        torch.mul(tap, taps[:, :, 0], out=part)
-                    else:
-                        part.addcmul_(tap, taps[:, :, i * kw + j])
-            if bias is not None:
-                part.add_(bias.view(1, out_channels, 1, 1))
-        return out
     filters = _filters(weight, groups)
     positions = out_h * out_w
-    step = _chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * positions * x.element_size())
+    step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * positions * x.element_size())
     out_groups = out.view(n, groups, out_channels // groups, positions)
     for start in range(0, n, step):
         part = out_groups[start:start + step]
@@ -214,60 +188,6 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
         if bias is not None:
             part.add_(bias.view(1, groups, out_channels // groups, 1))
     return out
-
-
-def _nhwc_tap(x_nhwc: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int],
-              dilation: tuple[int, int]) -> torch.Tensor:
-    """:func:`_tap` of a channels-last ``(N, H, W, C)`` tensor: ``(N, H_out, W_out, C)``."""
-    (sh, sw), (dh, dw), (out_h, out_w) = stride, dilation, out_hw
-    return x_nhwc[:, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
-
-
-def _depthwise_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                             stride: tuple[int, int], dilation: tuple[int, int],
-                             out_hw: tuple[int, int]) -> torch.Tensor:
-    """Depthwise forward on a small map: ``y[s, c] = sum_taps W[c, 0, i, j] * x[s, c, tap]`` computed on an
-    ``(N, H, W, C)`` copy of ``x``, so each tap's multiply-add runs along contiguous channels (in NCHW the tap views
-    of a 4x4 map are rows of 4 pixels, 5-8x slower per element); the result is copied back to NCHW."""
-    n, channels = x.shape[0], x.shape[1]
-    kh, kw = weight.shape[2], weight.shape[3]
-    x_nhwc = x.permute(0, 2, 3, 1).contiguous()
-    taps = weight.reshape(channels, kh * kw).t().contiguous()  # (kh*kw, C): tap k's weight for every channel
-    out = x.new_empty((n, out_hw[0], out_hw[1], channels))
-    for i in range(kh):
-        for j in range(kw):
-            tap = _nhwc_tap(x_nhwc, i, j, out_hw, stride, dilation)
-            if i == 0 and j == 0:
-                torch.mul(tap, taps[0], out=out)
-            else:
-                out.addcmul_(tap, taps[i * kw + j])
-    if bias is not None:
-        out.add_(bias)
-    return out.permute(0, 3, 1, 2).contiguous()
-
-
-def _depthwise_backward_channels_last(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                                      stride: tuple[int, int], dilation: tuple[int, int], need_x: bool,
-                                      need_w: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Backward of :func:`_depthwise_channels_last`: ``dx[tap] += dy * W[c, tap]`` and ``dW[c, tap] = sum dy *
-    x[tap]`` on channels-last copies; ``(dx, dW)`` (NCHW and ``(C, 1, kh, kw)``), each only if asked for."""
-    n, channels = x.shape[0], x.shape[1]
-    kh, kw = weight.shape[2], weight.shape[3]
-    out_hw = (grad.shape[2], grad.shape[3])
-    grad_nhwc = grad.permute(0, 2, 3, 1).contiguous()
-    taps = weight.reshape(channels, kh * kw).t().contiguous()
-    dx_nhwc = x.new_zeros((n, x.shape[2], x.shape[3], channels)) if need_x else None
-    x_nhwc = x.permute(0, 2, 3, 1).contiguous() if need_w else None
-    tap_sums: list[torch.Tensor] = []
-    for i in range(kh):
-        for j in range(kw):
-            if dx_nhwc is not None:  # add_ of a product, as the NCHW path (add_ has a vmap rule)
-                _nhwc_tap(dx_nhwc, i, j, out_hw, stride, dilation).add_(grad_nhwc * taps[i * kw + j])
-            if x_nhwc is not None:
-                tap_sums.append((grad_nhwc * _nhwc_tap(x_nhwc, i, j, out_hw, stride, dilation)).sum(dim=(0, 1, 2)))
-    dx = None if dx_nhwc is None else dx_nhwc.permute(0, 3, 1, 2).contiguous()
-    dw = torch.stack(tap_sums).t().reshape(channels, 1, kh, kw) if tap_sums else None
-    return dx, dw
 
 
 def _add_columns(dx: torch.Tensor, dcols: torch.Tensor, kernel: tuple[int, int], out_hw: tuple[int, int],
@@ -293,36 +213,15 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
     out_channels, cin_g, kh, kw = weight.shape
     out_h, out_w = grad.shape[2], grad.shape[3]
     grad = grad.contiguous()
+    db = grad.sum(dim=(0, 2, 3)) if need_b else None
+    if is_depthwise(weight, groups):
+        return (*depthwise_backward(grad, x, weight, stride, [0, 0, 0, 0], dilation, need_x, need_w), db)
     # dx is filled in place (col2im); dw is summed out of place: under vmap the sums may be batched, the weight not.
     dx = torch.zeros_like(x) if need_x else None
     dw: torch.Tensor | None = None
-    db = grad.sum(dim=(0, 2, 3)) if need_b else None
-    if _is_depthwise(weight, groups) and out_h * out_w <= DEPTHWISE_CHANNELS_LAST_UP_TO:
-        dx, dw = _depthwise_backward_channels_last(grad, x, weight, stride, dilation, need_x, need_w)
-        return dx, dw, db
-    if _is_depthwise(weight, groups):
-        taps = weight.reshape(1, out_channels, kh * kw, 1, 1)
-        tap_sums: list[torch.Tensor] = []
-        step = _chunk(DEPTHWISE_CHUNK_BYTES, x, x[0].numel() * x.element_size())
-        for start in range(0, n, step):
-            chunk, g = x[start:start + step], grad[start:start + step]
-            for i in range(kh):
-                for j in range(kw):
-                    if dx is not None:  # add_ of a product, not addcmul_: add_ has a vmap rule
-                        _tap(dx[start:start + step], i, j, (out_h, out_w), stride, dilation).add_(
-                            g * taps[:, :, i * kw + j])
-                    if need_w:
-                        tap = _tap(chunk, i, j, (out_h, out_w), stride, dilation)
-                        tap_sums.append((g * tap).sum(dim=(0, 2, 3)))
-        if need_w and tap_sums:  # (chunks * kh * kw, C) -> (C, 1, kh, kw)
-            sums = torch.stack(tap_sums).view(-1, kh * kw, out_channels).sum(0)
-            dw = sums.t().reshape(out_channels, 1, kh, kw)
-        elif need_w:  # an empty batch
-            dw = torch.zeros_like(weight)
-        return dx, dw, db
     filters = _filters(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
     grads = grad.view(n, groups, out_channels // groups, out_h * out_w)
-    step = _chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
+    step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
     for start in range(0, n, step):
         # (G, O/G, m * P): the chunk's output gradients with the images side by side, like batch-last columns.
         g = grads[start:start + step].permute(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from cnnlab.geometry import IntOrSeq, resolve_padding, to_pair
 from cnnlab.torch_nn._checks import check_conv_input, check_kernel_fits, check_linear_input
-from cnnlab.torch_nn.conv_im2col import conv2d_im2col, output_size
+from cnnlab.torch_nn.conv_depthwise import depthwise_conv2d, is_depthwise
+from cnnlab.torch_nn.conv_im2col import conv2d_im2col, output_size, runs_eagerly
 from cnnlab.torch_nn.conv_naive import conv2d_naive
 
 CONV_ALGORITHMS = ("im2col", "naive")
@@ -113,24 +114,43 @@ def conv2d_padded(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
         padding = padding_sides(padding, [weight.shape[2], weight.shape[3]], dilation)
     if padding_mode == "zeros" and algorithm == "im2col" and not tracing:
         x, weight, padding = skip_padding_only_taps(x, weight, padding, stride, dilation)
-    if padding[0] > 0 or padding[1] > 0 or padding[2] > 0 or padding[3] > 0:
-        mode = "constant"
-        if padding_mode != "zeros":
-            mode = padding_mode
-        x = F.pad(x, padding, mode=mode)
-        if dtype is not None:  # autocast runs some padding modes in float32
-            x = x.to(dtype)
-    if not tracing:
-        check_kernel_fits([x.shape[2], x.shape[3]], [weight.shape[2], weight.shape[3]], dilation)
-    if algorithm == "naive":
-        out = conv2d_naive(x, weight, stride, dilation, groups)
-        if bias is not None:
-            out = out + bias.reshape(1, -1, 1, 1)
+    depthwise = _eager_depthwise(x, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm)
+    if depthwise is not None:
+        out = depthwise
     else:
-        out = conv2d_im2col(x, weight, bias, stride, dilation, groups)
+        if padding[0] > 0 or padding[1] > 0 or padding[2] > 0 or padding[3] > 0:
+            mode = "constant"
+            if padding_mode != "zeros":
+                mode = padding_mode
+            x = F.pad(x, padding, mode=mode)
+            if dtype is not None:  # autocast runs some padding modes in float32
+                x = x.to(dtype)
+        if not tracing:
+            check_kernel_fits([x.shape[2], x.shape[3]], [weight.shape[2], weight.shape[3]], dilation)
+        if algorithm == "naive":
+            out = conv2d_naive(x, weight, stride, dilation, groups)
+            if bias is not None:
+                out = out + bias.reshape(1, -1, 1, 1)
+        else:
+            out = conv2d_im2col(x, weight, bias, stride, dilation, groups)
     if channels_last:
         out = out.clone(memory_format=torch.channels_last)  # (clone: the strides torch gives 1 x 1 maps too)
     return out.squeeze(0) if unbatched else out
+
+
+def _eager_depthwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
+                     padding: list[int], dilation: list[int], groups: int, padding_mode: str,
+                     algorithm: str) -> torch.Tensor | None:
+    """The eager depthwise convolution with zero padding, which pads chunk by chunk itself (no padded copy of the
+    whole batch: :mod:`cnnlab.torch_nn.conv_depthwise`); ``None`` where it does not apply (other layers, padding
+    modes or algorithms; scripting, tracing, compiling, ``torch.func`` transforms)."""
+    if torch.jit.is_scripting():
+        return None
+    if padding_mode != "zeros" or algorithm != "im2col" or not is_depthwise(weight, groups) or not runs_eagerly():
+        return None
+    check_kernel_fits([x.shape[2] + padding[2] + padding[3], x.shape[3] + padding[0] + padding[1]],
+                      [weight.shape[2], weight.shape[3]], dilation)
+    return depthwise_conv2d(x, weight, bias, (stride[0], stride[1]), padding, (dilation[0], dilation[1]))
 
 
 def _live_taps(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> list[int]:
