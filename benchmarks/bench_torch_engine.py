@@ -98,6 +98,14 @@ def alternate(fns: dict[str, Callable[[], object]], warmup: int, repeats: int, r
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def median_over_inputs(times: dict[str, float]) -> dict[str, float]:
+    """``{"torch k": t, "own k": t, ...}`` -> ``{"torch": median over k, "own": median over k}``."""
+    sides: dict[str, list[float]] = {}
+    for key, value in times.items():
+        sides.setdefault(key.split()[0], []).append(value)
+    return {side: statistics.median(values) for side, values in sides.items()}
+
+
 def header(title: str) -> None:
     print(f"\n{title}\n  {thread_summary()}")
 
@@ -127,8 +135,15 @@ def train_step(model: nn.Module, x: torch.Tensor, upstream: torch.Tensor, wanted
     return lambda: torch.autograd.grad(model(x), wanted, upstream)
 
 
+#: Independently allocated inputs per layer: torch.nn's time for some layers depends on the input's buffer (the
+#: depthwise 144-channel 56x56 layer measured 8 or 35-50 ms for different tensors of the same shape), so each side
+#: is timed on every input and the median over the inputs is reported.
+LAYER_INPUTS = 3
+
+
 def conv_layers(repeats: int, rounds: int) -> None:
-    header("Conv2d layers, median ms per call: forward (no_grad); forward + backward (input, weight, bias grads)")
+    header(f"Conv2d layers, median ms per call over {LAYER_INPUTS} inputs: forward (no_grad); forward + backward "
+           f"(input, weight, bias grads)")
     print(f"  {'layer':28} {'batch':>5} {'torch fwd':>9} {'own fwd':>9} {'ratio':>6}   {'torch f+b':>9} "
           f"{'own f+b':>9} {'ratio':>6}")
     for name, (batch, kwargs, size) in LAYERS.items():
@@ -136,12 +151,16 @@ def conv_layers(repeats: int, rounds: int) -> None:
         library = nn.Conv2d(**kwargs)
         own = torch_nn.Conv2d(**kwargs)
         own.load_state_dict(library.state_dict())
-        x = torch.randn(batch, kwargs["in_channels"], size, size, requires_grad=True)
+        inputs = [torch.randn(batch, kwargs["in_channels"], size, size, requires_grad=True)
+                  for _ in range(LAYER_INPUTS)]
         with torch.no_grad():
-            upstream = torch.randn_like(library(x))
-            forward = alternate({"torch": partial(library, x), "own": partial(own, x)}, 2, repeats, rounds)
-        both = alternate({"torch": train_step(library, x, upstream, [x, *library.parameters()]),
-                          "own": train_step(own, x, upstream, [x, *own.parameters()])}, 1, repeats, rounds)
+            upstream = torch.randn_like(library(inputs[0]))
+            forward = median_over_inputs(alternate(
+                {f"{side} {k}": partial(layer, x) for k, x in enumerate(inputs)
+                 for side, layer in (("torch", library), ("own", own))}, 2, repeats, rounds))
+        both = median_over_inputs(alternate(
+            {f"{side} {k}": train_step(layer, x, upstream, [x, *layer.parameters()]) for k, x in enumerate(inputs)
+             for side, layer in (("torch", library), ("own", own))}, 1, repeats, rounds))
         print(f"  {name:28} {batch:>5} {forward['torch'] * 1e3:9.2f} {forward['own'] * 1e3:9.2f} "
               f"{forward['own'] / forward['torch']:5.2f}x   {both['torch'] * 1e3:9.2f} {both['own'] * 1e3:9.2f} "
               f"{both['own'] / both['torch']:5.2f}x")
