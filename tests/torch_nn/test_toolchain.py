@@ -1,5 +1,6 @@
 """The torch toolchain on models built from the own layers: TorchScript (script, trace), torch.fx, ONNX (both
-exporters, run in onnxruntime), torch.func (vmap, per-sample gradients, ensembles), torch.compile and autocast.
+exporters, run in onnxruntime), torch.func (vmap, per-sample gradients, ensembles), batched output gradients
+(``is_grads_batched``, vectorized jacobians), torch.compile and autocast.
 
 Every check compares with the same model built from torch.nn (or with the eager own model) on narrow copies of
 classic architectures. ``torch.compile`` with the inductor backend (a C++ compile, tens of seconds) and the dynamo
@@ -21,6 +22,7 @@ from torch_nn.classic_models import TORCH_LAYERS
 from torch_nn.test_drop_in import OWN_LAYERS, build_pair, max_relative_difference
 
 from cnnlab import torch_nn
+from cnnlab.models import build_model
 from cnnlab.torch_nn import functional as own_functional
 
 #: Architectures covering view-flattening, batch norm + residuals, depthwise convs, concatenation, dilation.
@@ -208,6 +210,45 @@ def test_vmap_over_an_ensemble_of_weights():
     for i, member in enumerate(members):
         with torch.no_grad():
             assert_matches(out[i], nn.functional.conv2d(x, member.weight, member.bias, padding=1), f"member {i}")
+
+
+BATCHED_GRADIENT_LAYERS = {
+    "dense, padded": {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1},
+    "grouped, strided, reflect": {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1,
+                                  "groups": 2, "padding_mode": "reflect"},
+    "depthwise, flat runs": {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1,
+                             "groups": 4, "size": 30},
+    "depthwise, channels-last": {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4,
+                                 "size": 4},
+}
+
+
+@pytest.mark.parametrize("kwargs", list(BATCHED_GRADIENT_LAYERS.values()), ids=list(BATCHED_GRADIENT_LAYERS))
+def test_batched_output_gradients_equal_one_at_a_time(kwargs):
+    """``torch.autograd.grad(..., is_grads_batched=True)`` runs the backward under torch's legacy vmap; the eager
+    layers then take the graph form's gradients, the same as computing each output gradient on its own."""
+    kwargs = dict(kwargs)
+    size = kwargs.pop("size", 9)
+    torch.manual_seed(0)
+    conv = torch_nn.Conv2d(**kwargs, dtype=torch.float64)
+    x = torch.randn(2, kwargs["in_channels"], size, size, dtype=torch.float64, requires_grad=True)
+    y = conv(x)
+    upstream = torch.randn(3, *y.shape, dtype=torch.float64)
+    wanted = [x, conv.weight, conv.bias]
+    batched = torch.autograd.grad(y, wanted, upstream, is_grads_batched=True)
+    for k, name in enumerate(["input", "weight", "bias"]):
+        one_by_one = torch.stack([torch.autograd.grad(conv(x), wanted, u)[k] for u in upstream])
+        assert_matches(batched[k], one_by_one, f"batched gradient of the {name}", 1e-12)
+
+
+def test_vectorized_jacobian_of_the_own_lenet_equals_torch_nn():
+    """``torch.autograd.functional.jacobian(..., vectorize=True)`` (batched output gradients) through LeNet."""
+    library = build_model("lenet", "torch", seed=0).double()
+    own = build_model("lenet", "torch-own", seed=0).double()
+    own.load_state_dict(library.state_dict())
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
+    expected = torch.autograd.functional.jacobian(library, x, vectorize=True)
+    assert_matches(torch.autograd.functional.jacobian(own, x, vectorize=True), expected, "jacobian", 1e-10)
 
 
 # --------------------------------------------------------------------------------------------------- torch.compile

@@ -219,6 +219,11 @@ class DepthwiseConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
         needs = ctx.needs_input_grad
+        # (imported here: conv_im2col imports this module)
+        from cnnlab.torch_nn.conv_im2col import batched_gradient, graph_gradients
+        if batched_gradient(grad):
+            return (*graph_gradients(grad, x, weight, stride, padding, dilation, weight.shape[0], needs[:3]),
+                    None, None, None)
         grad = grad.contiguous()
         dx, dw = depthwise_backward(grad, x, weight, stride, padding, dilation, needs[0], needs[1])
         db = grad.sum(dim=(0, 2, 3)) if needs[2] else None

@@ -25,7 +25,8 @@ Two ways of running it, both with the same numbers up to float rounding:
   ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
   slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
   whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor);
-  compilers and exporters see a small graph of standard ops.
+  compilers and exporters see a small graph of standard ops. The eager backward falls back to it when handed a
+  batch of output gradients (:func:`batched_gradient`).
 
 Tried and slower on the CPU (measured with ``benchmarks/bench_torch_engine.py`` and per-op profiles): autograd's
 derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), the
@@ -255,5 +256,33 @@ class Im2colConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, dilation, groups = ctx.geometry
         needs = ctx.needs_input_grad
+        if batched_gradient(grad):
+            return (*graph_gradients(grad, x, weight, stride, [0, 0, 0, 0], dilation, groups, needs[:3]),
+                    None, None, None)
         return (*_backward(grad, x, weight, stride, dilation, groups, (needs[0], needs[1], needs[2])),
                 None, None, None)
+
+
+def batched_gradient(grad: torch.Tensor) -> bool:
+    """Whether the backward runs under torch's legacy vmap: ``torch.autograd.grad(..., is_grads_batched=True)``
+    (and so ``torch.autograd.functional.jacobian(..., vectorize=True)``) hands every backward a batch of output
+    gradients. The eager backward writes into buffers of one gradient's shape, which that vmap cannot batch."""
+    return bool(torch._C._functorch.is_legacy_batchedtensor(grad))
+
+
+def graph_gradients(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                    padding: list[int], dilation: tuple[int, int], groups: int, needs: tuple[bool, ...]
+                    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """The gradients of ``x`` (zero-padded by ``padding``, ``[left, right, top, bottom]``), ``weight`` and the bias,
+    each if ``needs`` says so, by autograd through the graph form (:func:`conv2d_graph`), whose operations all
+    have batching rules: the backward for :func:`batched_gradient`."""
+    with torch.enable_grad():
+        xs = x.detach().requires_grad_(needs[0])
+        ws = weight.detach().requires_grad_(needs[1])
+        padded = torch.nn.functional.pad(xs, padding) if max(padding) > 0 else xs
+        out = conv2d_graph(padded, ws, None, [stride[0], stride[1]], [dilation[0], dilation[1]], groups)
+        wanted = [t for t in (xs, ws) if t.requires_grad]
+        found = iter(torch.autograd.grad(out, wanted, grad) if wanted else ())
+    dx = next(found) if needs[0] else None
+    dw = next(found) if needs[1] else None
+    return dx, dw, grad.sum(dim=(0, 2, 3)) if needs[2] else None
