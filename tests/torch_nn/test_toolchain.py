@@ -23,6 +23,7 @@ from torch_nn.test_drop_in import OWN_LAYERS, build_pair, max_relative_differenc
 
 from cnnlab import torch_nn
 from cnnlab.models import build_model
+from cnnlab.torch_nn import conv_depthwise, conv_im2col
 from cnnlab.torch_nn import functional as own_functional
 
 #: Architectures covering view-flattening, batch norm + residuals, depthwise convs, concatenation, dilation.
@@ -239,6 +240,28 @@ def test_batched_output_gradients_equal_one_at_a_time(kwargs):
     for k, name in enumerate(["input", "weight", "bias"]):
         one_by_one = torch.stack([torch.autograd.grad(conv(x), wanted, u)[k] for u in upstream])
         assert_matches(batched[k], one_by_one, f"batched gradient of the {name}", 1e-12)
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1], ids=["default chunks", "one image per chunk"])
+@pytest.mark.parametrize("kwargs", list(BATCHED_GRADIENT_LAYERS.values()), ids=list(BATCHED_GRADIENT_LAYERS))
+def test_double_backward_equals_torch_nn(monkeypatch, kwargs, chunk_bytes):
+    """A gradient penalty (``create_graph=True``, then the gradient of ``|dL/dx|^2``) as with ``nn.Conv2d``: the
+    weight, input and bias gradients of the penalty."""
+    if chunk_bytes is not None:
+        monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", chunk_bytes)
+        monkeypatch.setitem(conv_depthwise.DEPTHWISE_CHUNK_BYTES, "cpu", chunk_bytes)
+    kwargs = dict(kwargs)
+    size = kwargs.pop("size", 9)
+    x = torch.randn(3, kwargs["in_channels"], size, size, dtype=torch.float64)
+    results = []
+    for layer in (nn.Conv2d, torch_nn.Conv2d):
+        torch.manual_seed(0)
+        conv = layer(**kwargs, dtype=torch.float64)
+        inputs = x.clone().requires_grad_()
+        (grad_x,) = torch.autograd.grad(conv(inputs).pow(2).sum(), inputs, create_graph=True)
+        results.append(torch.autograd.grad(grad_x.pow(2).sum(), [conv.weight, inputs, conv.bias]))
+    for name, own, library in zip(["weight", "input", "bias"], results[1], results[0], strict=True):
+        assert_matches(own, library, f"penalty gradient of the {name}", 1e-10)
 
 
 def test_vectorized_jacobian_of_the_own_lenet_equals_torch_nn():

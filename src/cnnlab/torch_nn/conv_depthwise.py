@@ -221,7 +221,9 @@ class DepthwiseConv2d(torch.autograd.Function):
         needs = ctx.needs_input_grad
         # (imported here: conv_im2col imports this module)
         from cnnlab.torch_nn.conv_im2col import batched_gradient, graph_gradients
-        if batched_gradient(grad):
+        # A batch of output gradients, or a backward that must itself be differentiable (create_graph=True; the
+        # chunk buffers below are reused in place): the graph form's gradients.
+        if batched_gradient(grad) or torch.is_grad_enabled():
             return (*graph_gradients(grad, x, weight, stride, padding, dilation, weight.shape[0], needs[:3]),
                     None, None, None)
         grad = grad.contiguous()

@@ -275,14 +275,16 @@ def graph_gradients(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s
                     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """The gradients of ``x`` (zero-padded by ``padding``, ``[left, right, top, bottom]``), ``weight`` and the bias,
     each if ``needs`` says so, by autograd through the graph form (:func:`conv2d_graph`), whose operations all
-    have batching rules: the backward for :func:`batched_gradient`."""
+    have batching rules: the backward for :func:`batched_gradient`, and a differentiable one where grad mode is on
+    in the backward (``create_graph=True``: double backward, gradient penalties)."""
+    create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
-        xs = x.detach().requires_grad_(needs[0])
-        ws = weight.detach().requires_grad_(needs[1])
+        xs = x if create_graph else x.detach().requires_grad_(needs[0])
+        ws = weight if create_graph else weight.detach().requires_grad_(needs[1])
         padded = torch.nn.functional.pad(xs, padding) if max(padding) > 0 else xs
         out = conv2d_graph(padded, ws, None, [stride[0], stride[1]], [dilation[0], dilation[1]], groups)
-        wanted = [t for t in (xs, ws) if t.requires_grad]
-        found = iter(torch.autograd.grad(out, wanted, grad) if wanted else ())
+        wanted = [t for t, need in ((xs, needs[0]), (ws, needs[1])) if need]
+        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=create_graph) if wanted else ())
     dx = next(found) if needs[0] else None
     dw = next(found) if needs[1] else None
     return dx, dw, grad.sum(dim=(0, 2, 3)) if needs[2] else None

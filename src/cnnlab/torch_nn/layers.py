@@ -19,9 +19,9 @@ takes an extra ``algorithm`` (``'im2col'``, the default, or ``'naive'``, the ref
 Toolchain: scriptable (``torch.jit.script``), traceable (``torch.jit.trace``, ``torch.fx.symbolic_trace`` -- the
 functional calls are FX leaves), exportable (``torch.onnx.export``, both exporters), ``torch.compile`` (fullgraph)
 and ``torch.func.vmap``/``grad`` work, and so do batched output gradients (``torch.autograd.grad(...,
-is_grads_batched=True)``, ``torch.autograd.functional.jacobian(..., vectorize=True)``); scripted, traced and compiled
-graphs (and batched output gradients) use the plain-ops form of the algorithm, whose backward autograd derives (see
-:mod:`cnnlab.torch_nn.conv_im2col`).
+is_grads_batched=True)``, ``torch.autograd.functional.jacobian(..., vectorize=True)``) and double backward
+(``create_graph=True``); scripted, traced and compiled graphs (and batched output gradients) use the plain-ops form
+of the algorithm, whose backward autograd derives (see :mod:`cnnlab.torch_nn.conv_im2col`).
 """
 
 from __future__ import annotations
