@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import nn
 from torch_nn.classic_models import TORCH_LAYERS
 from torch_nn.test_drop_in import OWN_LAYERS, build_pair, max_relative_difference
@@ -262,6 +263,32 @@ def test_double_backward_equals_torch_nn(monkeypatch, kwargs, chunk_bytes):
         results.append(torch.autograd.grad(grad_x.pow(2).sum(), [conv.weight, inputs, conv.bias]))
     for name, own, library in zip(["weight", "input", "bias"], results[1], results[0], strict=True):
         assert_matches(own, library, f"penalty gradient of the {name}", 1e-10)
+
+
+@pytest.mark.parametrize("tangents", ["input", "weight", "bias", "input+weight+bias"])
+@pytest.mark.parametrize("kwargs", list(BATCHED_GRADIENT_LAYERS.values()), ids=list(BATCHED_GRADIENT_LAYERS))
+def test_forward_mode_tangents_equal_torch_nn(kwargs, tangents):
+    """``torch.autograd.forward_ad`` dual tensors: the own layers' tangent ``conv(dx, W) + conv(x, dW) + db`` (and
+    primal) equal ``nn.Conv2d``'s."""
+    kwargs = dict(kwargs)
+    size = kwargs.pop("size", 9)
+    x = torch.randn(2, kwargs["in_channels"], size, size, dtype=torch.float64)
+    results = []
+    for layer in (nn.Conv2d, torch_nn.Conv2d):
+        torch.manual_seed(0)
+        conv = layer(**kwargs, dtype=torch.float64)
+        generator = torch.Generator().manual_seed(1)
+        dual = {name: torch.randn(t.shape, dtype=t.dtype, generator=generator) for name, t in
+                (("input", x), ("weight", conv.weight), ("bias", conv.bias))}
+        with fwAD.dual_level():
+            arguments = {name: fwAD.make_dual(t.detach(), dual[name]) if name in tangents else t.detach()
+                         for name, t in (("input", x), ("weight", conv.weight), ("bias", conv.bias))}
+            out = torch.func.functional_call(conv, {"weight": arguments["weight"], "bias": arguments["bias"]},
+                                             (arguments["input"],))
+            results.append(fwAD.unpack_dual(out))
+    (library, own) = results
+    assert_matches(own.primal, library.primal, "primal", 1e-12)
+    assert_matches(own.tangent, library.tangent, "tangent", 1e-12)
 
 
 def test_vectorized_jacobian_of_the_own_lenet_equals_torch_nn():

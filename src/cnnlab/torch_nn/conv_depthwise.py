@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 
 from cnnlab.torch_nn.chunks import images_per_chunk
+from cnnlab.torch_nn.conv_graph import batched_gradient, bilinear_tangent, graph_gradients, needs_autograd
 
 #: Upper bound of one chunk's input in bytes, per device type; ``None`` = the whole batch at once (GPUs).
 DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
@@ -211,16 +212,24 @@ class DepthwiseConv2d(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 stride: tuple[int, int], padding: list[int], dilation: tuple[int, int]) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
+        ctx.save_for_forward(x, weight)
         ctx.geometry = (stride, padding, dilation)
         return depthwise_forward(x, weight, bias, stride, padding, dilation)
+
+    @staticmethod
+    def jvp(ctx: Any, x_dot: torch.Tensor | None, weight_dot: torch.Tensor | None, bias_dot: torch.Tensor | None,
+            *_: Any) -> torch.Tensor:
+        """Forward-mode derivative: ``conv(dx, W) + conv(x, dW) + db`` (the convolution is linear in each)."""
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation = ctx.geometry
+        return bilinear_tangent(lambda a, w: depthwise_forward(a, w, None, stride, padding, dilation), x, weight,
+                                x_dot, weight_dot, bias_dot)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
         needs = ctx.needs_input_grad
-        # (imported here: conv_im2col imports this module)
-        from cnnlab.torch_nn.conv_im2col import batched_gradient, graph_gradients
         # A batch of output gradients, or a backward that must itself be differentiable (create_graph=True; the
         # chunk buffers below are reused in place): the graph form's gradients.
         if batched_gradient(grad) or torch.is_grad_enabled():
@@ -236,8 +245,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
                      padding: list[int], dilation: tuple[int, int]) -> torch.Tensor:
     """The eager depthwise convolution of ``x`` ``(N, C, H, W)`` zero-padded by ``padding`` (``[left, right, top,
     bottom]``): an autograd node only where a gradient is wanted."""
-    needs_grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    if torch.is_grad_enabled() and needs_grad:
+    if needs_autograd(x, weight, bias):
         return DepthwiseConv2d.apply(x, weight, bias, stride, padding, dilation)
     return depthwise_forward(x, weight, bias, stride, padding, dilation)
 

@@ -22,11 +22,10 @@ Two ways of running it, both with the same numbers up to float rounding:
   Depthwise layers (one input and one output channel per group) skip the matrices: a sum over the ``kh * kw``
   kernel taps of shifted input views times one weight per channel (:mod:`cnnlab.torch_nn.conv_depthwise`).
 - **graph** (TorchScript, ``torch.jit.trace`` and so the TorchScript ONNX export, ``torch.compile``/``torch.export``,
-  ``torch.func`` transforms such as ``vmap``): the same column matrix for the whole batch, stacked from one strided
-  slice per kernel tap (ONNX has no sliding-window view), and one broadcast ``matmul`` -- plain tensor operations
-  whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor);
-  compilers and exporters see a small graph of standard ops. The eager backward falls back to it when handed a
-  batch of output gradients (:func:`batched_gradient`).
+  ``torch.func`` transforms such as ``vmap``; :mod:`cnnlab.torch_nn.conv_graph`): the same column matrix for the
+  whole batch, stacked from one strided slice per kernel tap, and one broadcast ``matmul`` -- plain tensor operations
+  whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor).
+  The eager backward falls back to its gradients for a batch of output gradients.
 
 Tried and slower on the CPU (measured with ``benchmarks/bench_torch_engine.py`` and per-op profiles): autograd's
 derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), the
@@ -45,6 +44,15 @@ import torch
 
 from cnnlab.torch_nn.chunks import images_per_chunk
 from cnnlab.torch_nn.conv_depthwise import depthwise_backward, depthwise_forward, is_depthwise
+from cnnlab.torch_nn.conv_graph import (
+    batched_gradient,
+    bilinear_tangent,
+    conv2d_graph,
+    graph_gradients,
+    needs_autograd,
+    output_size,
+    weight_matrices,
+)
 
 #: Upper bound of one column matrix in bytes, per device type, in the eager algorithm; ``None`` = the whole batch
 #: at once (GPUs: launches cost more than memory there).
@@ -54,11 +62,6 @@ IM2COL_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
 #: ``P`` columns each: deep layers on small maps (ResNet's last stage at 2x2: 6x faster; measured break-even near
 #: ``P`` = 100 on the CPU, ``benchmarks/bench_torch_engine.py``).
 BATCH_LAST_BELOW = 100
-
-
-def output_size(size: int, kernel: int, stride: int, dilation: int) -> int:
-    """``floor((I - D*(K-1) - 1) / S) + 1`` for an already padded input (see :mod:`cnnlab.geometry`)."""
-    return (size - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _windows(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int]) -> torch.Tensor:
@@ -91,42 +94,6 @@ def columns_batch_last(x: torch.Tensor, kernel: list[int], stride: list[int], di
                                                      n * out_h * out_w)
 
 
-def columns_from_taps(x: torch.Tensor, kernel: list[int], stride: list[int], dilation: list[int],
-                      groups: int) -> torch.Tensor:
-    """The same column matrices as :func:`columns`, stacked from one strided slice per kernel tap: the form that
-    every exporter understands (ONNX has no sliding-window view)."""
-    n, channels = x.shape[0], x.shape[1]
-    kh, kw = kernel[0], kernel[1]
-    out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
-    out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
-    taps: list[torch.Tensor] = []
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dilation[0], j * dilation[1]
-            taps.append(x[:, :, top: top + stride[0] * (out_h - 1) + 1: stride[0],
-                          left: left + stride[1] * (out_w - 1) + 1: stride[1]])
-    return torch.stack(taps, dim=2).reshape(n, groups, channels // groups * kh * kw, out_h * out_w)
-
-
-def _filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """The weight ``(O, C/G, kh, kw)`` as ``(1, G, O/G, C/G * kh * kw)`` matrices (a view)."""
-    out_channels = weight.shape[0]
-    return weight.reshape(1, groups, out_channels // groups, -1)
-
-
-def conv2d_graph(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
-                 dilation: list[int], groups: int) -> torch.Tensor:
-    """im2col (:func:`columns_from_taps`) for the whole batch and one broadcast product (``x`` padded) ->
-    ``(N, O, H_out, W_out)``."""
-    n = x.shape[0]
-    out_channels, _, kh, kw = weight.shape
-    out_h = output_size(x.shape[2], kh, stride[0], dilation[0])
-    out_w = output_size(x.shape[3], kw, stride[1], dilation[1])
-    out = torch.matmul(_filters(weight, groups), columns_from_taps(x, [kh, kw], stride, dilation, groups))
-    out = out.reshape(n, out_channels, out_h, out_w)
-    return out if bias is None else out + bias.reshape(1, out_channels, 1, 1)
-
-
 def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
                   dilation: list[int], groups: int) -> torch.Tensor:
     """The fast algorithm on a padded ``(N, C, H, W)`` input: eager (chunked, hand-written backward) or, when
@@ -137,8 +104,7 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if not runs_eagerly():
         return conv2d_graph(x, weight, bias, stride, dilation, groups)
     geometry = (stride[0], stride[1]), (dilation[0], dilation[1])
-    needs_grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    if torch.is_grad_enabled() and needs_grad:
+    if needs_autograd(x, weight, bias):
         return Im2colConv2d.apply(x, weight, bias, *geometry, groups)
     return _forward(x, weight, bias, *geometry, groups)  # nothing to differentiate: no autograd node
 
@@ -173,7 +139,7 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     if is_depthwise(weight, groups):  # (padded by F.pad for the non-zero padding modes)
         return depthwise_forward(x, weight, bias, stride, [0, 0, 0, 0], dilation)
     out = x.new_empty((n, out_channels, out_h, out_w))
-    filters = _filters(weight, groups)
+    filters = weight_matrices(weight, groups)
     positions = out_h * out_w
     step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * positions * x.element_size())
     out_groups = out.view(n, groups, out_channels // groups, positions)
@@ -220,7 +186,7 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
     # dx is filled in place (col2im); dw is summed out of place: under vmap the sums may be batched, the weight not.
     dx = torch.zeros_like(x) if need_x else None
     dw: torch.Tensor | None = None
-    filters = _filters(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
+    filters = weight_matrices(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
     grads = grad.view(n, groups, out_channels // groups, out_h * out_w)
     step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
     for start in range(0, n, step):
@@ -248,8 +214,19 @@ class Im2colConv2d(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
+        ctx.save_for_forward(x, weight)
         ctx.geometry = (stride, dilation, groups)
         return _forward(x, weight, bias, stride, dilation, groups)
+
+    @staticmethod
+    def jvp(ctx: Any, x_dot: torch.Tensor | None, weight_dot: torch.Tensor | None, bias_dot: torch.Tensor | None,
+            *_: Any) -> torch.Tensor:
+        """Forward-mode derivative (``torch.autograd.forward_ad``): the convolution is linear in each argument, so
+        ``d(conv(x, W) + b) = conv(dx, W) + conv(x, dW) + db``."""
+        x, weight = ctx.saved_tensors
+        stride, dilation, groups = ctx.geometry
+        return bilinear_tangent(lambda a, w: _forward(a, w, None, stride, dilation, groups), x, weight,
+                                x_dot, weight_dot, bias_dot)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -261,30 +238,3 @@ class Im2colConv2d(torch.autograd.Function):
                     None, None, None)
         return (*_backward(grad, x, weight, stride, dilation, groups, (needs[0], needs[1], needs[2])),
                 None, None, None)
-
-
-def batched_gradient(grad: torch.Tensor) -> bool:
-    """Whether the backward runs under torch's legacy vmap: ``torch.autograd.grad(..., is_grads_batched=True)``
-    (and so ``torch.autograd.functional.jacobian(..., vectorize=True)``) hands every backward a batch of output
-    gradients. The eager backward writes into buffers of one gradient's shape, which that vmap cannot batch."""
-    return bool(torch._C._functorch.is_legacy_batchedtensor(grad))
-
-
-def graph_gradients(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
-                    padding: list[int], dilation: tuple[int, int], groups: int, needs: tuple[bool, ...]
-                    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """The gradients of ``x`` (zero-padded by ``padding``, ``[left, right, top, bottom]``), ``weight`` and the bias,
-    each if ``needs`` says so, by autograd through the graph form (:func:`conv2d_graph`), whose operations all
-    have batching rules: the backward for :func:`batched_gradient`, and a differentiable one where grad mode is on
-    in the backward (``create_graph=True``: double backward, gradient penalties)."""
-    create_graph = torch.is_grad_enabled()
-    with torch.enable_grad():
-        xs = x if create_graph else x.detach().requires_grad_(needs[0])
-        ws = weight if create_graph else weight.detach().requires_grad_(needs[1])
-        padded = torch.nn.functional.pad(xs, padding) if max(padding) > 0 else xs
-        out = conv2d_graph(padded, ws, None, [stride[0], stride[1]], [dilation[0], dilation[1]], groups)
-        wanted = [t for t, need in ((xs, needs[0]), (ws, needs[1])) if need]
-        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=create_graph) if wanted else ())
-    dx = next(found) if needs[0] else None
-    dw = next(found) if needs[1] else None
-    return dx, dw, grad.sum(dim=(0, 2, 3)) if needs[2] else None

@@ -19,9 +19,10 @@ takes an extra ``algorithm`` (``'im2col'``, the default, or ``'naive'``, the ref
 Toolchain: scriptable (``torch.jit.script``), traceable (``torch.jit.trace``, ``torch.fx.symbolic_trace`` -- the
 functional calls are FX leaves), exportable (``torch.onnx.export``, both exporters), ``torch.compile`` (fullgraph)
 and ``torch.func.vmap``/``grad`` work, and so do batched output gradients (``torch.autograd.grad(...,
-is_grads_batched=True)``, ``torch.autograd.functional.jacobian(..., vectorize=True)``) and double backward
-(``create_graph=True``); scripted, traced and compiled graphs (and batched output gradients) use the plain-ops form
-of the algorithm, whose backward autograd derives (see :mod:`cnnlab.torch_nn.conv_im2col`).
+is_grads_batched=True)``, ``torch.autograd.functional.jacobian(..., vectorize=True)``), double backward
+(``create_graph=True``) and forward-mode AD (``torch.autograd.forward_ad``); scripted, traced and compiled graphs
+(and batched output gradients) use the plain-ops form of the algorithm, whose backward autograd derives (see
+:mod:`cnnlab.torch_nn.conv_graph`).
 """
 
 from __future__ import annotations
