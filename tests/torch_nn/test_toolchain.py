@@ -225,15 +225,24 @@ BATCHED_GRADIENT_LAYERS = {
 }
 
 
+def seeded_twins(case: dict[str, Any]) -> tuple[list[nn.Module], torch.Tensor]:
+    """``nn.Conv2d`` and the own ``Conv2d`` with the same parameters (float64) for a case of
+    :data:`BATCHED_GRADIENT_LAYERS`, and an input batch of three."""
+    kwargs = dict(case)
+    size = kwargs.pop("size", 9)
+    layers = []
+    for layer in (nn.Conv2d, torch_nn.Conv2d):
+        torch.manual_seed(0)
+        layers.append(layer(**kwargs, dtype=torch.float64))
+    return layers, torch.randn(3, kwargs["in_channels"], size, size, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("kwargs", list(BATCHED_GRADIENT_LAYERS.values()), ids=list(BATCHED_GRADIENT_LAYERS))
 def test_batched_output_gradients_equal_one_at_a_time(kwargs):
     """``torch.autograd.grad(..., is_grads_batched=True)`` runs the backward under torch's legacy vmap; the eager
     layers then take the graph form's gradients, the same as computing each output gradient on its own."""
-    kwargs = dict(kwargs)
-    size = kwargs.pop("size", 9)
-    torch.manual_seed(0)
-    conv = torch_nn.Conv2d(**kwargs, dtype=torch.float64)
-    x = torch.randn(2, kwargs["in_channels"], size, size, dtype=torch.float64, requires_grad=True)
+    (_, conv), x = seeded_twins(kwargs)
+    x.requires_grad_()
     y = conv(x)
     upstream = torch.randn(3, *y.shape, dtype=torch.float64)
     wanted = [x, conv.weight, conv.bias]
@@ -251,13 +260,9 @@ def test_double_backward_equals_torch_nn(monkeypatch, kwargs, chunk_bytes):
     if chunk_bytes is not None:
         monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", chunk_bytes)
         monkeypatch.setitem(conv_depthwise.DEPTHWISE_CHUNK_BYTES, "cpu", chunk_bytes)
-    kwargs = dict(kwargs)
-    size = kwargs.pop("size", 9)
-    x = torch.randn(3, kwargs["in_channels"], size, size, dtype=torch.float64)
+    layers, x = seeded_twins(kwargs)
     results = []
-    for layer in (nn.Conv2d, torch_nn.Conv2d):
-        torch.manual_seed(0)
-        conv = layer(**kwargs, dtype=torch.float64)
+    for conv in layers:
         inputs = x.clone().requires_grad_()
         (grad_x,) = torch.autograd.grad(conv(inputs).pow(2).sum(), inputs, create_graph=True)
         results.append(torch.autograd.grad(grad_x.pow(2).sum(), [conv.weight, inputs, conv.bias]))
@@ -270,13 +275,9 @@ def test_double_backward_equals_torch_nn(monkeypatch, kwargs, chunk_bytes):
 def test_forward_mode_tangents_equal_torch_nn(kwargs, tangents):
     """``torch.autograd.forward_ad`` dual tensors: the own layers' tangent ``conv(dx, W) + conv(x, dW) + db`` (and
     primal) equal ``nn.Conv2d``'s."""
-    kwargs = dict(kwargs)
-    size = kwargs.pop("size", 9)
-    x = torch.randn(2, kwargs["in_channels"], size, size, dtype=torch.float64)
+    layers, x = seeded_twins(kwargs)
     results = []
-    for layer in (nn.Conv2d, torch_nn.Conv2d):
-        torch.manual_seed(0)
-        conv = layer(**kwargs, dtype=torch.float64)
+    for conv in layers:
         generator = torch.Generator().manual_seed(1)
         dual = {name: torch.randn(t.shape, dtype=t.dtype, generator=generator) for name, t in
                 (("input", x), ("weight", conv.weight), ("bias", conv.bias))}
