@@ -222,6 +222,8 @@ BATCHED_GRADIENT_LAYERS = {
                              "groups": 4, "size": 30},
     "depthwise, channels-last": {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4,
                                  "size": 4},
+    "depthwise, reflect": {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4,
+                           "padding_mode": "reflect"},  # (padded by F.pad, then the depthwise taps)
 }
 
 

@@ -31,7 +31,13 @@ from typing import Any, NamedTuple
 import torch
 
 from cnnlab.torch_nn.chunks import images_per_chunk
-from cnnlab.torch_nn.conv_graph import batched_gradient, bilinear_tangent, graph_gradients, needs_autograd
+from cnnlab.torch_nn.conv_graph import (
+    bilinear_tangent,
+    graph_gradients,
+    needs_autograd,
+    output_size,
+    takes_graph_gradients,
+)
 
 #: Upper bound of one chunk's input in bytes, per device type; ``None`` = the whole batch at once (GPUs).
 DEPTHWISE_CHUNK_BYTES: dict[str, int | None] = {"cpu": 4 * 2**20, "cuda": None}
@@ -69,13 +75,6 @@ class TapPlan(NamedTuple):
         (sh, sw), (dh, dw) = self.stride, self.dilation
         row, col = i * dh, j * dw
         return (row % sh) * sw + col % sw, (row // sh) * self.phase_hw[1] + col // sw
-
-
-def tap_plan(padded_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-             dilation: tuple[int, int], out_hw: tuple[int, int]) -> TapPlan:
-    """The :class:`TapPlan` of a padded input ``(H_p, W_p)`` whose output is ``out_hw``."""
-    phase_hw = (-(-padded_hw[0] // stride[0]), -(-padded_hw[1] // stride[1]))
-    return TapPlan(kernel, stride, dilation, out_hw, phase_hw)
 
 
 def _phase_slices(size: int, before: int, stride: int, phase: int, phase_size: int) -> tuple[slice, slice]:
@@ -160,7 +159,7 @@ def depthwise_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
     grads = x.new_zeros(phases_shape) if need_x else None
     rows = x.new_zeros((min(step, n), channels, out_h, pw))  # the cropped outputs' columns keep zero gradient
     for first in range(0, n, step):
-        m = x[first:first + step].shape[0]
+        m = min(step, n - first)
         rows[:m, :, :, :out_w].copy_(grad[first:first + step])
         runs = rows[:m].view(m, channels, out_h * pw)[:, :, :plan.run]
         flat = dflat = product = None
@@ -186,11 +185,12 @@ def depthwise_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor
 
 def _plan(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: list[int],
           dilation: tuple[int, int]) -> TapPlan:
+    """The :class:`TapPlan` of ``x`` ``(N, C, H, W)`` zero-padded by ``padding`` (``[left, right, top, bottom]``)."""
     kh, kw = weight.shape[2], weight.shape[3]
     height, width = x.shape[2] + padding[2] + padding[3], x.shape[3] + padding[0] + padding[1]
-    out_hw = ((height - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
-              (width - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
-    return tap_plan((height, width), (kh, kw), stride, dilation, out_hw)
+    out_hw = (output_size(height, kh, stride[0], dilation[0]), output_size(width, kw, stride[1], dilation[1]))
+    phase_hw = (-(-height // stride[0]), -(-width // stride[1]))
+    return TapPlan((kh, kw), stride, dilation, out_hw, phase_hw)
 
 
 def _weight_grad(tap_sums: list[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
@@ -230,9 +230,7 @@ class DepthwiseConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
         needs = ctx.needs_input_grad
-        # A batch of output gradients, or a backward that must itself be differentiable (create_graph=True; the
-        # chunk buffers below are reused in place): the graph form's gradients.
-        if batched_gradient(grad) or torch.is_grad_enabled():
+        if takes_graph_gradients(grad):
             return (*graph_gradients(grad, x, weight, stride, padding, dilation, weight.shape[0], needs[:3]),
                     None, None, None)
         grad = grad.contiguous()

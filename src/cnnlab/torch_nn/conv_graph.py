@@ -7,8 +7,8 @@ and whose backward autograd derives.
 
 The eager algorithms (:mod:`.conv_im2col`, :mod:`.conv_depthwise`) write into preallocated buffers with ``out=``
 products and in-place adds, fast but outside what some of autograd's modes can follow; for those they fall back on
-the graph form's gradients (:func:`graph_gradients`): a batch of output gradients (:func:`batched_gradient`) and a
-differentiable backward (double backward). Forward-mode AD gets an explicit tangent (:func:`bilinear_tangent`).
+the graph form's gradients (:func:`graph_gradients`): a batch of output gradients and a differentiable backward
+(:func:`takes_graph_gradients`). Forward-mode AD gets an explicit tangent (:func:`bilinear_tangent`).
 """
 
 from __future__ import annotations
@@ -88,11 +88,13 @@ def bilinear_tangent(convolve: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     return tangent if bias_dot is None else tangent + bias_dot.view(1, -1, 1, 1)
 
 
-def batched_gradient(grad: torch.Tensor) -> bool:
-    """Whether the backward runs under torch's legacy vmap: ``torch.autograd.grad(..., is_grads_batched=True)``
-    (and so ``torch.autograd.functional.jacobian(..., vectorize=True)``) hands every backward a batch of output
-    gradients. The eager backward writes into buffers of one gradient's shape, which that vmap cannot batch."""
-    return bool(torch._C._functorch.is_legacy_batchedtensor(grad))
+def takes_graph_gradients(grad: torch.Tensor) -> bool:
+    """Whether an eager backward must hand over to :func:`graph_gradients`: when it is given a batch of output
+    gradients (torch's legacy vmap, which ``torch.autograd.grad(..., is_grads_batched=True)`` and so
+    ``torch.autograd.functional.jacobian(..., vectorize=True)`` run it under: the eager buffers hold one gradient)
+    or must itself be differentiable (grad mode on inside the backward: ``create_graph=True``; the eager ``out=``
+    products and reused chunk buffers are not)."""
+    return torch.is_grad_enabled() or bool(torch._C._functorch.is_legacy_batchedtensor(grad))
 
 
 def graph_gradients(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
@@ -100,8 +102,8 @@ def graph_gradients(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s
                     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """The gradients of ``x`` (zero-padded by ``padding``, ``[left, right, top, bottom]``), ``weight`` and the bias,
     each if ``needs`` says so, by autograd through the graph form (:func:`conv2d_graph`), whose operations all
-    have batching rules: the backward for :func:`batched_gradient`, and a differentiable one where grad mode is on
-    in the backward (``create_graph=True``: double backward, gradient penalties)."""
+    have batching rules and derivatives (see :func:`takes_graph_gradients`); differentiable itself where grad mode
+    is on (double backward, gradient penalties)."""
     create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         xs = x if create_graph else x.detach().requires_grad_(needs[0])

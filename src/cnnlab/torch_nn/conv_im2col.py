@@ -25,7 +25,7 @@ Two ways of running it, both with the same numbers up to float rounding:
   ``torch.func`` transforms such as ``vmap``; :mod:`cnnlab.torch_nn.conv_graph`): the same column matrix for the
   whole batch, stacked from one strided slice per kernel tap, and one broadcast ``matmul`` -- plain tensor operations
   whose backward autograd derives (slower than the eager one: every slice's backward fills an input-sized tensor).
-  The eager backward falls back to its gradients for a batch of output gradients.
+  The eager backward hands over to its gradients for a batch of output gradients and for double backward.
 
 Tried and slower on the CPU (measured with ``benchmarks/bench_torch_engine.py`` and per-op profiles): autograd's
 derived backward in eager mode (2-4x torch's time: ``unfold``'s backward and the broadcast products copy), the
@@ -45,12 +45,12 @@ import torch
 from cnnlab.torch_nn.chunks import images_per_chunk
 from cnnlab.torch_nn.conv_depthwise import depthwise_backward, depthwise_forward, is_depthwise
 from cnnlab.torch_nn.conv_graph import (
-    batched_gradient,
     bilinear_tangent,
     conv2d_graph,
     graph_gradients,
     needs_autograd,
     output_size,
+    takes_graph_gradients,
     weight_matrices,
 )
 
@@ -233,7 +233,7 @@ class Im2colConv2d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, dilation, groups = ctx.geometry
         needs = ctx.needs_input_grad
-        if batched_gradient(grad):
+        if takes_graph_gradients(grad):
             return (*graph_gradients(grad, x, weight, stride, [0, 0, 0, 0], dilation, groups, needs[:3]),
                     None, None, None)
         return (*_backward(grad, x, weight, stride, dilation, groups, (needs[0], needs[1], needs[2])),

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from cnnlab.geometry import IntOrSeq, resolve_padding, to_pair
 from cnnlab.torch_nn._checks import check_conv_input, check_kernel_fits, check_linear_input
 from cnnlab.torch_nn.conv_depthwise import depthwise_conv2d, is_depthwise
-from cnnlab.torch_nn.conv_im2col import conv2d_im2col, output_size, runs_eagerly
+from cnnlab.torch_nn.conv_graph import output_size
+from cnnlab.torch_nn.conv_im2col import conv2d_im2col, runs_eagerly
 from cnnlab.torch_nn.conv_naive import conv2d_naive
 
 CONV_ALGORITHMS = ("im2col", "naive")
