@@ -209,6 +209,52 @@ def test_batch_chunks_give_the_same_result(monkeypatch, kwargs):
     check_against(library, own, torch.randn(5, kwargs["in_channels"], 11, 12, dtype=torch.float64), 1e-12)
 
 
+def test_pieces_cut_large_images_into_row_blocks(monkeypatch):
+    """Known answers: whole images while one fits the budget; otherwise each image in the fewest blocks of output
+    rows that fit it, heights differing by at most one row (one row per block when a row alone is too large)."""
+    x = torch.empty(3, 1, 1, 1)
+    Piece = conv_im2col.Piece
+    monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", 1000)
+    assert conv_im2col.pieces(x, 10, 50) == [Piece(0, 2, 0, 10), Piece(2, 1, 0, 10)]  # 500 bytes an image
+    assert conv_im2col.pieces(x[:1], 10, 300) == [Piece(0, 1, 0, 2), Piece(0, 1, 2, 3), Piece(0, 1, 5, 2),
+                                                  Piece(0, 1, 7, 3)]  # 3 rows fit: 4 blocks
+    assert conv_im2col.pieces(x[:2], 2, 2000) == [Piece(0, 1, 0, 1), Piece(0, 1, 1, 1), Piece(1, 1, 0, 1),
+                                                  Piece(1, 1, 1, 1)]
+    assert conv_im2col.pieces(x[:0], 10, 300) == []
+    monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", None)  # no budget: the whole batch
+    assert conv_im2col.pieces(x, 10, 300) == [Piece(0, 3, 0, 10)]
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 2, 3])
+@pytest.mark.parametrize("kwargs", [
+    {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"in_channels": 4, "out_channels": 6, "kernel_size": (3, 2), "stride": (2, 1), "padding": (2, 0),
+     "dilation": (2, 1), "groups": 2},
+    {"in_channels": 2, "out_channels": 3, "kernel_size": 4, "stride": 3, "padding": "valid", "bias": False},
+], ids=["3x3 same", "strided, dilated, grouped", "stride 3 valid"])
+def test_row_blocks_match_torch(monkeypatch, kwargs, rows_per_block):
+    """Images cut into blocks of output rows (the budget fits ``rows_per_block`` rows of columns, not the image):
+    torch's output and every gradient, with the blocks' input rows overlapping where the kernel is taller than the
+    stride."""
+    library, own = twins(kwargs, torch.float64)
+    x = torch.randn(2, kwargs["in_channels"], 13, 10, dtype=torch.float64)
+    kh, kw = library.weight.shape[2:]
+    out_w = library(x).shape[3]
+    row_bytes = kwargs["in_channels"] * kh * kw * out_w * x.element_size()
+    monkeypatch.setitem(conv_im2col.IM2COL_CHUNK_BYTES, "cpu", rows_per_block * row_bytes)
+    cut: list[conv_im2col.Piece] = []
+    original = conv_im2col.pieces
+
+    def recording(*args: object) -> list[conv_im2col.Piece]:
+        result = original(*args)
+        cut.extend(result)
+        return result
+
+    monkeypatch.setattr(conv_im2col, "pieces", recording)
+    check_against(library, own, x, 1e-12)
+    assert cut and all(0 < piece.rows <= rows_per_block for piece in cut)  # the path under test was taken
+
+
 @pytest.mark.parametrize("size", [(3, 4), (12, 11)], ids=["few positions: batch-last", "many: per image"])
 @pytest.mark.parametrize("chunk_bytes", [1, 4 * 2**20], ids=["image chunks", "one chunk"])
 def test_both_forward_layouts_match_torch(monkeypatch, size, chunk_bytes):

@@ -12,8 +12,9 @@ Two ways of running it, both with the same numbers up to float rounding:
 
 - **eager** (:class:`Im2colConv2d`, a ``torch.autograd.Function``): the batch is cut into chunks whose column matrix
   stays small (a few MB, so it is still in cache when the matrix product reads it and allocations stay below
-  glibc's mmap threshold, which would cost a page fault per 4 KiB page on every call); every chunk writes its part
-  of one preallocated output. Maps with few output positions (under :data:`BATCH_LAST_BELOW`) put the chunk's
+  glibc's mmap threshold, which would cost a page fault per 4 KiB page on every call) -- several images, or blocks
+  of output rows of one image whose columns alone are larger (:func:`pieces`); every chunk writes its part of one
+  preallocated output. Maps with few output positions (under :data:`BATCH_LAST_BELOW`) put the chunk's
   images side by side in the columns instead, so that the chunk is one long product rather than many thin ones.
   The backward is written by hand from the same matrices -- ``dW[g] = sum_s dy[s, g] @ cols[s, g]^T``,
   ``dcols[s, g] = W[g]^T @ dy[s, g]``, then col2im adds every column back onto the window it came from -- and
@@ -38,7 +39,8 @@ taps).
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, NamedTuple
 
 import torch
 
@@ -130,6 +132,39 @@ def _tap(x: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: tuple
     return x[:, :, i * dh: i * dh + sh * (out_h - 1) + 1: sh, j * dw: j * dw + sw * (out_w - 1) + 1: sw]
 
 
+class Piece(NamedTuple):
+    """A part of the batch whose column matrix stays within the chunk budget: ``images`` whole images from
+    ``first`` on, or, when one image's columns are larger than the budget, the output rows ``[row, row + rows)``
+    of one image."""
+
+    first: int
+    images: int
+    row: int
+    rows: int
+
+
+def pieces(x: torch.Tensor, out_h: int, bytes_per_row: int) -> list[Piece]:
+    """The batch ``x`` cut into :class:`Piece` s for a layer whose column matrix takes ``bytes_per_row`` bytes per
+    output row of one image. Blocks of rows rather than whole large images keep every matrix product narrow:
+    MKL multiplies ``(64, 576) @ (576, P)`` 20-40% faster for ``P`` = 800-1600 than for one 56x56 image's 3136
+    columns (2 threads, this CPU), and the block's columns stay in the cache."""
+    n = x.shape[0]
+    limit = IM2COL_CHUNK_BYTES.get(x.device.type)
+    if limit is None or bytes_per_row * out_h <= limit:
+        step = images_per_chunk(IM2COL_CHUNK_BYTES, x, bytes_per_row * out_h)
+        return [Piece(first, min(step, n - first), 0, out_h) for first in range(0, n, step)]
+    blocks = -(-out_h // max(1, limit // max(1, bytes_per_row)))  # the fewest that fit the budget
+    bounds = [k * out_h // blocks for k in range(blocks + 1)]  # heights differ by at most one row
+    return [Piece(first, 1, top, bottom - top) for first in range(n) for top, bottom in itertools.pairwise(bounds)]
+
+
+def _input_rows(x: torch.Tensor, piece: Piece, kernel_h: int, stride_h: int, dilation_h: int) -> torch.Tensor:
+    """The padded input rows that the piece's output rows read: ``(images, C, rows_in, W)``, a view."""
+    top = piece.row * stride_h
+    bottom = (piece.row + piece.rows - 1) * stride_h + (kernel_h - 1) * dilation_h + 1
+    return x[piece.first:piece.first + piece.images, :, top:bottom]
+
+
 def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
              dilation: tuple[int, int], groups: int) -> torch.Tensor:
     n = x.shape[0]
@@ -141,17 +176,17 @@ def _forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     out = x.new_empty((n, out_channels, out_h, out_w))
     filters = weight_matrices(weight, groups)
     positions = out_h * out_w
-    step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * positions * x.element_size())
     out_groups = out.view(n, groups, out_channels // groups, positions)
-    for start in range(0, n, step):
-        part = out_groups[start:start + step]
+    for piece in pieces(x, out_h, x.shape[1] * kh * kw * out_w * x.element_size()):
+        rows = _input_rows(x, piece, kh, stride[0], dilation[0])
+        part = out_groups[piece.first:piece.first + piece.images, :, :,
+                          piece.row * out_w:(piece.row + piece.rows) * out_w]
         if positions < BATCH_LAST_BELOW:  # one long product for the chunk, then its output moved into NCHW order
-            cols = columns_batch_last(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
-            product = torch.bmm(filters[0], cols).view(groups, out_channels // groups, part.shape[0], positions)
+            cols = columns_batch_last(rows, [kh, kw], list(stride), list(dilation), groups)
+            product = torch.bmm(filters[0], cols).view(groups, out_channels // groups, piece.images, -1)
             part.copy_(product.permute(2, 0, 1, 3))
-        else:  # one product per image, written straight into the output
-            torch.matmul(filters, columns(x[start:start + step], [kh, kw], list(stride), list(dilation), groups),
-                         out=part)
+        else:  # one product per image (or block of its rows), written straight into the output
+            torch.matmul(filters, columns(rows, [kh, kw], list(stride), list(dilation), groups), out=part)
         if bias is not None:
             part.add_(bias.view(1, groups, out_channels // groups, 1))
     return out
@@ -188,17 +223,20 @@ def _backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride:
     dw: torch.Tensor | None = None
     filters = weight_matrices(weight, groups)[0]  # (G, O/G, C/G * kh * kw)
     grads = grad.view(n, groups, out_channels // groups, out_h * out_w)
-    step = images_per_chunk(IM2COL_CHUNK_BYTES, x, x.shape[1] * kh * kw * out_h * out_w * x.element_size())
-    for start in range(0, n, step):
-        # (G, O/G, m * P): the chunk's output gradients with the images side by side, like batch-last columns.
-        g = grads[start:start + step].permute(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)
+    for piece in pieces(x, out_h, x.shape[1] * kh * kw * out_w * x.element_size()):
+        images = slice(piece.first, piece.first + piece.images)
+        positions = slice(piece.row * out_w, (piece.row + piece.rows) * out_w)
+        # (G, O/G, m * P): the piece's output gradients with the images side by side, like batch-last columns.
+        g = grads[images, :, :, positions].permute(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)
         if need_w:
-            cols = columns_batch_last(x[start:start + step], [kh, kw], list(stride), list(dilation), groups)
+            cols = columns_batch_last(_input_rows(x, piece, kh, stride[0], dilation[0]), [kh, kw], list(stride),
+                                      list(dilation), groups)
             part = torch.bmm(g, cols.transpose(1, 2)).view(out_channels, cin_g, kh, kw)
             dw = part if dw is None else dw + part
         if dx is not None:
             dcols = torch.bmm(filters.transpose(1, 2), g)  # (G, C/G * kh * kw, m * P)
-            _add_columns(dx[start:start + step], dcols, (kh, kw), (out_h, out_w), stride, dilation)
+            _add_columns(_input_rows(dx, piece, kh, stride[0], dilation[0]), dcols, (kh, kw),
+                         (piece.rows, out_w), stride, dilation)
     if need_w and dw is None:  # an empty batch
         dw = torch.zeros_like(weight)
     return dx, dw, db
