@@ -110,6 +110,49 @@ def test_parallel_map_keeps_the_order_and_runs_on_the_workers():
     assert parallel_map(lambda i: threading.current_thread().name, [1, 2]) == [threading.main_thread().name] * 2
 
 
+def test_all_threads_sets_every_pool_and_restores_them():
+    import threading
+
+    from cnnlab.threads import all_threads, parallel_map
+
+    def thread_names() -> list[str]:
+        return parallel_map(lambda _: threading.current_thread().name, [1, 2])
+
+    with torch_threads(3), blas_threads(3):
+        with all_threads(2):
+            assert torch.get_num_threads() == 2 and set(_blas_counts()) == {2}
+            assert all(name.startswith("cnnlab-engine") for name in thread_names())
+        assert torch.get_num_threads() == 3 and set(_blas_counts()) == {3}
+        assert thread_names() == [threading.current_thread().name] * 2
+
+
+def test_the_cli_holds_its_thread_setting_for_one_command_only(monkeypatch):
+    """``cnnlab --threads N`` applies inside the command; called in-process (a notebook, a test), ``main`` leaves the
+    settings as it found them -- a leak made a later test of :func:`parallel_map` run on workers at random."""
+    import threading
+
+    import click
+    from click.testing import CliRunner
+
+    from cnnlab.cli import main
+    from cnnlab.threads import parallel_map
+
+    seen: dict[str, object] = {}
+
+    @click.command("probe")
+    def probe() -> None:
+        seen["torch"], seen["blas"] = torch.get_num_threads(), set(_blas_counts())
+        seen["workers"] = parallel_map(lambda _: threading.current_thread().name.startswith("cnnlab-engine"), [1, 2])
+
+    monkeypatch.setitem(main.commands, "probe", probe)
+    with torch_threads(3), blas_threads(3):
+        result = CliRunner().invoke(main, ["--threads", "2", "probe"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert seen == {"torch": 2, "blas": {2}, "workers": [True, True]}
+        assert torch.get_num_threads() == 3 and set(_blas_counts()) == {3}
+        assert parallel_map(lambda _: threading.current_thread().name, [1, 2]) == [threading.current_thread().name] * 2
+
+
 def _stat_line(user: int, system: int, idle: int) -> str:
     return f"cpu  {user} 0 {system} {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
 

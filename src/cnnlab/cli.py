@@ -355,7 +355,7 @@ class _LabGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, threads: str, debug: bool) -> None:
     """cnnlab: convolutional networks from scratch, proven against PyTorch, and the classic experiments."""
-    from cnnlab.threads import resolve_threads, use_threads
+    from cnnlab.threads import all_threads, resolve_threads
     from cnnlab.training.distributed import launched_size, share_of_cores
 
     if launched_size() > 1 and ctx.invoked_subcommand != "train":
@@ -364,7 +364,8 @@ def main(ctx: click.Context, data_dir: Path | None, threads: str, debug: bool) -
     try:
         count = resolve_threads(threads)
         auto = threads.strip().lower() == "auto"  # under torchrun: the processes on this machine share the cores
-        use_threads(share_of_cores(count) if auto and count is not None else count)
+        # held for this command only: cnnlab.cli.main called from Python leaves the process's settings as they were
+        ctx.with_resource(all_threads(share_of_cores(count) if auto and count is not None else count))
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--threads") from error
     ctx.ensure_object(dict)

@@ -31,8 +31,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["THREADS_ENV", "auto_threads", "blas_threads", "busy_cores", "engine_workers", "parallel_map",
-           "resolve_threads", "thread_report", "thread_summary", "torch_threads", "use_threads"]
+__all__ = ["THREADS_ENV", "all_threads", "auto_threads", "blas_threads", "busy_cores", "engine_workers", "parallel_map",
+           "resolve_threads", "thread_report", "thread_summary", "torch_threads"]
 
 #: Environment variable with the default of the CLI's ``--threads`` (a number or ``auto``).
 THREADS_ENV = "CNNLAB_THREADS"
@@ -177,18 +177,17 @@ def resolve_threads(value: int | str | None) -> int | None:
     return value
 
 
-def use_threads(n: int | None) -> None:
-    """Set ``n`` threads for the rest of the process: torch's intra-op pool, every loaded BLAS library and the
-    NumPy engine's workers (``None``: leave them as they are). The CLI calls this once, before any command runs."""
-    _check_threads("use_threads", n)
+@contextmanager
+def all_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` threads in torch's intra-op pool, every loaded BLAS library and the NumPy engine's workers inside
+    the ``with`` block, then restore the previous settings (``None``: leave them as they are). The CLI holds this
+    for the length of one command, so calling it from Python (a notebook, a test) leaves the process as it was."""
+    _check_threads("all_threads", n)
     if n is None:
+        yield
         return
-    import torch
-
-    global _engine_workers
-    torch.set_num_threads(n)
-    threadpool_limits(limits=n, user_api="blas")
-    _engine_workers = n
+    with torch_threads(n), blas_threads(n), engine_workers(n):  # torch first: it loads its BLAS before the limit
+        yield
 
 
 def thread_report() -> dict[str, object]:
